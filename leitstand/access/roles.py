@@ -1,0 +1,101 @@
+"""Permissions and roles, declared as data.
+
+A permission is `<resource>.<action>`. A role is a named set of permissions.
+A role is granted to a user on a scope: a tenant subtree, a site (with what lies
+below it) or a single device. What a user may do is the union of their grants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    tenant_read = "tenant.read"
+    tenant_write = "tenant.write"
+    user_read = "user.read"
+    user_write = "user.write"
+    grant_read = "grant.read"
+    grant_write = "grant.write"
+    site_read = "site.read"
+    site_write = "site.write"
+    devicetype_read = "devicetype.read"
+    device_read = "device.read"
+    device_write = "device.write"
+    device_command = "device.command"
+    license_read = "license.read"
+    license_write = "license.write"
+    audit_read = "audit.read"
+    own_tokens = "token.own"
+
+
+class ScopeKind(StrEnum):
+    tenant = "tenant"
+    site = "site"
+    device = "device"
+
+
+@dataclass(frozen=True)
+class Role:
+    key: str
+    label_en: str
+    label_de: str
+    permissions: frozenset[Permission]
+    # The scopes a role makes sense on; a platform admin on one device is nonsense.
+    grantable_on: frozenset[ScopeKind]
+
+
+P = Permission
+ALL = frozenset(Permission)
+READ_ALL = frozenset(p for p in Permission if p.value.endswith(".read")) - {P.audit_read, P.grant_read}
+ANY_SCOPE = frozenset(ScopeKind)
+TENANT_ONLY = frozenset({ScopeKind.tenant})
+
+ROLES: dict[str, Role] = {
+    role.key: role
+    for role in (
+        Role("platform_admin", "Platform admin", "Plattform-Administration", ALL, TENANT_ONLY),
+        Role("partner_admin", "Partner admin", "Partner-Administration", ALL, TENANT_ONLY),
+        Role(
+            "partner_technician",
+            "Partner technician",
+            "Partner-Techniker",
+            READ_ALL | {P.site_write, P.device_write, P.device_command, P.own_tokens},
+            TENANT_ONLY,
+        ),
+        Role(
+            "operator",
+            "Operator",
+            "Betreiber",
+            ALL - {P.license_write},
+            frozenset({ScopeKind.tenant, ScopeKind.site}),
+        ),
+        Role(
+            "operator_technician",
+            "Operator technician",
+            "Betreiber-Techniker",
+            frozenset({P.site_read, P.devicetype_read, P.device_read, P.device_command, P.license_read, P.own_tokens}),
+            frozenset({ScopeKind.tenant, ScopeKind.site}),
+        ),
+        Role(
+            "end_customer",
+            "End customer",
+            "Endkunde",
+            frozenset({P.site_read, P.devicetype_read, P.device_read, P.device_command, P.own_tokens}),
+            ANY_SCOPE,
+        ),
+        Role("read_only", "Read-only", "Nur lesen", READ_ALL | {P.own_tokens}, ANY_SCOPE),
+        Role(
+            "integration",
+            "Integration",
+            "Integration",
+            READ_ALL | {P.site_write, P.device_write, P.device_command, P.own_tokens},
+            ANY_SCOPE,
+        ),
+    )
+}
+
+# The platform admin is the one role that reaches every tenant; it may only be
+# granted on the root tenant.
+PLATFORM_ROLE = "platform_admin"

@@ -1,0 +1,263 @@
+"""Login routes: password, second factor, logout, and the e-mail link flows.
+
+A login is two steps when the user has a second factor: the password step opens a
+pending session (cookie set, nothing else allowed), and one of the second-factor
+steps completes it. Failed passwords and failed second factors both count towards
+the account's back-off and lockout.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import EmailStr, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leitstand.audit.recorder import Actor, record
+from leitstand.auth import second_factor, throttle
+from leitstand.auth.models import LoginSession
+from leitstand.auth.secrets import SecretBox, new_token, token_digest, verify_password
+from leitstand.clock import clock
+from leitstand.config import Settings
+from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.scope import system_session
+from leitstand.users.models import User
+from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
+from leitstand.users.service import LinkPurpose, LinkRefused, issue_link, redeem_link
+from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE, client_ip, get_session_factory, get_settings
+from leitstand.web.errors import Problem
+from leitstand.web.types import Input, Public, Secret
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginRequest(Input):
+    email: EmailStr = Field(max_length=254)
+    password: Secret
+
+
+class LoginResult(Public):
+    second_factor_required: bool
+    methods: list[str] = Field(description="Second-factor methods the user can complete the login with.")
+    enrolment_required: bool = Field(description="The tenant requires a second factor the user has not set up yet.")
+    csrf_token: str = Field(description=f"Send in the {CSRF_HEADER} header with every state-changing request.")
+    user_id: int
+
+
+class CodeRequest(Input):
+    code: Annotated[str, Field(pattern=r"^\s*\d{6}\s*$")]
+
+
+class YubicoRequest(Input):
+    otp: Annotated[str, Field(min_length=32, max_length=64)]
+
+
+class WebAuthnOptions(Public):
+    options: dict[str, Any]
+    state: str
+
+
+class WebAuthnAssertion(Input):
+    credential: dict[str, Any]
+    state: Annotated[str, Field(max_length=4000)]
+
+
+def secret_box(request: Request) -> SecretBox:
+    return request.app.state.secret_box  # type: ignore[no-any-return]
+
+
+def _actor(request: Request, user: User | None, email: str) -> Actor:
+    return Actor(user.id if user else None, user.tenant_id if user else None, email, client_ip(request))
+
+
+def _refuse_throttled(refusal: throttle.Refusal) -> Problem:
+    if refusal.locked:
+        problem = Problem(429, "account-locked", "Account locked", "Too many failed attempts; the login is locked for a while.")
+    else:
+        problem = Problem(429, "login-throttled", "Slow down", "Too many failed attempts; wait before trying again.")
+    problem.headers["Retry-After"] = str(refusal.retry_after_seconds)
+    return problem
+
+
+def _set_session_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=settings.session_hours * 3600, httponly=True,
+        secure=settings.secure_cookies, samesite="lax", path="/",
+    )
+
+
+@router.post("/login", response_model=LoginResult, responses={429: {"description": "Throttled or locked"}})
+def login(body: LoginRequest, request: Request, response: Response) -> LoginResult:
+    settings = get_settings(request)
+    email = body.email.lower()
+    with system_session(get_session_factory(request), reason="password login") as db:
+        refusal = throttle.check(db, settings, email)
+        user = db.scalar(select(User).where(User.email == email))
+        if refusal is not None:
+            record(db, "auth.login", outcome="failure", details={"reason": "throttled"}, actor=_actor(request, user, email))
+            db.commit()
+            raise _refuse_throttled(refusal)
+        if user is None or not user.is_active or not verify_password(user.password_hash, body.password):
+            throttle.record_failure(db, settings, email)
+            record(db, "auth.login", outcome="failure", details={"reason": "bad credentials"}, actor=_actor(request, user, email))
+            db.commit()
+            raise Problem(401, "bad-credentials", "Login failed", "E-mail or password is wrong.")
+        methods = second_factor.methods_of(db, user)
+        tenant = db.get(Tenant, user.tenant_id)
+        token, csrf = new_token(), new_token()
+        db.add(
+            LoginSession(
+                user_id=user.id, token_hash=token_digest(token), csrf_token=csrf, second_factor_done=not methods,
+                expires_at=clock.now()
+                + (timedelta(hours=settings.session_hours) if not methods else timedelta(minutes=settings.pending_login_minutes)),
+                source_ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:300],
+            )
+        )
+        if not methods:
+            throttle.record_success(db, email)
+        record(db, "auth.login" if not methods else "auth.password", actor=_actor(request, user, email))
+        db.commit()
+        _set_session_cookie(response, settings, token)
+        return LoginResult(
+            second_factor_required=bool(methods), methods=methods, csrf_token=csrf, user_id=user.id,
+            enrolment_required=bool(tenant and tenant.require_second_factor and not methods),
+        )
+
+
+class PendingLogin:
+    """A login past its password step, waiting for the second factor."""
+
+    def __init__(self, db: Session, login: LoginSession, user: User) -> None:
+        self.db, self.login, self.user = db, login, user
+
+
+def pending_login(request: Request) -> Any:
+    raw = request.cookies.get(SESSION_COOKIE)
+    with system_session(get_session_factory(request), reason="second-factor login step") as db:
+        login = db.scalar(select(LoginSession).where(LoginSession.token_hash == token_digest(raw))) if raw else None
+        if login is None or login.expires_at <= clock.now() or login.second_factor_done:
+            raise Problem(401, "no-pending-login", "No pending login", "Start with the password step.")
+        if request.headers.get(CSRF_HEADER) != login.csrf_token:
+            raise Problem(403, "csrf", "CSRF check failed", f"Send the login's CSRF token in the {CSRF_HEADER} header.")
+        user = db.get(User, login.user_id)
+        if user is None or not user.is_active:
+            raise Problem(401, "no-pending-login", "No pending login", "The account is deactivated.")
+        yield PendingLogin(db, login, user)
+
+
+Pending = Annotated[PendingLogin, Depends(pending_login)]
+
+
+def _complete(pending: PendingLogin, request: Request, method: str, check: Any) -> LoginResult:
+    settings = get_settings(request)
+    db, user = pending.db, pending.user
+    refusal = throttle.check(db, settings, user.email)
+    if refusal is not None:
+        raise _refuse_throttled(refusal)
+    try:
+        check()
+    except second_factor.SecondFactorRefused as error:
+        db.rollback()
+        throttle.record_failure(db, settings, user.email)
+        record(db, "auth.second_factor", outcome="failure", details={"method": method, "reason": str(error)},
+               actor=_actor(request, user, user.email))
+        db.commit()
+        raise Problem(401, "second-factor-refused", "Second factor refused", str(error)) from error
+    pending.login.second_factor_done = True
+    pending.login.expires_at = clock.now() + timedelta(hours=settings.session_hours)
+    throttle.record_success(db, user.email)
+    record(db, "auth.login", details={"method": method}, actor=_actor(request, user, user.email))
+    db.commit()
+    return LoginResult(
+        second_factor_required=False, methods=[method], csrf_token=pending.login.csrf_token,
+        user_id=user.id, enrolment_required=False,
+    )
+
+
+@router.post("/login/totp", response_model=LoginResult)
+def login_totp(body: CodeRequest, pending: Pending, request: Request) -> LoginResult:
+    box = secret_box(request)
+    return _complete(pending, request, "totp", lambda: second_factor.verify_totp(pending.user, box, body.code))
+
+
+@router.post("/login/yubico-otp", response_model=LoginResult)
+def login_yubico(body: YubicoRequest, pending: Pending, request: Request) -> LoginResult:
+    box = secret_box(request)
+    return _complete(pending, request, "yubico_otp", lambda: second_factor.verify_yubikey(pending.db, pending.user, box, body.otp))
+
+
+@router.post("/login/webauthn/options", response_model=WebAuthnOptions)
+def login_webauthn_options(pending: Pending, request: Request) -> WebAuthnOptions:
+    try:
+        options, state = second_factor.webauthn_login_options(pending.db, pending.user, secret_box(request), get_settings(request))
+    except second_factor.SecondFactorRefused as error:
+        raise Problem(409, "no-security-key", "No security key", str(error)) from error
+    return WebAuthnOptions(options=options, state=state)
+
+
+@router.post("/login/webauthn", response_model=LoginResult)
+def login_webauthn(body: WebAuthnAssertion, pending: Pending, request: Request) -> LoginResult:
+    box, settings = secret_box(request), get_settings(request)
+    return _complete(
+        pending, request, "webauthn",
+        lambda: second_factor.verify_webauthn(pending.db, pending.user, box, settings, body.credential, body.state),
+    )
+
+
+@router.post("/logout", status_code=204)
+def logout(request: Request, response: Response) -> Response:
+    raw = request.cookies.get(SESSION_COOKIE)
+    if raw:
+        with system_session(get_session_factory(request), reason="logout") as db:
+            login = db.scalar(select(LoginSession).where(LoginSession.token_hash == token_digest(raw)))
+            if login is not None:
+                if request.headers.get(CSRF_HEADER) != login.csrf_token:
+                    raise Problem(403, "csrf", "CSRF check failed", f"Send the session's CSRF token in the {CSRF_HEADER} header.")
+                user = db.get(User, login.user_id)
+                db.delete(login)
+                record(db, "auth.logout", actor=_actor(request, user, user.email if user else ""))
+                db.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/password-reset", status_code=202, response_model=None)
+def request_password_reset(body: PasswordResetRequest, request: Request) -> Response:
+    """Mail a reset link if the account exists. The answer is the same either way."""
+    settings = get_settings(request)
+    with system_session(get_session_factory(request), reason="password reset request") as db:
+        user = db.scalar(select(User).where(User.email == body.email.lower()))
+        if user is not None and user.is_active:
+            issue_link(db, settings, user, LinkPurpose.password_reset)
+            record(db, "auth.password_reset_requested", actor=_actor(request, user, user.email))
+            db.commit()
+    return Response(status_code=202)
+
+
+def _redeem(request: Request, purpose: LinkPurpose, body: TokenRedemption) -> Response:
+    with system_session(get_session_factory(request), reason=f"redeem {purpose.value} link") as db:
+        try:
+            user = redeem_link(db, purpose, body.token, body.password)
+        except LinkRefused as error:
+            raise Problem(400, "link-refused", "Link not valid", str(error)) from error
+        # A new password ends every existing session of the account.
+        for login in db.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
+            db.delete(login)
+        throttle.record_success(db, user.email)
+        record(db, f"auth.{purpose.value}_redeemed", actor=_actor(request, user, user.email))
+        db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/password-reset/confirm", status_code=204, responses={400: {"description": "Link unknown, used or expired"}})
+def confirm_password_reset(body: TokenRedemption, request: Request) -> Response:
+    return _redeem(request, LinkPurpose.password_reset, body)
+
+
+@router.post("/invitation/accept", status_code=204, responses={400: {"description": "Link unknown, used or expired"}})
+def accept_invitation(body: TokenRedemption, request: Request) -> Response:
+    return _redeem(request, LinkPurpose.invitation, body)

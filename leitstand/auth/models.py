@@ -1,0 +1,103 @@
+"""Records behind authentication: browser sessions, API tokens, second factors, login throttling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.tenancy.scope import ScopedModel
+
+
+class PersonalModel(ScopedModel):
+    """Rows that belong to one user and are only ever visible to that user."""
+
+    personal = True
+    user_id: Mapped[int]
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return cls.user_id == (scope.user_id if scope.user_id is not None else -1)
+
+
+class LoginSession(IdMixin, CreatedAtMixin, Base):
+    """A browser login. The cookie holds a random token; only its hash is stored.
+
+    `second_factor_done` is false between the password step and the second factor.
+    """
+
+    __tablename__ = "login_sessions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    second_factor_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[datetime]
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ApiToken(IdMixin, CreatedAtMixin, PersonalModel, Base):
+    """A bearer token for integrations. Scopes narrow the owner's permissions further."""
+
+    __tablename__ = "api_tokens"
+    __audited__ = True
+    __audit_secret__ = frozenset({"token_hash"})
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class WebAuthnKey(IdMixin, CreatedAtMixin, PersonalModel, Base):
+    """A registered security key (FIDO2/WebAuthn)."""
+
+    __tablename__ = "webauthn_keys"
+    __audited__ = True
+    __audit_secret__ = frozenset({"public_key"})
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_used_at: Mapped[datetime | None]
+
+
+class YubiKey(IdMixin, CreatedAtMixin, PersonalModel, Base):
+    """A YubiKey in Yubico OTP mode, verified locally with its AES secret.
+
+    public_id: the 12 modhex characters every OTP of the key starts with.
+    The private id and AES key are encrypted at rest. `last_counter` is the highest
+    (session counter, use counter) pair seen, which makes every OTP single-use.
+    """
+
+    __tablename__ = "yubikeys"
+    __audited__ = True
+    __audit_secret__ = frozenset({"secret_encrypted"})
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    last_counter: Mapped[int] = mapped_column(Integer, default=-1)
+    last_used_at: Mapped[datetime | None]
+
+
+class LoginThrottle(IdMixin, Base):
+    """Failed password attempts per account, for back-off and lockout."""
+
+    __tablename__ = "login_throttles"
+
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]

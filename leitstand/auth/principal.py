@@ -1,0 +1,99 @@
+"""The principal: who is asking, with which grants, and what they may reach per permission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leitstand.access.models import RoleGrant
+from leitstand.access.roles import ROLES, Permission, ScopeKind
+from leitstand.sites.models import Site
+from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.scope import AccessScope
+from leitstand.users.models import User
+
+
+@dataclass(frozen=True)
+class ResolvedGrant:
+    """A role grant with the path or id of what it covers, ready for scoping."""
+
+    role: str
+    kind: ScopeKind
+    tenant_path: str | None = None
+    site_path: str | None = None
+    device_id: int | None = None
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        role = ROLES.get(self.role)
+        return role.permissions if role else frozenset()
+
+    @property
+    def covers_everything(self) -> bool:
+        # A grant on the root tenant (path "/xxxxxxxx/") reaches every tenant.
+        return self.kind == ScopeKind.tenant and self.tenant_path is not None and self.tenant_path.count("/") == 2
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    tenant_id: int
+    email: str
+    display_name: str
+    language: str
+    grants: tuple[ResolvedGrant, ...]
+    # An API token narrows its owner's permissions to these; None for browser sessions.
+    token_scopes: frozenset[str] | None = None
+    needs_second_factor_enrollment: bool = False
+    session_id: int | None = None
+    csrf_token: str | None = None
+
+    def has(self, permission: Permission) -> bool:
+        return not self.scope_for(permission).is_empty
+
+    @property
+    def permissions(self) -> frozenset[Permission]:
+        return frozenset(p for p in Permission if self.has(p))
+
+    def scope_for(self, permission: Permission) -> AccessScope:
+        if self.token_scopes is not None and permission.value not in self.token_scopes:
+            return AccessScope(user_id=self.user_id)
+        grants = [grant for grant in self.grants if permission in grant.permissions]
+        if any(grant.covers_everything for grant in grants):
+            return AccessScope(unrestricted=True, user_id=self.user_id)
+        return AccessScope(
+            tenant_paths=frozenset(g.tenant_path for g in grants if g.kind == ScopeKind.tenant and g.tenant_path),
+            site_paths=frozenset(g.site_path for g in grants if g.kind == ScopeKind.site and g.site_path),
+            device_ids=frozenset(g.device_id for g in grants if g.kind == ScopeKind.device and g.device_id),
+            user_id=self.user_id,
+        )
+
+
+def resolve_grants(db: Session, user_id: int) -> tuple[ResolvedGrant, ...]:
+    rows = db.execute(
+        select(RoleGrant.role, RoleGrant.scope_kind, Tenant.path, Site.path, RoleGrant.device_id)
+        .outerjoin(Tenant, Tenant.id == RoleGrant.scope_tenant_id)
+        .outerjoin(Site, Site.id == RoleGrant.site_id)
+        .where(RoleGrant.user_id == user_id)
+    )
+    return tuple(
+        ResolvedGrant(role=role, kind=ScopeKind(kind), tenant_path=tenant_path, site_path=site_path, device_id=device_id)
+        for role, kind, tenant_path, site_path, device_id in rows
+    )
+
+
+def load_principal(db: Session, user: User, **extra: object) -> Principal:
+    """Build the principal for an authenticated user. `db` must be a system session."""
+    tenant = db.get(Tenant, user.tenant_id)
+    assert tenant is not None
+    return Principal(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        email=user.email,
+        display_name=user.display_name,
+        language=user.language,
+        grants=resolve_grants(db, user.id),
+        **extra,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,63 @@
+"""Bringing an installation to a usable state: schema, shipped device types, root tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leitstand.access.models import RoleGrant
+from leitstand.access.roles import PLATFORM_ROLE, ROLES, ScopeKind
+from leitstand.auth.secrets import hash_password
+from leitstand.clock import clock
+from leitstand.config import Settings
+from leitstand.db import migrate
+from leitstand.devicetypes.service import sync_shipped_types
+from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
+from leitstand.tenancy.scope import system_session
+from leitstand.users.models import User
+
+
+def root_tenant(db: Session) -> Tenant | None:
+    return db.scalar(select(Tenant).where(Tenant.parent_id.is_(None)))
+
+
+def initialise(settings: Settings, factory: sessionmaker[Session], operator_name: str = "Leitstand") -> Tenant:
+    """Migrate, sync device types and make sure a root tenant exists. Safe to repeat."""
+    migrate.upgrade(settings.effective_database_url)
+    with system_session(factory, reason="initialise installation") as db:
+        sync_shipped_types(db)
+        root = root_tenant(db)
+        if root is None:
+            root = Tenant(kind=TenantKind.root, name=operator_name, path=f"/{new_path_segment()}/",
+                          time_zone=settings.default_time_zone)
+            db.add(root)
+        db.commit()
+        return root
+
+
+class UserExists(ValueError):
+    pass
+
+
+def create_user(
+    db: Session, *, tenant: Tenant, email: str, display_name: str, password: str | None, role: str | None,
+    language: str = "de",
+) -> User:
+    """Create a user with a password (no invitation) and optionally a role on their own tenant."""
+    email = email.lower()
+    if db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise UserExists(email)
+    if role is not None and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    if role == PLATFORM_ROLE and tenant.kind != TenantKind.root:
+        raise ValueError("platform_admin is granted on the root tenant only")
+    user = User(
+        tenant_id=tenant.id, email=email, display_name=display_name, language=language,
+        password_hash=hash_password(password) if password else None,
+        email_verified_at=clock.now() if password else None,
+    )
+    db.add(user)
+    db.flush()
+    if role is not None:
+        db.add(RoleGrant(user_id=user.id, tenant_id=tenant.id, role=role, scope_kind=ScopeKind.tenant, scope_tenant_id=tenant.id))
+    return user

@@ -1,0 +1,116 @@
+"""Settings: one object, read from `LEITSTAND_*` environment variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment variables,
+the TOML file named by `LEITSTAND_CONFIG`, then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEITSTAND_", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite database, keys and documents live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    secret_key: str = Field("", description="Encrypts stored second-factor secrets; generated into data_dir if empty.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL users reach; its scheme decides Secure cookies.")
+
+    session_hours: int = 12
+    pending_login_minutes: int = 10
+    login_slowdown_after: int = 3
+    login_lockout_after: int = 10
+    login_lockout_minutes: int = 30
+    login_failure_window_minutes: int = 15
+
+    email_token_hours: int = 48
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "Leitstand <noreply@leitstand.local>"
+
+    webauthn_rp_id: str = ""
+    webauthn_rp_name: str = "Leitstand"
+
+    default_time_zone: str = "Europe/Berlin"
+    license_term_months: int = 12
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("LEITSTAND_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'leitstand.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def relying_party_id(self) -> str:
+        """WebAuthn binds keys to a host name; by default the one in public_url."""
+        if self.webauthn_rp_id:
+            return self.webauthn_rp_id
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.public_url).hostname or "localhost"
+
+    @property
+    def origin(self) -> str:
+        return self.public_url.rstrip("/")
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in data_dir so restarts can decrypt."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret.key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

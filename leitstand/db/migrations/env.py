@@ -1,0 +1,28 @@
+"""Alembic environment: one code path for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from leitstand.db.engine import make_engine
+from leitstand.db.models import Base
+
+config = context.config
+
+
+def run_migrations() -> None:
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations()

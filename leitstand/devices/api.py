@@ -1,0 +1,156 @@
+"""Device routes: the fleet, its claim secrets, and sharing with end customers."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import String, cast, select
+
+from leitstand.access.roles import Permission
+from leitstand.clock import clock
+from leitstand.devices.models import Device, DeviceShare
+from leitstand.devices.schemas import (
+    DeviceCreate,
+    DevicePublic,
+    DeviceUpdate,
+    DeviceWithSecret,
+    ShareCreate,
+    SharePublic,
+)
+from leitstand.devices.service import set_claim_secret
+from leitstand.devicetypes.models import DeviceType
+from leitstand.licenses.models import License, LicenseStatus
+from leitstand.licenses.service import status_filter
+from leitstand.sites.models import Site
+from leitstand.tenancy.models import Tenant, TenantKind
+from leitstand.web.crud import apply_changes, contains, get_visible, page_of
+from leitstand.web.deps import Access, requires
+from leitstand.web.errors import conflict, invalid, not_found
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+
+router = APIRouter(prefix="/devices", tags=["devices"])
+Reader = Annotated[Access, requires(Permission.device_read)]
+Writer = Annotated[Access, requires(Permission.device_write)]
+
+
+@router.get("", response_model=Page[DevicePublic])
+def list_devices(
+    access: Reader,
+    tenant_id: FilterId = None,
+    site_id: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="The site and everything below it.")] = None,
+    type_key: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")] = None,
+    label: Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00-\x1f]*$")] = None,
+    license_status: Annotated[LicenseStatus | None, Query()] = None,
+    q: SearchText = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[DevicePublic]:
+    statement = select(Device).order_by(Device.name, Device.id)
+    if tenant_id is not None:
+        statement = statement.where(Device.tenant_id == tenant_id)
+    if site_id is not None:
+        site = access.db.get(Site, site_id)
+        if site is None:
+            raise not_found("site")
+        below = select(Site.id).where(Site.path.startswith(site.path))
+        statement = statement.where(Device.site_id.in_(below))
+    if type_key is not None:
+        statement = statement.where(Device.type_key == type_key)
+    if label:
+        # Labels are a short JSON list; matching its quoted form works on both backends.
+        statement = statement.where(contains(cast(Device.labels, String), json.dumps(label)))
+    if license_status is not None:
+        statement = statement.outerjoin(License, License.device_id == Device.id).where(
+            status_filter(license_status, clock.now().date())
+        )
+    if q:
+        statement = statement.where(contains(Device.name, q) | contains(Device.serial_number, q))
+    return page_of(access.db, statement, limit, offset, DevicePublic.model_validate)
+
+
+@router.post("", response_model=DeviceWithSecret, status_code=201)
+def create_device(body: DeviceCreate, access: Writer) -> DeviceWithSecret:
+    db = access.db
+    tenant = get_visible(db, Tenant, body.tenant_id, "tenant")
+    get_visible(db, DeviceType, body.type_key, "device type")
+    if body.site_id is not None:
+        get_visible(db, Site, body.site_id, "site")
+    if db.scalar(select(Device.id).where(Device.serial_number == body.serial_number)) is not None:
+        raise conflict("A device with this serial number exists.")
+    device = Device(
+        tenant_id=tenant.id, type_key=body.type_key, serial_number=body.serial_number,
+        name=body.name, site_id=body.site_id, labels=body.labels,
+    )
+    secret = set_claim_secret(device, body.claim_secret)
+    db.add(device)
+    db.commit()
+    return DeviceWithSecret.model_validate({**DevicePublic.model_validate(device).model_dump(), "claim_secret": secret})
+
+
+@router.get("/{device_id}", response_model=DevicePublic)
+def get_device(device_id: ObjectId, access: Reader) -> Device:
+    return get_visible(access.db, Device, device_id, "device")
+
+
+@router.patch("/{device_id}", response_model=DevicePublic)
+def update_device(device_id: ObjectId, body: DeviceUpdate, access: Writer) -> Device:
+    db = access.db
+    device = get_visible(db, Device, device_id, "device")
+    if body.site_id is not None:
+        get_visible(db, Site, body.site_id, "site")
+    if body.tenant_id is not None:
+        get_visible(db, Tenant, body.tenant_id, "tenant")
+    apply_changes(device, body)
+    db.commit()
+    return device
+
+
+@router.delete("/{device_id}", status_code=204)
+def delete_device(device_id: ObjectId, access: Writer) -> Response:
+    access.db.delete(get_visible(access.db, Device, device_id, "device"))
+    access.db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{device_id}/claim-secret", response_model=DeviceWithSecret)
+def rotate_claim_secret(device_id: ObjectId, access: Writer) -> DeviceWithSecret:
+    """Issue a new claim secret (e.g. for a new label); the old one stops working."""
+    device = get_visible(access.db, Device, device_id, "device")
+    secret = set_claim_secret(device)
+    access.db.commit()
+    return DeviceWithSecret.model_validate({**DevicePublic.model_validate(device).model_dump(), "claim_secret": secret})
+
+
+@router.get("/{device_id}/shares", response_model=list[SharePublic])
+def list_shares(device_id: ObjectId, access: Writer) -> list[DeviceShare]:
+    device = get_visible(access.db, Device, device_id, "device")
+    return list(access.db.scalars(select(DeviceShare).where(DeviceShare.device_id == device.id).order_by(DeviceShare.tenant_id)))
+
+
+@router.post("/{device_id}/shares", response_model=SharePublic, status_code=201)
+def share_device(device_id: ObjectId, body: ShareCreate, access: Writer) -> DeviceShare:
+    """Let an end-customer tenant see the device too. A device may be shared with several."""
+    db = access.db
+    device = get_visible(db, Device, device_id, "device")
+    tenant = get_visible(db, Tenant, body.tenant_id, "tenant")
+    if tenant.kind != TenantKind.end_customer:
+        raise invalid("Devices are shared with end-customer tenants.")
+    if tenant.id == device.tenant_id:
+        raise invalid("The device already belongs to this tenant.")
+    share = DeviceShare(device_id=device.id, tenant_id=tenant.id, owner_tenant_id=device.tenant_id)
+    db.add(share)
+    db.commit()
+    return share
+
+
+@router.delete("/{device_id}/shares/{tenant_id}", status_code=204)
+def unshare_device(device_id: ObjectId, tenant_id: ObjectId, access: Writer) -> Response:
+    device = get_visible(access.db, Device, device_id, "device")
+    share = access.db.scalar(select(DeviceShare).where(DeviceShare.device_id == device.id, DeviceShare.tenant_id == tenant_id))
+    if share is None:
+        raise not_found("share")
+    access.db.delete(share)
+    access.db.commit()
+    return Response(status_code=204)

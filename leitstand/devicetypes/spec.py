@@ -1,0 +1,99 @@
+"""The declaration of a device type: what it measures, what it can be told, how it fails.
+
+Types are data (TOML files in `catalog/`), validated by these models. Adding a
+device model means adding one file; nothing else in the platform changes.
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CATALOG_DIR = Path(__file__).parent / "catalog"
+
+
+class Text(BaseModel):
+    """A label in both portal languages."""
+
+    model_config = ConfigDict(extra="forbid")
+    en: str
+    de: str
+
+
+class MetricKind(enum.StrEnum):
+    gauge = "gauge"  # a level at a moment: temperature, position
+    counter = "counter"  # only rises: cycles, energy
+    state = "state"  # one of a set of values: open/closed
+    flag = "flag"  # true/false
+
+
+class Severity(enum.StrEnum):
+    critical = "critical"
+    major = "major"
+    minor = "minor"
+    warning = "warning"
+
+
+class TelemetryKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    label: Text
+    kind: MetricKind
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    states: list[str] = Field(default_factory=list)
+
+
+class CommandParameter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    label: Text
+    type: str = Field(pattern=r"^(number|integer|string|boolean)$")
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    required: bool = True
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    label: Text
+    confirm: bool = False
+    parameters: list[CommandParameter] = Field(default_factory=list)
+
+
+class ErrorCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str
+    severity: Severity
+    title: Text
+    steps: dict[str, list[str]] = Field(description="Troubleshooting steps per language (en, de).")
+
+
+class DeviceTypeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    name: Text
+    category: str
+    manufacturer: str = ""
+    heartbeat_seconds: int = Field(gt=0, description="How often a healthy device reports at least once.")
+    telemetry: list[TelemetryKey] = Field(default_factory=list)
+    commands: list[Command] = Field(default_factory=list)
+    errors: list[ErrorCode] = Field(default_factory=list)
+
+
+def load_spec(path: Path) -> DeviceTypeSpec:
+    with path.open("rb") as handle:
+        return DeviceTypeSpec.model_validate(tomllib.load(handle))
+
+
+@lru_cache
+def shipped_types() -> dict[str, DeviceTypeSpec]:
+    specs = (load_spec(path) for path in sorted(CATALOG_DIR.glob("*.toml")))
+    return {spec.key: spec for spec in specs}

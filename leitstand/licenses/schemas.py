@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from leitstand.licenses.models import LicenseStatus
+from leitstand.web.types import ContractDate, Input, Public, RefId
+
+TermMonths = Annotated[int, Field(ge=1, le=120)]
+
+
+class LicenseCreate(Input):
+    device_id: RefId
+    starts_on: ContractDate
+    term_months: TermMonths = 12
+    auto_renew: bool = True
+
+
+class LicenseUpdate(Input):
+    ends_on: ContractDate | None = None
+    term_months: TermMonths | None = None
+    auto_renew: bool | None = None
+
+
+class LicensePublic(Public):
+    id: int
+    device_id: int
+    tenant_id: int
+    starts_on: date
+    ends_on: date
+    term_months: int
+    auto_renew: bool
+    status: LicenseStatus
+    created_at: datetime
+
+
+class LicenseChangePublic(Public):
+    id: int
+    license_id: int
+    at: datetime
+    action: str
+    actor_user_id: int | None
+    before: dict[str, Any] | None
+    after: dict[str, Any]

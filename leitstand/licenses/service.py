@@ -1,0 +1,74 @@
+"""License terms, renewal and history.
+
+Renewal: an auto-renewing license is extended by its term once its end date has
+passed, as often as needed to cover today (a scheduler that was down for two
+years catches up). Every change writes a `LicenseChange`.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from leitstand.audit.recorder import current_actor
+from leitstand.licenses.models import License, LicenseChange, LicenseStatus
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def term_end(starts_on: date, term_months: int) -> date:
+    """The last day covered by a term: a year from 1 March runs to 28/29 February."""
+    return add_months(starts_on, term_months) - timedelta(days=1)
+
+
+def snapshot(license_: License) -> dict[str, Any]:
+    return {
+        "starts_on": license_.starts_on.isoformat(),
+        "ends_on": license_.ends_on.isoformat(),
+        "term_months": license_.term_months,
+        "auto_renew": license_.auto_renew,
+    }
+
+
+def record_change(db: Session, license_: License, action: str, before: dict[str, Any] | None) -> None:
+    db.flush()
+    db.add(
+        LicenseChange(
+            license_id=license_.id, device_id=license_.device_id, action=action,
+            actor_user_id=current_actor.get().user_id, before=before, after=snapshot(license_),
+        )
+    )
+
+
+def renew(db: Session, license_: License, today: date) -> bool:
+    """Extend by whole terms until the license covers today. Returns whether it changed."""
+    before = snapshot(license_)
+    changed = False
+    while license_.ends_on < today:
+        license_.ends_on = term_end(license_.ends_on + timedelta(days=1), license_.term_months)
+        changed = True
+    if changed:
+        record_change(db, license_, "renewed", before)
+    return changed
+
+
+def renew_due(db: Session, today: date) -> int:
+    """The renewal job: renew every auto-renewing license whose term has ended."""
+    due = db.scalars(select(License).where(License.auto_renew.is_(True), License.ends_on < today).order_by(License.id))
+    return sum(renew(db, license_, today) for license_ in due)
+
+
+def status_filter(status: LicenseStatus, today: date) -> Any:
+    return {
+        LicenseStatus.active: and_(License.starts_on <= today, License.ends_on >= today),
+        LicenseStatus.expired: License.ends_on < today,
+        LicenseStatus.unlicensed: or_(License.starts_on > today, License.id.is_(None)),
+    }[status]

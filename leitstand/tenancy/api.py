@@ -1,0 +1,86 @@
+"""Tenant routes: the organisation tree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import exists, select
+
+from leitstand.access.roles import Permission
+from leitstand.devices.models import Device
+from leitstand.sites.models import Site
+from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment
+from leitstand.tenancy.schemas import TenantCreate, TenantPublic, TenantUpdate
+from leitstand.users.models import User
+from leitstand.web.crud import apply_changes, contains, get_visible, page_of
+from leitstand.web.deps import Access, requires
+from leitstand.web.errors import conflict, invalid
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+
+router = APIRouter(prefix="/tenants", tags=["tenants"])
+Reader = Annotated[Access, requires(Permission.tenant_read)]
+Writer = Annotated[Access, requires(Permission.tenant_write)]
+
+
+@router.get("", response_model=Page[TenantPublic])
+def list_tenants(
+    access: Reader,
+    parent_id: FilterId = None,
+    kind: Annotated[TenantKind | None, Query()] = None,
+    q: SearchText = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[TenantPublic]:
+    statement = select(Tenant).order_by(Tenant.path)
+    if parent_id is not None:
+        statement = statement.where(Tenant.parent_id == parent_id)
+    if kind is not None:
+        statement = statement.where(Tenant.kind == kind)
+    if q:
+        statement = statement.where(contains(Tenant.name, q))
+    return page_of(access.db, statement, limit, offset, TenantPublic.model_validate)
+
+
+@router.post("", response_model=TenantPublic, status_code=201)
+def create_tenant(body: TenantCreate, access: Writer) -> Tenant:
+    parent = get_visible(access.db, Tenant, body.parent_id, "parent tenant")
+    kind = ALLOWED_CHILD_KIND.get(TenantKind(parent.kind))
+    if kind is None:
+        raise invalid("An end customer cannot have tenants below it.")
+    tenant = Tenant(
+        kind=kind, parent_id=parent.id, path=f"{parent.path}{new_path_segment()}/",
+        **body.model_dump(exclude={"parent_id"}),
+    )
+    access.db.add(tenant)
+    access.db.commit()
+    return tenant
+
+
+@router.get("/{tenant_id}", response_model=TenantPublic)
+def get_tenant(tenant_id: ObjectId, access: Reader) -> Tenant:
+    return get_visible(access.db, Tenant, tenant_id, "tenant")
+
+
+@router.patch("/{tenant_id}", response_model=TenantPublic)
+def update_tenant(tenant_id: ObjectId, body: TenantUpdate, access: Writer) -> Tenant:
+    tenant = get_visible(access.db, Tenant, tenant_id, "tenant")
+    apply_changes(tenant, body)
+    access.db.commit()
+    return tenant
+
+
+@router.delete("/{tenant_id}", status_code=204)
+def delete_tenant(tenant_id: ObjectId, access: Writer) -> Response:
+    """Delete an empty tenant. One that still has tenants, users, sites or devices is refused."""
+    db = access.db
+    tenant = get_visible(db, Tenant, tenant_id, "tenant")
+    if tenant.kind == TenantKind.root or tenant.id == access.principal.tenant_id:
+        raise conflict("The root tenant and your own tenant cannot be deleted.")
+    for model, what in ((Tenant, "tenants"), (User, "users"), (Site, "sites"), (Device, "devices")):
+        owner = model.parent_id if model is Tenant else model.tenant_id  # type: ignore[attr-defined]
+        if db.scalar(select(exists().where(owner == tenant.id))):
+            raise conflict(f"The tenant still has {what}; remove or move them first.")
+    db.delete(tenant)
+    db.commit()
+    return Response(status_code=204)

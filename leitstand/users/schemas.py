@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import EmailStr, Field
+
+from leitstand.web.types import Input, Language, Name, NewPassword, Public, RefId, Secret
+
+
+class UserCreate(Input):
+    tenant_id: RefId
+    email: EmailStr = Field(max_length=254)
+    display_name: Name
+    language: Language = "de"
+    send_invitation: bool = True
+
+
+class UserUpdate(Input):
+    display_name: Name | None = None
+    language: Language | None = None
+    is_active: bool | None = None
+
+
+class UserPublic(Public):
+    id: int
+    tenant_id: int
+    email: str
+    display_name: str
+    language: str
+    is_active: bool
+    email_verified_at: datetime | None
+    has_password: bool
+    created_at: datetime
+
+
+class UserCreated(UserPublic):
+    invitation_sent: bool
+
+
+class TokenRedemption(Input):
+    token: Secret
+    password: NewPassword
+
+
+class PasswordResetRequest(Input):
+    email: EmailStr = Field(max_length=254)

@@ -1,0 +1,105 @@
+"""The FastAPI application: JSON API under /api/v1, health check, start page."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+
+from leitstand import __version__
+from leitstand.access.api import router as roles_router
+from leitstand.audit.api import router as audit_router
+from leitstand.auth.api import router as auth_router
+from leitstand.auth.secrets import SecretBox
+from leitstand.config import Settings, get_settings
+from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.devices.api import router as devices_router
+from leitstand.devicetypes.api import router as device_types_router
+from leitstand.licenses.api import router as licenses_router
+from leitstand.sites.api import router as sites_router
+from leitstand.tenancy.api import router as tenants_router
+from leitstand.tenancy.scope import system_session
+from leitstand.users.api import router as users_router
+from leitstand.users.me_api import router as me_router
+from leitstand.web.errors import STANDARD_RESPONSES, ProblemDetail, install_error_handlers
+
+log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# Every domain's routes, in the order they appear in the API documentation.
+API_ROUTERS: tuple[APIRouter, ...] = (
+    auth_router,
+    me_router,
+    tenants_router,
+    users_router,
+    roles_router,
+    sites_router,
+    device_types_router,
+    devices_router,
+    licenses_router,
+    audit_router,
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Leitstand API",
+        version=__version__,
+        description="Devices, sites, tenants and the business around them. Errors are application/problem+json.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    engine = make_engine(settings.effective_database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.secret_box = SecretBox(settings.resolved_secret_key())
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1", responses=STANDARD_RESPONSES)
+    for router in API_ROUTERS:
+        api.include_router(router)
+    app.include_router(api)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> JSONResponse:
+        """Liveness and database reachability, for load balancers and probes."""
+        try:
+            with system_session(request.app.state.session_factory, reason="health check") as db:
+                db.execute(text("SELECT 1"))
+        except Exception as error:  # the point is to report, not to raise
+            log.warning("health check: database unreachable: %s", error)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def start_page(request: Request) -> HTMLResponse:
+        return TEMPLATES.TemplateResponse(request, "start.html", {"version": __version__})
+
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema()
+        schema["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "API token (lst_…)"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "leitstand_session"},
+        }
+        schema["security"] = [{"bearer": []}, {"session": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

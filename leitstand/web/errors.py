@@ -1,0 +1,130 @@
+"""Errors as `application/problem+json` (RFC 9457), handled in one place.
+
+Services raise `Problem` (or let a database or scope error surface); the handlers
+here turn every failure into a problem document, so a client never sees a bare
+500 page or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from leitstand.tenancy.scope import OutOfScope
+
+log = logging.getLogger(__name__)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://leitstand.dev/problems/"
+
+
+class ProblemDetail(BaseModel):
+    type: str = Field(description="URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str = ""
+    errors: list[dict[str, Any]] | None = None
+
+
+class Problem(Exception):
+    def __init__(self, status: int, kind: str, title: str, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+def not_found(what: str = "resource") -> Problem:
+    return Problem(404, "not-found", "Not found", f"No such {what}, or not visible to you.")
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "forbidden", "Forbidden", detail)
+
+
+def conflict(detail: str) -> Problem:
+    return Problem(409, "conflict", "Conflict", detail)
+
+
+def invalid(detail: str, **extra: Any) -> Problem:
+    return Problem(422, "invalid", "Invalid request", detail, **extra)
+
+
+def problem_response(
+    status: int, kind: str, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+_STATUS_KINDS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthenticated", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("too-large", "Request too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, error: Problem) -> JSONResponse:
+        return problem_response(error.status, error.kind, error.title, error.detail, error.headers, **error.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind, title = _STATUS_KINDS.get(error.status_code, ("error", "Error"))
+        detail = error.detail if isinstance(error.detail, str) else ""
+        return problem_response(error.status_code, kind, title, detail, dict(error.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", "")), "type": str(item.get("type", ""))}
+            for item in error.errors()
+        ]
+        return problem_response(422, "invalid", "Invalid request", "The request does not match the schema.", errors=errors)
+
+    @app.exception_handler(OutOfScope)
+    async def _out_of_scope(request: Request, error: OutOfScope) -> JSONResponse:
+        return problem_response(404, "not-found", "Not found", "A referenced record does not exist or is not visible to you.")
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
+        log.info("integrity error: %s", error.orig)
+        return problem_response(409, "conflict", "Conflict", "The change conflicts with existing data (duplicate or missing reference).")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal", "Internal error", "An unexpected error occurred; it has been logged.")
+
+
+def problem_content() -> dict[str, Any]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+
+
+# Documented on every API route so clients (and schemathesis) know the error shape.
+STANDARD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": description, "content": problem_content()}
+    for status, description in (
+        (401, "Not authenticated"),
+        (403, "Missing permission"),
+        (404, "Not found or not visible"),
+        (409, "Conflict"),
+        (422, "Invalid request"),
+        (429, "Too many attempts"),
+    )
+}
