@@ -24,6 +24,11 @@ def root_tenant(db: Session) -> Tenant | None:
 def initialise(settings: Settings, factory: sessionmaker[Session], operator_name: str = "Leitstand") -> Tenant:
     """Migrate, sync device types and make sure a root tenant exists. Safe to repeat."""
     migrate.upgrade(settings.effective_database_url)
+    return ensure_essentials(settings, factory, operator_name)
+
+
+def ensure_essentials(settings: Settings, factory: sessionmaker[Session], operator_name: str = "Leitstand") -> Tenant:
+    """What a migrated database needs before anyone logs in: shipped device types and the root tenant."""
     with system_session(factory, reason="initialise installation") as db:
         sync_shipped_types(db)
         root = root_tenant(db)
