@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import EmailStr, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,13 +29,13 @@ from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import LinkPurpose, LinkRefused, issue_link, redeem_link
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE, client_ip, get_session_factory, get_settings
 from leitstand.web.errors import Problem
-from leitstand.web.types import Input, Public, Secret
+from leitstand.web.types import Input, LoginEmail, Public, Secret
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class LoginRequest(Input):
-    email: EmailStr = Field(max_length=254)
+    email: LoginEmail
     password: Secret
 
 
@@ -225,7 +225,7 @@ def logout(request: Request, response: Response) -> Response:
     return response
 
 
-@router.post("/password-reset", status_code=202, response_model=None)
+@router.post("/password-reset", status_code=202, response_class=Response)
 def request_password_reset(body: PasswordResetRequest, request: Request) -> Response:
     """Mail a reset link if the account exists. The answer is the same either way."""
     settings = get_settings(request)

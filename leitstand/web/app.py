@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
 from leitstand import __version__
 from leitstand.access.api import router as roles_router
+from leitstand.access.roles import Permission
 from leitstand.audit.api import router as audit_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
@@ -25,6 +29,7 @@ from leitstand.tenancy.api import router as tenants_router
 from leitstand.tenancy.scope import system_session
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
+from leitstand.web.deps import route_permission
 from leitstand.web.errors import STANDARD_RESPONSES, ProblemDetail, install_error_handlers
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,33 @@ API_ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class ApiOperation:
+    """One method on one path of the JSON API, with the permission it requires."""
+
+    method: str
+    path: str
+    route: APIRoute
+
+    @property
+    def permission(self) -> Permission | None:
+        for dependency in self.route.dependant.dependencies:
+            if (permission := route_permission(dependency.call)) is not None:
+                return permission
+        return None
+
+
+def api_operations() -> Iterator[ApiOperation]:
+    for router in API_ROUTERS:
+        for route in router.routes:
+            if isinstance(route, APIRoute):
+                for method in sorted(route.methods):
+                    yield ApiOperation(method, API_PREFIX + route.path, route)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -62,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api/v1", responses=STANDARD_RESPONSES)
+    api = APIRouter(prefix=API_PREFIX, responses=STANDARD_RESPONSES)
     for router in API_ROUTERS:
         api.include_router(router)
     app.include_router(api)
@@ -99,6 +131,11 @@ def _register_problem_schema(app: FastAPI) -> None:
             "session": {"type": "apiKey", "in": "cookie", "name": "leitstand_session"},
         }
         schema["security"] = [{"bearer": []}, {"session": []}]
+        for operation in api_operations():
+            permission = operation.permission
+            documented = schema["paths"].get(operation.path, {}).get(operation.method.lower())
+            if documented is not None:
+                documented["x-required-permission"] = permission.value if permission else None
         app.openapi_schema = schema
         return schema
 

@@ -120,6 +120,7 @@ def problem_content() -> dict[str, Any]:
 STANDARD_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"description": description, "content": problem_content()}
     for status, description in (
+        (400, "Malformed request (e.g. a body that is not UTF-8 JSON)"),
         (401, "Not authenticated"),
         (403, "Missing permission"),
         (404, "Not found or not visible"),

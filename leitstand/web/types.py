@@ -23,6 +23,9 @@ ShortText = Annotated[str, StringConstraints(max_length=200, pattern=NO_CONTROL)
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=NO_CONTROL)]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL)]
 NewPassword = Annotated[str, StringConstraints(min_length=10, max_length=200, pattern=NO_CONTROL)]
+# An address that is only looked up (login, reset request), never mailed to unasked. Not validated
+# as deliverable: accounts created with the CLI may use LAN domains such as .local or .lan.
+LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254, pattern=NO_CONTROL)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]

@@ -32,6 +32,7 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.devices.service import set_claim_secret
 from leitstand.devicetypes.models import DeviceType
+from leitstand.devicetypes.spec import DeviceTypeSpec, Text
 from leitstand.licenses.models import License
 from leitstand.licenses.service import record_change, term_end
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
@@ -157,7 +158,7 @@ class World:
         self.db.commit()
         return grant
 
-    def user_with_role(self, key: str, role: str, tenant: Tenant) -> User:
+    def user_with_role(self, key: str, role: str | None, tenant: Tenant) -> User:
         user = create_user(self.db, tenant=tenant, email=f"{key}@roles.test", display_name=key,
                            password=PASSWORD, role=role)
         self.db.commit()
@@ -191,7 +192,9 @@ def _organisation(db: Session, root: Tenant, label: str, mark: str, users: dict[
     building = _site(db, customer, site, SiteKind.building, f"{label} Haus {mark}")
     room = _site(db, customer, building, SiteKind.room, f"{label} Raum {mark}")
     device_type = DeviceType(key=f"{lower}_custom", tenant_id=customer.id, name=f"{label} Typ {mark}",
-                             category="sensor", spec={"key": f"{lower}_custom"})
+                             category="sensor", spec=DeviceTypeSpec(
+                                 key=f"{lower}_custom", name=Text(en=f"{label} type {mark}", de=f"{label} Typ {mark}"),
+                                 category="sensor", heartbeat_seconds=600).model_dump(mode="json"))
     db.add(device_type)
     barrier = Device(tenant_id=customer.id, type_key="barrier", serial_number=f"{label.upper()}-BAR-0001",
                      name=f"{label} Schranke {mark}", site_id=room.id, labels=["einfahrt"], claimed_at=clock.now())
