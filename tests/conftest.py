@@ -18,12 +18,15 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from leitstand.auth.secrets import use_cheap_hashing_for_tests
 from leitstand.bootstrap import ensure_essentials
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db.engine import make_engine, make_session_factory
 from leitstand.db.models import Base
 from leitstand.tenancy.scope import system_session
+
+use_cheap_hashing_for_tests()
 
 PG_SERVER_URL = os.environ.get("LEITSTAND_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_SERVICES = os.environ.get("LEITSTAND_REQUIRE_SERVICES") == "1"

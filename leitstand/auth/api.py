@@ -73,7 +73,7 @@ def _actor(request: Request, user: User | None, email: str) -> Actor:
     return Actor(user.id if user else None, user.tenant_id if user else None, email, client_ip(request))
 
 
-def _refuse_throttled(refusal: throttle.Refusal) -> Problem:
+def refused_for_throttle(refusal: throttle.Refusal) -> Problem:
     if refusal.locked:
         problem = Problem(429, "account-locked", "Account locked", "Too many failed attempts; the login is locked for a while.")
     else:
@@ -99,7 +99,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> LoginResu
         if refusal is not None:
             record(db, "auth.login", outcome="failure", details={"reason": "throttled"}, actor=_actor(request, user, email))
             db.commit()
-            raise _refuse_throttled(refusal)
+            raise refused_for_throttle(refusal)
         if user is None or not user.is_active or not verify_password(user.password_hash, body.password):
             throttle.record_failure(db, settings, email)
             record(db, "auth.login", outcome="failure", details={"reason": "bad credentials"}, actor=_actor(request, user, email))
@@ -156,7 +156,7 @@ def _complete(pending: PendingLogin, request: Request, method: str, check: Any) 
     db, user = pending.db, pending.user
     refusal = throttle.check(db, settings, user.email)
     if refusal is not None:
-        raise _refuse_throttled(refusal)
+        raise refused_for_throttle(refusal)
     try:
         check()
     except second_factor.SecondFactorRefused as error:
@@ -192,7 +192,9 @@ def login_yubico(body: YubicoRequest, pending: Pending, request: Request) -> Log
 @router.post("/login/webauthn/options", response_model=WebAuthnOptions)
 def login_webauthn_options(pending: Pending, request: Request) -> WebAuthnOptions:
     try:
-        options, state = second_factor.webauthn_login_options(pending.db, pending.user, secret_box(request), get_settings(request))
+        options, state = second_factor.webauthn_login_options(
+            pending.db, pending.user, secret_box(request), get_settings(request), pending.login.id
+        )
     except second_factor.SecondFactorRefused as error:
         raise Problem(409, "no-security-key", "No security key", str(error)) from error
     return WebAuthnOptions(options=options, state=state)
@@ -203,7 +205,9 @@ def login_webauthn(body: WebAuthnAssertion, pending: Pending, request: Request) 
     box, settings = secret_box(request), get_settings(request)
     return _complete(
         pending, request, "webauthn",
-        lambda: second_factor.verify_webauthn(pending.db, pending.user, box, settings, body.credential, body.state),
+        lambda: second_factor.verify_webauthn(
+            pending.db, pending.user, box, settings, body.credential, body.state, pending.login.id
+        ),
     )
 
 

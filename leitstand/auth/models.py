@@ -22,7 +22,7 @@ class PersonalModel(ScopedModel):
         return cls.user_id == (scope.user_id if scope.user_id is not None else -1)
 
 
-class LoginSession(IdMixin, CreatedAtMixin, Base):
+class LoginSession(IdMixin, CreatedAtMixin, PersonalModel, Base):
     """A browser login. The cookie holds a random token; only its hash is stored.
 
     `second_factor_done` is false between the password step and the second factor.

@@ -13,11 +13,19 @@ import base64
 import hashlib
 import secrets
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Parameters, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 _hasher = PasswordHasher()
+
+
+def use_cheap_hashing_for_tests() -> None:
+    """Switch to argon2's cheapest parameters. Hashes stay real argon2id and verifiable;
+    only the cost drops, so a test suite that creates hundreds of users runs in seconds."""
+    global _hasher
+    cheapest: Parameters = profiles.CHEAPEST
+    _hasher = PasswordHasher.from_parameters(cheapest)
 
 
 def hash_password(password: str) -> str:

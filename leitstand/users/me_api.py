@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from leitstand.access.roles import Permission
 from leitstand.auth import second_factor
-from leitstand.auth.api import WebAuthnOptions, secret_box
-from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
+from leitstand.auth import throttle
+from leitstand.auth.api import WebAuthnOptions, refused_for_throttle, secret_box
+from leitstand.auth.models import ApiToken, LoginSession, WebAuthnKey, YubiKey
 from leitstand.auth.secrets import hash_password, new_token, token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.users.models import User
@@ -129,10 +130,20 @@ def update_me(body: MeUpdate, access: SelfService) -> Me:
 
 @router.post("/password", status_code=204)
 def change_password(body: PasswordChange, access: SelfService) -> Response:
+    """Change the password. Other browser sessions of the account end; this one stays."""
     user = _me(access)
+    # Wrong current passwords count like failed logins, so a borrowed session cannot guess freely.
+    refusal = throttle.check(access.db, access.settings, user.email)
+    if refusal is not None:
+        raise refused_for_throttle(refusal)
     if not verify_password(user.password_hash, body.current_password):
+        throttle.record_failure(access.db, access.settings, user.email)
+        access.db.commit()
         raise Problem(403, "bad-credentials", "Wrong password", "The current password is wrong.")
     user.password_hash = hash_password(body.new_password)
+    for login in access.db.scalars(select(LoginSession).where(LoginSession.id != access.principal.session_id)):
+        access.db.delete(login)
+    throttle.record_success(access.db, user.email)
     access.db.commit()
     return Response(status_code=204)
 
@@ -225,6 +236,11 @@ def create_token(body: TokenCreate, access: SelfService) -> TokenCreated:
     """An API token for an integration. It can do at most what you can, limited to its scopes."""
     if access.principal.token_scopes is not None:
         raise Problem(403, "forbidden", "Forbidden", "API tokens cannot create further tokens; log in as the user.")
+    if access.principal.needs_second_factor_enrollment:
+        # A token is not checked for a second factor, so it must not be a way around the tenant's requirement.
+        raise Problem(
+            403, "second-factor-required", "Second factor required", "Enrol a second factor before creating API tokens."
+        )
     missing = [scope.value for scope in body.scopes if not access.principal.has(scope)]
     if missing:
         raise invalid(f"You do not hold these permissions yourself: {', '.join(missing)}.")

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import EmailStr, Field
 
-from leitstand.web.types import Input, Language, Name, NewPassword, Public, RefId, Secret
+from leitstand.web.types import Input, Language, LoginEmail, Name, NewPassword, Public, RefId, Secret
 
 
 class UserCreate(Input):
@@ -43,4 +43,4 @@ class TokenRedemption(Input):
 
 
 class PasswordResetRequest(Input):
-    email: EmailStr = Field(max_length=254)
+    email: LoginEmail
