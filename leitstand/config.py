@@ -69,6 +69,8 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         toml_path = os.environ.get("LEITSTAND_CONFIG")
         if toml_path:
+            if not Path(toml_path).is_file():
+                raise FileNotFoundError(f"LEITSTAND_CONFIG names {toml_path}, which is not a readable file")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
         return tuple(sources)
 

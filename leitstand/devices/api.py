@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import String, cast, select
+from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
 from leitstand.clock import clock
@@ -19,13 +20,13 @@ from leitstand.devices.schemas import (
     ShareCreate,
     SharePublic,
 )
-from leitstand.devices.service import set_claim_secret
+from leitstand.devices.service import move_to_tenant, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.licenses.service import status_filter
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, TenantKind
-from leitstand.web.crud import apply_changes, contains, get_visible, page_of
+from leitstand.web.crud import contains, get_visible, page_of
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
@@ -76,7 +77,7 @@ def create_device(body: DeviceCreate, access: Writer) -> DeviceWithSecret:
     tenant = get_visible(db, Tenant, body.tenant_id, "tenant")
     get_visible(db, DeviceType, body.type_key, "device type")
     if body.site_id is not None:
-        get_visible(db, Site, body.site_id, "site")
+        _check_site(db, get_visible(db, Site, body.site_id, "site"), tenant)
     if db.scalar(select(Device.id).where(Device.serial_number == body.serial_number)) is not None:
         raise conflict("A device with this serial number exists.")
     device = Device(
@@ -96,15 +97,29 @@ def get_device(device_id: ObjectId, access: Reader) -> Device:
 
 @router.patch("/{device_id}", response_model=DevicePublic)
 def update_device(device_id: ObjectId, body: DeviceUpdate, access: Writer) -> Device:
+    """Rename, relabel, move to another site, or hand to another tenant.
+
+    Handing over ends the device's shares and, unless a new site is given, its site.
+    """
     db = access.db
     device = get_visible(db, Device, device_id, "device")
-    if body.site_id is not None:
-        get_visible(db, Site, body.site_id, "site")
-    if body.tenant_id is not None:
-        get_visible(db, Tenant, body.tenant_id, "tenant")
-    apply_changes(device, body)
+    changes = body.model_dump(exclude_unset=True)
+    tenant = get_visible(db, Tenant, changes.pop("tenant_id", None) or device.tenant_id, "tenant")
+    if tenant.id != device.tenant_id:
+        move_to_tenant(db, device, tenant)
+        if "site_id" not in changes:
+            changes["site_id"] = None
+    if changes.get("site_id") is not None:
+        _check_site(db, get_visible(db, Site, changes["site_id"], "site"), tenant)
+    for field, value in changes.items():
+        setattr(device, field, value)
     db.commit()
     return device
+
+
+def _check_site(db: Session, site: Site, tenant: Tenant) -> None:
+    if not site_serves_tenant(db, site, tenant):
+        raise invalid("The site belongs to another organisation than the device.")
 
 
 @router.delete("/{device_id}", status_code=204)

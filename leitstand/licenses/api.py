@@ -95,7 +95,8 @@ def update_license(license_id: ObjectId, body: LicenseUpdate, access: Writer) ->
 
 @router.post("/{license_id}/renew", response_model=LicensePublic)
 def renew_license(license_id: ObjectId, access: Writer) -> LicensePublic:
-    """Extend by one term now, from the current end date (or from today if already expired)."""
+    """Renew now: an expired license is extended by whole terms until it covers today;
+    an active one gets one more term after its current end date."""
     db = access.db
     license_ = get_visible(db, License, license_id, "license")
     today = clock.now().date()

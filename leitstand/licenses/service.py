@@ -25,8 +25,15 @@ def add_months(day: date, months: int) -> date:
 
 
 def term_end(starts_on: date, term_months: int) -> date:
-    """The last day covered by a term: a year from 1 March runs to 28/29 February."""
-    return add_months(starts_on, term_months) - timedelta(days=1)
+    """The last day covered by a term: a year from 1 March runs to 28/29 February.
+
+    A term from a day the end month lacks runs to that month's last day: a month
+    from 31 January (or 29, 30 January) ends on 28/29 February, not a day earlier.
+    """
+    following = add_months(starts_on, term_months)
+    if following.day < starts_on.day:  # clamped: the end month has no such day
+        return following
+    return following - timedelta(days=1)
 
 
 def snapshot(license_: License) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def update_site(site_id: ObjectId, body: SiteUpdate, access: Writer) -> Site:
 
 @router.delete("/sites/{site_id}", status_code=204)
 def delete_site(site_id: ObjectId, access: Writer) -> Response:
-    """Delete a site and what lies below it. Devices there stay, without a site."""
+    """Delete a site that has nothing below it. Devices there stay, without a site."""
     db = access.db
     site = get_visible(db, Site, site_id, "site")
     if db.scalar(select(exists().where(Site.parent_id == site.id))):

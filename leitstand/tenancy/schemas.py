@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
@@ -10,8 +11,13 @@ from leitstand.tenancy.models import TenantKind
 from leitstand.web.types import CountryCode, Input, Name, Public, RefId, ShortText
 
 
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def _known_zone(zone: str) -> str:
-    if zone not in available_timezones():
+    if zone not in _zones():
         raise ValueError("unknown IANA time zone")
     return zone
 

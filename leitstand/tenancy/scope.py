@@ -87,14 +87,17 @@ def site_visible(scope: AccessScope, site_id: Any) -> ColumnElement[bool]:
 
 
 def device_visible(scope: AccessScope, device_id: Any) -> ColumnElement[bool]:
-    """True for devices the scope reaches by tenant, by sharing, by site or one by one."""
+    """True for devices the scope reaches by owning tenant, by sharing, by site grant or one by one."""
     if scope.unrestricted:
         return true()
     shared = select(_device_shares.c.device_id).where(tenant_visible(scope, _device_shares.c.tenant_id))
     reachable = select(_devices.c.id).where(
         or_(
             tenant_visible(scope, _devices.c.tenant_id),
-            site_visible(scope, _devices.c.site_id) if (scope.site_paths or scope.tenant_paths) else false(),
+            # By site only through a site grant: a device placed at a site of a visible tenant
+            # but owned by another tenant belongs to that other tenant.
+            _devices.c.site_id.in_(select(_sites.c.id).where(_prefix_match(_sites.c.path, scope.site_paths)))
+            if scope.site_paths else false(),
             _devices.c.id.in_(sorted(scope.device_ids)) if scope.device_ids else false(),
         )
     )
@@ -171,7 +174,9 @@ def _writes_stay_in_scope(session: Session, flush_context: Any) -> None:
             written.setdefault(model, set()).add(inspect(obj).mapper.primary_key_from_instance(obj)[0])
     with session.no_autoflush:
         for model, keys in written.items():
-            key_column = inspect(model).primary_key[0]
+            # The mapped attribute, not the table column: only an ORM-enabled select gets the loader criteria.
+            mapper = inspect(model)
+            key_column = mapper.get_property_by_column(mapper.primary_key[0]).class_attribute
             found = set(session.scalars(select(key_column).where(key_column.in_(keys))))
             if found != keys:
                 raise OutOfScope(f"{model.__name__} outside your scope")

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -89,17 +90,22 @@ def _principal_from_cookie(db: Session, request: Request, raw: str) -> Principal
     )
 
 
-def authenticate(request: Request) -> Principal:
-    """The principal behind a request: a bearer API token or a browser session cookie."""
+def _load_request_principal(request: Request) -> Principal:
     factory = get_session_factory(request)
     with system_session(factory, reason="authenticate request") as db:
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer "):
-            principal = _principal_from_token(db, header[7:].strip())
-        elif raw := request.cookies.get(SESSION_COOKIE):
-            principal = _principal_from_cookie(db, request, raw)
-        else:
-            raise unauthenticated()
+            return _principal_from_token(db, header[7:].strip())
+        if raw := request.cookies.get(SESSION_COOKIE):
+            return _principal_from_cookie(db, request, raw)
+        raise unauthenticated()
+
+
+async def authenticate(request: Request) -> Principal:
+    """The principal behind a request: a bearer API token or a browser session cookie."""
+    principal = await run_in_threadpool(_load_request_principal, request)
+    # Set here, in the request's own context: a sync dependency runs in a worker thread on a
+    # copy of the context, so the actor it set would never reach the handler or the audit log.
     current_actor.set(Actor(principal.user_id, principal.tenant_id, principal.email, client_ip(request)))
     return principal
 
