@@ -140,3 +140,13 @@ def test_healthz_reports_an_unreachable_database(settings):
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}
+
+
+def test_login_refuses_a_cross_site_form_post(client, world):
+    """A foreign page can post a form (text/plain or urlencoded) without a CORS preflight, but
+    the login only reads JSON, so such a post never logs the browser into an attacker's account."""
+    body = '{"email": "operator@alpha.test", "password": "correct horse battery"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = client.post("/api/v1/auth/login", content=body, headers={"content-type": content_type})
+        assert response.status_code == 422, content_type
+        assert "set-cookie" not in response.headers
