@@ -1,0 +1,55 @@
+"""Time-series storage: a narrow table of points and a table of rollups.
+
+`telemetry` holds one row per (device, key, timestamp), numeric or text. On
+PostgreSQL it is partitioned by month (see the migration); the primary key makes a
+point delivered twice a no-op. `telemetry_rollups` holds per hour, day and month
+count, sum, min, max and the last value, kept up to date as points arrive, so long
+ranges never scan raw rows. Day and month buckets follow the tenant's time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Float, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leitstand.db.base import Base
+from leitstand.tenancy.scope import ScopedModel, device_visible
+
+
+class TelemetryPoint(ScopedModel, Base):
+    __tablename__ = "telemetry"
+
+    # No foreign key: a partitioned table of billions of rows should not be checked
+    # row by row; deleting a device deletes its points in the telemetry service.
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(primary_key=True)
+    num: Mapped[float | None] = mapped_column(Float)
+    txt: Mapped[str | None] = mapped_column(String(200))
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return device_visible(scope, cls.device_id)
+
+
+class TelemetryRollup(ScopedModel, Base):
+    """Aggregates of a key's numeric values per bucket. period: hour, day or month."""
+
+    __tablename__ = "telemetry_rollups"
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(5), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    sum: Mapped[float] = mapped_column(Float)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    last_value: Mapped[float] = mapped_column(Float)
+    last_ts: Mapped[datetime]
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return device_visible(scope, cls.device_id)
