@@ -1,0 +1,248 @@
+"""Managing Mosquitto's users through its dynamic-security plugin.
+
+Leitstand keeps one Mosquitto client (user) per device, named by the serial number,
+and one role per device, `device:{serial}`, that confines it to its own topics:
+
+    publishClientSend     ls/v1/{serial}/up/#     allow
+    subscribePattern      ls/v1/{serial}/down/#   allow
+    publishClientReceive  ls/v1/{serial}/down/#   allow, then # deny
+
+Everything else falls to the plugin's default ACL access, which denies publishing and
+subscribing. Leitstand's own service user gets the role `leitstand-service`
+(everything under ls/v1, including shared subscriptions).
+
+Commands go to `$CONTROL/dynamic-security/v1` as `{"commands": [...]}`, each with a
+`correlationData`; the plugin answers on `$CONTROL/dynamic-security/v1/response`.
+Every call waits for its answer, bounded by a timeout, and raises `DynsecError` if the
+plugin reports an error.
+
+Mosquitto stores only its own salted hash of each password. Leitstand stores only the
+SHA-256 digest of the device secret, so a Mosquitto that lost its
+dynamic-security.json cannot be refilled from Leitstand's database: back the file up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from leitstand.transports.mqtt import topics
+
+log = logging.getLogger(__name__)
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
+SERVICE_ROLE = "leitstand-service"
+
+
+class DynsecError(RuntimeError):
+    """The plugin refused a command, or did not answer in time."""
+
+    def __init__(self, command: str, error: str) -> None:
+        super().__init__(f"{command}: {error}")
+        self.command = command
+        self.error = error
+
+
+def device_role(serial: str) -> str:
+    return f"device:{serial}"
+
+
+def device_acls(serial: str) -> list[dict[str, Any]]:
+    own_downlinks = topics.device_subscribe_filter(serial)
+    return [
+        {"acltype": "publishClientSend", "topic": topics.device_publish_filter(serial), "allow": True},
+        {"acltype": "subscribePattern", "topic": own_downlinks, "allow": True},
+        # Receiving is allowed by default; deny all but its own downlinks, so even a session
+        # taken over under another client's id delivers nothing else to the device.
+        {"acltype": "publishClientReceive", "topic": own_downlinks, "allow": True, "priority": 1},
+        {"acltype": "publishClientReceive", "topic": "#", "allow": False, "priority": 0},
+    ]
+
+
+def service_acls() -> list[dict[str, Any]]:
+    everything = f"{topics.PREFIX}/#"
+    return [
+        {"acltype": "publishClientSend", "topic": everything, "allow": True},
+        {"acltype": "subscribePattern", "topic": everything, "allow": True},
+        # Mosquitto checks a shared subscription with its $share/{group}/ prefix.
+        {"acltype": "subscribePattern", "topic": f"$share/+/{everything}", "allow": True},
+    ]
+
+
+class MosquittoDeviceAdmin:
+    """Creates, rotates and revokes device users in a Mosquitto with dynamic security.
+
+    Connects as the dynamic-security admin (created by `mosquitto_ctrl dynsec init`).
+    Thread-safe; use as a context manager or call close().
+    """
+
+    def __init__(self, host: str, port: int, admin_user: str, admin_password: str, *,
+                 tls_ca_file: str | None = None, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self._pending: dict[str, tuple[str, Future[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+        self._ready: Future[None] = Future()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"leitstand-dynsec-{uuid.uuid4().hex[:12]}",
+                             protocol=mqtt.MQTTv5)
+        client.username_pw_set(admin_user, admin_password)
+        if tls_ca_file:
+            client.tls_set(ca_certs=tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+        self._client = client
+        client.connect(host, port)
+        client.loop_start()
+        try:
+            self._ready.result(timeout)
+        except FutureTimeout:
+            self.close()
+            raise DynsecError("connect", f"no answer from {host}:{port} within {timeout} s") from None
+        except BaseException:
+            self.close()
+            raise
+
+    # --- paho callbacks (network thread) ---------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            if not self._ready.done():
+                self._ready.set_exception(DynsecError("connect", str(reason)))
+            return
+        client.subscribe(RESPONSE_TOPIC, qos=1)
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
+        if self._ready.done():
+            return
+        if any(reason.is_failure for reason in reasons):
+            self._ready.set_exception(DynsecError("subscribe", f"{RESPONSE_TOPIC}: {reasons[0]}"))
+        else:
+            self._ready.set_result(None)
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if not self._ready.done():
+            self._ready.set_exception(DynsecError("connect", f"disconnected: {reason}"))
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            responses = json.loads(message.payload)["responses"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable dynamic-security response: %r", message.payload[:200])
+            return
+        for response in responses:
+            with self._lock:
+                entry = self._pending.pop(str(response.get("correlationData")), None)
+            if entry is not None:
+                entry[1].set_result(response)
+
+    # --- commands ------------------------------------------------------------------
+
+    def execute(self, commands: Sequence[dict[str, Any]], *, tolerate: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Send commands in one message and wait for every answer.
+
+        `tolerate`: error texts that count as success (e.g. "Client already exists" when
+        the wanted state is already there). Any other error raises DynsecError.
+        """
+        waiting: list[tuple[str, Future[dict[str, Any]]]] = []
+        batch = []
+        with self._lock:
+            for command in commands:
+                correlation = uuid.uuid4().hex
+                future: Future[dict[str, Any]] = Future()
+                self._pending[correlation] = (command["command"], future)
+                waiting.append((command["command"], future))
+                batch.append({**command, "correlationData": correlation})
+        self._client.publish(CONTROL_TOPIC, json.dumps({"commands": batch}), qos=1)
+        results = []
+        try:
+            for name, future in waiting:
+                try:
+                    response = future.result(self.timeout)
+                except FutureTimeout:
+                    raise DynsecError(name, f"no answer within {self.timeout} s") from None
+                error = response.get("error")
+                if error and error not in tolerate:
+                    raise DynsecError(name, error)
+                results.append(response)
+        finally:
+            with self._lock:
+                for correlation in [c["correlationData"] for c in batch]:
+                    self._pending.pop(correlation, None)
+        return results
+
+    def provision(self, serial: str, password: str) -> None:
+        """Create the device's user and role; if they exist, set the password and enable it."""
+        _check_serial(serial)
+        role = device_role(serial)
+        self.execute([{"command": "createRole", "rolename": role, "acls": device_acls(serial)}],
+                     tolerate=["Role already exists"])
+        created = self.execute([{"command": "createClient", "username": serial, "password": password,
+                                 "roles": [{"rolename": role}]}], tolerate=["Client already exists"])
+        if created[0].get("error"):
+            self._update_existing(serial, password, role)
+            self.execute([{"command": "enableClient", "username": serial}])
+
+    def rotate(self, serial: str, password: str) -> None:
+        """Replace the device's password. Mosquitto disconnects a session that used the old one."""
+        _check_serial(serial)
+        self.execute([{"command": "setClientPassword", "username": serial, "password": password}])
+
+    def revoke(self, serial: str) -> None:
+        """Delete the device's user (disconnecting it) and its role. Repeating it is harmless."""
+        _check_serial(serial)
+        self.execute([{"command": "deleteClient", "username": serial}], tolerate=["Client not found"])
+        self.execute([{"command": "deleteRole", "rolename": device_role(serial)}], tolerate=["Role not found"])
+
+    def apply_credentials(self, serial: str, secret: str | None) -> None:
+        """A `leitstand.devices.claiming.credential_listeners` entry: a new secret (claim,
+        rotation) provisions the user or replaces its password, None (decommission) revokes it."""
+        if secret is None:
+            self.revoke(serial)
+        else:
+            self.provision(serial, secret)
+
+    def ensure_service_user(self, username: str, password: str) -> None:
+        """Create (or update) Leitstand's own user with the service role. Updating the
+        password of an existing user disconnects its sessions (they reconnect): run it at
+        deployment or when the password changes, not at every start."""
+        self.execute([{"command": "createRole", "rolename": SERVICE_ROLE, "acls": service_acls()}],
+                     tolerate=["Role already exists"])
+        created = self.execute([{"command": "createClient", "username": username, "password": password,
+                                 "roles": [{"rolename": SERVICE_ROLE}]}], tolerate=["Client already exists"])
+        if created[0].get("error"):
+            self._update_existing(username, password, SERVICE_ROLE)
+
+    def _update_existing(self, username: str, password: str, role: str) -> None:
+        client = self.execute([{"command": "getClient", "username": username}])[0].get("data", {}).get("client", {})
+        commands: list[dict[str, Any]] = [{"command": "setClientPassword", "username": username, "password": password}]
+        # Adding a role a client already has is an error in Mosquitto 2.0; ask first.
+        if role not in {entry.get("rolename") for entry in client.get("roles", [])}:
+            commands.append({"command": "addClientRole", "username": username, "rolename": role})
+        self.execute(commands)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def __enter__(self) -> MosquittoDeviceAdmin:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _check_serial(serial: str) -> None:
+    if not topics.is_topic_level(serial):
+        raise ValueError(f"serial number {serial!r} cannot be an MQTT user confined to its own topics")

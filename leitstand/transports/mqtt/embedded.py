@@ -1,0 +1,222 @@
+"""The embedded MQTT broker: amqtt inside a Leitstand process, the zero-set-up default.
+
+Production uses Mosquitto (see `dynsec.py`); this broker lets a fresh machine run
+`leitstand serve` with nothing else installed. It enforces the same rules as
+Mosquitto's per-device roles:
+
+- a device logs in with its serial number and its current, non-revoked credential
+  (checked against the SHA-256 digest in `device_credentials`, in constant time);
+- Leitstand's own service user logs in with the password from the settings;
+- a device publishes only under `ls/v1/{its serial}/up/#`, subscribes and receives
+  only under `ls/v1/{its serial}/down/#`; the service user may do everything;
+- client ids starting with `leitstand-` belong to the service user, so a device can
+  not take over the ingest worker's persistent session.
+
+Limits compared with Mosquitto, by amqtt's design: MQTT 3.1.1 only, no shared
+subscriptions, sessions live in memory only, and amqtt acknowledges a device's QoS 1
+publish when it has queued it, and drops a message it sent to a subscriber that does
+not acknowledge it within 5 s. So acknowledge-after-commit holds end to end only with
+Mosquitto; with the embedded broker a message can be lost if the process dies.
+
+Run it in its own thread (`start()`/`stop()`, for synchronous callers and tests) or on
+the caller's event loop (`await start_async()`/`await stop_async()`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action, BaseContext
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session as MqttSession
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leitstand.auth.secrets import token_digest
+from leitstand.config import Settings
+from leitstand.devices.models import Device, DeviceCredential
+from leitstand.tenancy.scope import system_session
+from leitstand.transports.mqtt import topics
+
+log = logging.getLogger(__name__)
+
+SERVICE_CLIENT_PREFIX = "leitstand-"
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+class DeviceGate:
+    """Who may log in, and which topics each principal may use."""
+
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+        self.factory = session_factory
+        self.service_username = settings.mqtt_service_username
+        self.service_password = settings.resolved_mqtt_service_password()
+
+    # --- authentication -------------------------------------------------------------
+
+    def authenticate(self, username: str | None, password: str | None, client_id: str | None) -> bool:
+        if not username or password is None:
+            return False
+        if username == self.service_username:
+            return hmac.compare_digest(password.encode(), self.service_password.encode())
+        if client_id and client_id.startswith(SERVICE_CLIENT_PREFIX):
+            log.warning("device %s refused: client id %r is reserved for Leitstand", username, client_id)
+            return False
+        if not topics.is_topic_level(username):
+            return False
+        return self._device_secret_matches(username, password)
+
+    def _device_secret_matches(self, serial: str, secret: str) -> bool:
+        with system_session(self.factory, reason="MQTT device login") as db:
+            digests = db.scalars(
+                select(DeviceCredential.secret_hash)
+                .join(Device, Device.id == DeviceCredential.device_id)
+                .where(DeviceCredential.username == serial, DeviceCredential.revoked_at.is_(None),
+                       Device.decommissioned_at.is_(None))
+            ).all()
+        offered = token_digest(secret)
+        # Compare against every live credential without stopping early: timing tells nothing.
+        matches = [hmac.compare_digest(offered, digest) for digest in digests]
+        return any(matches)
+
+    # --- authorisation --------------------------------------------------------------
+
+    def permits(self, username: str | None, topic: str | None, action: Action) -> bool:
+        if not username or not topic:
+            return False
+        if username == self.service_username:
+            return True
+        if not topics.is_topic_level(username):
+            return False
+        if action == Action.PUBLISH:
+            return topics.filter_matches(topics.device_publish_filter(username), topic)
+        if action == Action.SUBSCRIBE:
+            return topics.filter_within(topic, topics.device_subscribe_filter(username))
+        # RECEIVE: also guards a session whose username changed on a reconnect.
+        return topics.filter_matches(topics.device_subscribe_filter(username), topic)
+
+
+class LeitstandAuthPlugin(BaseAuthPlugin):
+    """amqtt authentication plugin backed by `DeviceGate`."""
+
+    @dataclass
+    class Config:
+        gate: Any = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.gate: DeviceGate = self.config.gate
+
+    async def authenticate(self, *, session: MqttSession) -> bool:
+        # The database lookup blocks; keep the broker's loop serving other clients.
+        return await asyncio.to_thread(self.gate.authenticate, session.username, session.password, session.client_id)
+
+
+class LeitstandTopicPlugin(BaseTopicPlugin):
+    """amqtt topic plugin: the per-device ACL."""
+
+    @dataclass
+    class Config:
+        gate: Any = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.gate: DeviceGate = self.config.gate
+
+    async def topic_filtering(self, *, session: MqttSession | None = None, topic: str | None = None,
+                              action: Action | None = None) -> bool:
+        if session is None or action is None:
+            return False
+        allowed = self.gate.permits(session.username, topic, action)
+        if not allowed:
+            log.info("MQTT %s refused for %s on %r", action, session.username, topic)
+        return allowed
+
+
+class EmbeddedBroker:
+    """amqtt on settings.mqtt_host:mqtt_port with Leitstand's login and ACL."""
+
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+        self.host = settings.mqtt_host
+        self.port = settings.mqtt_port
+        self.gate = DeviceGate(settings, session_factory)
+        self._broker: Broker | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def _config(self) -> dict[str, Any]:
+        plugin = f"{__name__}."
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "session_expiry_interval": SESSION_EXPIRY_SECONDS,
+            "plugins": {
+                plugin + LeitstandAuthPlugin.__name__: {"gate": self.gate},
+                plugin + LeitstandTopicPlugin.__name__: {"gate": self.gate},
+            },
+        }
+
+    # --- on the caller's event loop ---------------------------------------------------
+
+    async def start_async(self) -> None:
+        """Start listening on the running loop; returns once the port is bound."""
+        self._broker = Broker(self._config())
+        await self._broker.start()
+        log.info("embedded MQTT broker listening on %s:%s", self.host, self.port)
+
+    async def stop_async(self) -> None:
+        if self._broker is not None:
+            await self._broker.shutdown()
+            self._broker = None
+
+    # --- in a thread of its own -------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start in a background thread; returns once the port is bound, raises if it could not be."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as error:  # noqa: BLE001 - reported to the starting thread
+                failure.append(error)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop_async())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="leitstand-mqtt-broker", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"embedded MQTT broker did not start within {timeout} s")
+        if failure:
+            self._thread.join()
+            self._thread = None
+            raise failure[0]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+        self._loop = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

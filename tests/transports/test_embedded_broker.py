@@ -1,0 +1,116 @@
+"""The embedded broker (amqtt) enforces the same rules as Mosquitto's per-device roles,
+with the credentials in Leitstand's database. It speaks MQTT 3.1.1, where a denied
+publish is still acknowledged, so refusals are shown by a permitted marker published
+after the forbidden message: the observer's first message is the marker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from leitstand.auth.secrets import new_token, token_digest
+from leitstand.config import Settings
+from leitstand.devices.models import DeviceCredential
+from leitstand.transports.mqtt import topics
+from leitstand.transports.mqtt.embedded import EmbeddedBroker
+from tests.transports.mqtt_support import MqttProbe, DeviceLogin, add_device
+
+ProbeFactory = Callable[..., MqttProbe]
+REFUSED = 0x87  # CONNACK "not authorised" (paho reports MQTT 3.1.1 code 5 as MQTT 5 0x87)
+
+
+def device_probe(broker: EmbeddedBroker, mqtt_probe: ProbeFactory, device: DeviceLogin, **kwargs: object) -> MqttProbe:
+    probe = mqtt_probe(broker.port, device.serial, device.secret, mqtt5=False, **kwargs)
+    reason = probe.connect()
+    assert not reason.is_failure, reason
+    return probe
+
+
+def service_probe(broker: EmbeddedBroker, settings: Settings, mqtt_probe: ProbeFactory,
+                  topic_filter: str = f"{topics.PREFIX}/#") -> MqttProbe:
+    probe = mqtt_probe(broker.port, settings.mqtt_service_username, settings.mqtt_service_password, mqtt5=False,
+                       client_id="leitstand-test-observer")
+    assert not probe.connect().is_failure
+    assert not probe.subscribe(topic_filter).is_failure
+    return probe
+
+
+def test_device_with_its_credential_publishes(embedded_broker: EmbeddedBroker, embedded_settings: Settings,
+                                              system_db: Any, mqtt_probe: ProbeFactory) -> None:
+    device = add_device(system_db)
+    leitstand = service_probe(embedded_broker, embedded_settings, mqtt_probe, topics.ALL_UPLINKS)
+    probe = device_probe(embedded_broker, mqtt_probe, device)
+    probe.publish(topics.uplink(device.serial, "telemetry"), b'{"values": {"cycles": 3}}')
+    message = leitstand.next_message()
+    assert (message.topic, message.payload) == (topics.uplink(device.serial, "telemetry"), b'{"values": {"cycles": 3}}')
+
+
+def test_device_cannot_publish_to_another_device_s_topic(embedded_broker: EmbeddedBroker, embedded_settings: Settings,
+                                                         system_db: Any, mqtt_probe: ProbeFactory) -> None:
+    intruder, victim = add_device(system_db), add_device(system_db)
+    leitstand = service_probe(embedded_broker, embedded_settings, mqtt_probe)
+    probe = device_probe(embedded_broker, mqtt_probe, intruder)
+
+    for forbidden in (topics.uplink(victim.serial, "telemetry"), topics.command_topic(victim.serial, "c1"),
+                      topics.command_topic(intruder.serial, "c2"), "anything/else"):
+        probe.publish(forbidden, b'{"values": {"cycles": 999}}')
+    marker = topics.uplink(intruder.serial, "heartbeat")
+    probe.publish(marker, b"")
+    assert leitstand.next_message().topic == marker
+
+
+def test_device_cannot_subscribe_to_another_device_s_commands(embedded_broker: EmbeddedBroker,
+                                                              embedded_settings: Settings, system_db: Any,
+                                                              mqtt_probe: ProbeFactory) -> None:
+    intruder, victim = add_device(system_db), add_device(system_db)
+    probe = device_probe(embedded_broker, mqtt_probe, intruder)
+    for forbidden in (topics.command_subscription(victim.serial), f"{topics.PREFIX}/+/down/#", "#",
+                      topics.device_publish_filter(victim.serial)):
+        assert probe.subscribe(forbidden).is_failure, forbidden
+    assert not probe.subscribe(topics.command_subscription(intruder.serial)).is_failure
+
+    leitstand = service_probe(embedded_broker, embedded_settings, mqtt_probe)
+    leitstand.publish(topics.command_topic(victim.serial, "for-victim"), b"{}")
+    leitstand.publish(topics.command_topic(intruder.serial, "for-intruder"), b"{}")
+    assert probe.next_message().topic == topics.command_topic(intruder.serial, "for-intruder")
+
+
+def test_revoked_and_rotated_credentials_are_refused(embedded_broker: EmbeddedBroker, system_db: Any,
+                                                     mqtt_probe: ProbeFactory) -> None:
+    device = add_device(system_db)
+    # Rotation: the old credential is revoked, a new one issued.
+    device.credential.revoked_at = datetime.now(UTC)
+    new_secret = new_token()
+    system_db.add(DeviceCredential(device_id=device.device.id, tenant_id=device.device.tenant_id,
+                                   username=device.serial, secret_hash=token_digest(new_secret)))
+    system_db.commit()
+
+    assert mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False).connect().value == REFUSED
+    rotated = DeviceLogin(device.serial, new_secret, device.device, device.credential)
+    device_probe(embedded_broker, mqtt_probe, rotated)
+
+
+def test_decommissioned_unknown_and_anonymous_are_refused(embedded_broker: EmbeddedBroker, system_db: Any,
+                                                          mqtt_probe: ProbeFactory) -> None:
+    device = add_device(system_db)
+    other = add_device(system_db)
+    device.device.decommissioned_at = datetime.now(UTC)
+    system_db.commit()
+
+    port = embedded_broker.port
+    assert mqtt_probe(port, device.serial, device.secret, mqtt5=False).connect().value == REFUSED
+    assert mqtt_probe(port, "NO-SUCH-DEVICE", device.secret, mqtt5=False).connect().value == REFUSED
+    assert mqtt_probe(port, other.serial, device.secret, mqtt5=False).connect().value == REFUSED  # someone else's secret
+    assert mqtt_probe(port, None, None, mqtt5=False).connect().value == REFUSED
+    assert mqtt_probe(port, "ls/v1/+", "x", mqtt5=False).connect().value == REFUSED
+
+
+def test_service_client_ids_are_reserved(embedded_broker: EmbeddedBroker, embedded_settings: Settings, system_db: Any,
+                                         mqtt_probe: ProbeFactory) -> None:
+    device = add_device(system_db)
+    # A device must not take over the ingest worker's persistent session.
+    hijack = mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False, client_id="leitstand-ingest-1")
+    assert hijack.connect().value == REFUSED
+    wrong = mqtt_probe(embedded_broker.port, embedded_settings.mqtt_service_username, "wrong", mqtt5=False)
+    assert wrong.connect().value == REFUSED
