@@ -411,3 +411,25 @@ def test_handing_a_device_to_another_tenant_ends_its_shares_and_its_site(world):
     assert response.json()["site_id"] is None
     assert admin.get(f"{DEVICES}/{world.alpha.barrier.id}/shares").json() == []
     assert world.as_user("alpha_end").get(f"{DEVICES}/{world.alpha.barrier.id}").status_code == 404
+
+
+def test_deleting_a_device_deletes_its_telemetry(world, session_factory):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func
+
+    from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
+    from leitstand.telemetry.store import Point, write_points
+
+    at = datetime.now(UTC).replace(microsecond=0)
+    with session_factory() as db, db.begin():
+        write_points(db.connection(), [Point(world.alpha.barrier.id, "cycles", at, 5.0, "Europe/Berlin"),
+                                       Point(world.beta.barrier.id, "cycles", at, 7.0, "Europe/Berlin")])
+
+    assert world.as_user("alpha_operator").delete(f"{DEVICES}/{world.alpha.barrier.id}").status_code == 204
+
+    world.db.expire_all()
+    for model in (TelemetryPoint, TelemetryRollup):
+        remaining = world.db.scalars(select(model.device_id).distinct()).all()
+        assert remaining == [world.beta.barrier.id]
+    assert world.db.scalar(select(func.count()).select_from(TelemetryPoint)) == 1

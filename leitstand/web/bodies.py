@@ -1,0 +1,26 @@
+"""Reading raw request bodies with a size cap, for routes that take CSV or device payloads."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from leitstand.web.errors import Problem
+
+
+def too_large(limit: int) -> Problem:
+    return Problem(413, "too-large", "Request too large", f"The body may hold at most {limit} bytes.")
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds `limit` bytes
+    (whether or not the client declared a Content-Length)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
