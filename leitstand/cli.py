@@ -21,6 +21,10 @@ license_app = typer.Typer(help="Device licenses.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 app.add_typer(license_app, name="license")
+devices_app = typer.Typer(help="Device onboarding: QR labels and bulk import.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+bench_app = typer.Typer(help="Benchmarks: they print figures.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite, keys and documents live (default ./var).")]
@@ -58,23 +62,26 @@ def init(data_dir: DataDir = None) -> None:
     console.print(f"Initialised [bold]{settings.effective_database_url}[/] (root tenant: {root.name}).")
 
 
-def _serve(settings: Settings) -> None:
-    import uvicorn
-
-    from leitstand.web.app import create_app
+def _serve(settings: Settings, role: str = "all") -> None:
+    from leitstand.runtime import serve as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+    for chatty in ("transitions", "amqtt"):  # per-connection state machine chatter
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    run(settings, role)
+
+
+Role = Annotated[str, typer.Option("--role", help="api | ingest | scheduler | all (default: everything in one process).")]
 
 
 @app.command()
-def serve(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
-    """Serve the API and portal (migrating the database first)."""
-    from leitstand.bootstrap import initialise
+def serve(data_dir: DataDir = None, host: Host = None, port: Port = None, role: Role = "all") -> None:
+    """Run Leitstand (migrating the database first): API, MQTT broker and ingest, scheduler — or one role of them."""
+    from leitstand.runtime import ROLES
 
-    settings = _settings(data_dir, host, port)
-    initialise(settings, _factory(settings))
-    _serve(settings)
+    if role not in ROLES:
+        raise typer.BadParameter(f"choose one of {', '.join(ROLES)}", param_hint="--role")
+    _serve(_settings(data_dir, host, port), role)
 
 
 @app.command()
@@ -101,8 +108,42 @@ def demo(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None
             console.print(table)
         else:
             console.print(f"Demo data already present; log in as admin@example.com / {DEMO_PASSWORD}.")
-    console.print(f"Serving on [bold]{settings.public_url}[/]  (API docs: {settings.public_url}/api/docs)")
+    console.print(f"Serving on [bold]{settings.public_url}[/]  (API docs: {settings.public_url}/api/docs), "
+                  f"MQTT on {settings.mqtt_host}:{settings.mqtt_port}")
     _serve(settings)
+
+
+@app.command()
+def simulate(
+    devices: Annotated[int, typer.Option("--devices", min=1, max=5000, help="How many devices to simulate.")] = 50,
+    every: Annotated[float, typer.Option("--every", min=0.2, help="Seconds between reports of each device.")] = 10.0,
+    minutes: Annotated[float | None, typer.Option("--minutes", help="Stop after this long (default: until Ctrl-C).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run simulated barriers, bollards and thermostats against a running Leitstand.
+
+    Picks licensed devices of the installation, gives each fresh credentials, and speaks the
+    MQTT protocol: telemetry, heartbeats, command answers, now and then an error or an outage.
+    """
+    from datetime import timedelta
+
+    from leitstand.simulator.fleet import Fleet, prepare_fleet
+
+    settings = _settings(data_dir)
+    members = prepare_fleet(_factory(settings), devices)
+    if not members:
+        console.print("[red]No licensed barriers, bollards or thermostats found; run `leitstand demo` first.[/]")
+        raise typer.Exit(1)
+    console.print(f"Simulating {len(members)} devices against mqtt://{settings.mqtt_host}:{settings.mqtt_port} "
+                  f"(Ctrl-C stops).")
+    fleet = Fleet(members, settings.mqtt_host, settings.mqtt_port, telemetry_every=every)
+    try:
+        stats = fleet.run(timedelta(minutes=minutes) if minutes else None)
+    except KeyboardInterrupt:
+        fleet.stop()
+        stats = fleet.stats
+    console.print(f"Published {stats.published} messages, answered {stats.commands_answered} commands, "
+                  f"{stats.disconnects} simulated outages.")
 
 
 @user_app.command("create")
@@ -167,6 +208,134 @@ def license_renew(
         db.commit()
     console.print(f"Renewed {renewed} license(s) as of {day.isoformat()}.")
 
+
+@devices_app.command("qr")
+def devices_qr(
+    serial: Annotated[str | None, typer.Option("--serial", help="The device's serial number.")] = None,
+    secret: Annotated[str | None, typer.Option("--secret", help="Its claim secret.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="File to write: .svg or .png.")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", exists=True, dir_okay=False,
+                                                  help="Bulk: a CSV with serial_number and claim_secret columns.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Bulk: folder for one file per device.")] = None,
+    image_format: Annotated[str, typer.Option("--format", help="Bulk: svg or png.")] = "svg",
+    scale: Annotated[int, typer.Option("--scale", min=1, max=50, help="Pixels (SVG units) per module.")] = 8,
+) -> None:
+    """Write device QR labels (LS1:<serial>:<claim secret>) as SVG or PNG.
+
+    One label: --serial, --secret, --out. In bulk: --csv and --out-dir, one <serial>.svg|.png per row.
+    """
+    from leitstand.devices.claiming import write_label
+
+    if csv_file is None:
+        if not (serial and secret and out):
+            raise typer.BadParameter("give --serial, --secret and --out, or --csv and --out-dir")
+        try:
+            write_label(serial, secret, out, scale)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from error
+        console.print(f"Wrote {out}.")
+        return
+    if out_dir is None or image_format not in ("svg", "png"):
+        raise typer.BadParameter("bulk labels need --out-dir and --format svg|png")
+    import csv
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, failed = 0, 0
+    with csv_file.open(newline="", encoding="utf-8-sig") as handle:
+        sample = handle.readline()
+        handle.seek(0)
+        reader = csv.DictReader(handle, delimiter=";" if sample.count(";") > sample.count(",") else ",")
+        if not {"serial_number", "claim_secret"} <= set(reader.fieldnames or ()):
+            raise typer.BadParameter("the CSV needs the columns serial_number and claim_secret", param_hint="--csv")
+        for number, row in enumerate(reader, start=2):
+            row_serial, row_secret = (row.get("serial_number") or "").strip(), (row.get("claim_secret") or "").strip()
+            try:
+                write_label(row_serial, row_secret, out_dir / f"{row_serial}.{image_format}", scale)
+                written += 1
+            except ValueError as error:
+                failed += 1
+                console.print(f"[red]row {number}[/] ({row_serial or 'no serial'}): {error}")
+    console.print(f"Wrote {written} label(s) to {out_dir}.")
+    if failed:
+        raise typer.Exit(1)
+
+
+@devices_app.command("import")
+def devices_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV: serial_number,type_key,name,site_id,labels,claim_secret")],
+    tenant_id: Annotated[int, typer.Option("--tenant-id", help="The tenant whose stock the devices become.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, store nothing.")] = False,
+    secrets_out: Annotated[Path | None, typer.Option("--secrets-out", help="Write generated claim secrets here "
+                                                     "(serial_number,claim_secret), e.g. for `devices qr --csv`.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Register devices from CSV as unclaimed stock of a tenant.
+
+    All or nothing: with any bad row, nothing is stored and every bad row is listed.
+    """
+    import csv
+
+    from leitstand.audit.recorder import Actor, current_actor
+    from leitstand.devices.claiming import CsvRejected, import_devices
+    from leitstand.tenancy.models import Tenant
+    from leitstand.tenancy.scope import system_session
+
+    settings = _settings(data_dir)
+    factory = _factory(settings)
+    with system_session(factory, reason="cli devices import") as db:
+        tenant = db.get(Tenant, tenant_id)
+        if tenant is None:
+            raise typer.BadParameter("no such tenant", param_hint="--tenant-id")
+        current_actor.set(Actor(user_id=None, tenant_id=tenant.id, label="cli: devices import"))
+        try:
+            report = import_devices(db, factory, tenant, file.read_bytes(), dry_run=dry_run, max_rows=100_000)
+        except CsvRejected as error:
+            console.print(f"[red]{error}[/]")
+            raise typer.Exit(1) from None
+        if report.failed:
+            table = Table(title=f"{report.failed} of {len(report.rows)} rows have errors; nothing was imported")
+            for column in ("row", "serial number", "error"):
+                table.add_column(column)
+            for row in report.rows:
+                if row.status == "error":
+                    table.add_row(str(row.row), row.serial_number, row.message)
+            console.print(table)
+            raise typer.Exit(1)
+        if dry_run:
+            console.print(f"All {len(report.rows)} rows are fine (dry run: nothing stored).")
+            return
+        db.commit()
+    generated = [row for row in report.rows if row.claim_secret]
+    if secrets_out is not None:
+        with secrets_out.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["serial_number", "claim_secret"])
+            writer.writerows([row.serial_number, row.claim_secret] for row in generated)
+        secrets_out.chmod(0o600)
+    console.print(f"Imported {len(report.rows)} device(s) into {tenant.name}"
+                  + (f"; {len(generated)} generated claim secret(s) in {secrets_out}." if secrets_out else "."))
+    if generated and secrets_out is None:
+        console.print("[yellow]Claim secrets were generated but not saved; use --secrets-out to keep them for the labels.[/]")
+
+
+@bench_app.command("query")
+def bench_query(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices with 7 days of 15-minute values.")] = 200,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per query (after one warm-up).")] = 20,
+    year_devices: Annotated[int, typer.Option("--year-devices", min=1, help="Devices with a whole year of values.")] = 1,
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="Server to measure (a throw-away database is created on it); default: the configured one.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Time chart queries on seeded data: a year to days, 7 days raw of a fleet, monthly sums."""
+    from leitstand.telemetry.bench import bench_query as run_bench
+
+    settings = _settings(data_dir)
+    if database_url is not None:
+        settings.database_url = database_url
+    if year_devices > devices:
+        raise typer.BadParameter("at most --devices", param_hint="--year-devices")
+    run_bench(settings, devices=devices, runs=runs, year_devices=year_devices, out=typer.echo)
 
 if __name__ == "__main__":
     app()

@@ -10,6 +10,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -51,6 +52,17 @@ class Settings(BaseSettings):
 
     default_time_zone: str = "Europe/Berlin"
     license_term_months: int = 12
+
+    mqtt_broker: Literal["embedded", "mosquitto"] = Field(
+        "embedded", description="embedded: amqtt inside `leitstand serve`; mosquitto: an external Mosquitto.")
+    mqtt_host: str = Field("127.0.0.1", description="Where the embedded broker listens, or where the broker is reached.")
+    mqtt_port: int = 1883
+    mqtt_tls_ca_file: str = Field("", description="CA bundle; if set, Leitstand's own clients connect with TLS.")
+    mqtt_service_username: str = Field("leitstand", description="Leitstand's own MQTT user (ingest, commands).")
+    mqtt_service_password: str = Field("", description="Generated into data_dir if empty.")
+    mqtt_admin_username: str = Field("", description="Mosquitto dynamic-security admin, to manage device users.")
+    mqtt_admin_password: str = ""
+    mqtt_shared_group: str = Field("", description="Ingest workers share the stream via $share/{group}/ (Mosquitto).")
 
     @field_validator("data_dir")
     @classmethod
@@ -101,16 +113,21 @@ class Settings(BaseSettings):
 
     def resolved_secret_key(self) -> str:
         """The configured key, or one generated once and kept in data_dir so restarts can decrypt."""
-        if self.secret_key:
-            return self.secret_key
-        key_file = self.data_dir / "secret.key"
-        if key_file.exists():
-            return key_file.read_text().strip()
+        return self.secret_key or self._kept_secret("secret.key", 48)
+
+    def resolved_mqtt_service_password(self) -> str:
+        """The configured password of Leitstand's own MQTT user, or one generated once into data_dir."""
+        return self.mqtt_service_password or self._kept_secret("mqtt-service.secret", 32)
+
+    def _kept_secret(self, file_name: str, length: int) -> str:
+        path = self.data_dir / file_name
+        if path.exists():
+            return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        key_file.write_text(key)
-        key_file.chmod(0o600)
-        return key
+        value = secrets.token_urlsafe(length)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
 
 
 @lru_cache

@@ -4,15 +4,19 @@ from leitstand.access.models import RoleGrant
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken, LoginSession, LoginThrottle, WebAuthnKey, YubiKey
 from leitstand.db.base import Base
-from leitstand.devices.models import Device, DeviceShare
+from leitstand.commands.models import Command
+from leitstand.devices.models import Device, DeviceCredential, DeviceShare
 from leitstand.devicetypes.models import DeviceType
 from leitstand.licenses.models import License, LicenseChange
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember
+from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
+from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import EmailToken, User
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Base", "Device", "DeviceShare", "DeviceType", "EmailToken", "License",
+    "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceCredential", "DeviceEvent", "DeviceShare",
+    "DeviceState", "IngestRejection", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
     "LicenseChange", "LoginSession", "LoginThrottle", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
     "Tenant", "User", "WebAuthnKey", "YubiKey",
 ]

@@ -20,6 +20,7 @@ from leitstand.devices.schemas import (
     ShareCreate,
     SharePublic,
 )
+from leitstand.telemetry.store import delete_telemetry
 from leitstand.devices.service import move_to_tenant, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
 from leitstand.licenses.models import License, LicenseStatus
@@ -124,7 +125,10 @@ def _check_site(db: Session, site: Site, tenant: Tenant) -> None:
 
 @router.delete("/{device_id}", status_code=204)
 def delete_device(device_id: ObjectId, access: Writer) -> Response:
-    access.db.delete(get_visible(access.db, Device, device_id, "device"))
+    """Delete a device with everything recorded about it, its telemetry included."""
+    device = get_visible(access.db, Device, device_id, "device")
+    delete_telemetry(access.db, device.id)
+    access.db.delete(device)
     access.db.commit()
     return Response(status_code=204)
 

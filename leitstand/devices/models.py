@@ -48,3 +48,25 @@ class DeviceShare(IdMixin, CreatedAtMixin, ScopedModel, Base):
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
         return tenant_visible(scope, cls.owner_tenant_id)
+
+
+class DeviceCredential(IdMixin, CreatedAtMixin, ScopedModel, Base):
+    """What a device logs in with: MQTT username and password, or an HTTP ingest token.
+
+    The username is the serial number; the secret is 256 random bits, issued once at
+    claiming or rotation and stored only as its SHA-256 hash. Rotation revokes the old one.
+    """
+
+    __tablename__ = "device_credentials"
+    __audited__ = True
+    __audit_secret__ = frozenset({"secret_hash"})
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    revoked_at: Mapped[datetime | None]
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return device_visible(scope, cls.device_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import secrets
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin
@@ -49,6 +49,8 @@ class Tenant(IdMixin, CreatedAtMixin, ScopedModel, Base):
     country: Mapped[str] = mapped_column(String(2), default="DE")
     time_zone: Mapped[str] = mapped_column(String(64), default="Europe/Berlin")
     require_second_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Raw telemetry older than this many days is deleted; rollups stay. None keeps everything.
+    telemetry_retention_days: Mapped[int | None] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(String(400), unique=True)
 
     @classmethod

@@ -21,12 +21,20 @@ from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings, get_settings
 from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.commands.api import router as commands_router
+from leitstand.commands.dispatch import CommandSender, RecordingSender
 from leitstand.devices.api import router as devices_router
+from leitstand.devices.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
+from leitstand.ingest.pipeline import Ingestor
 from leitstand.sites.api import router as sites_router
+from leitstand.state.api import router as state_router
+from leitstand.state.live import LiveHub
+from leitstand.telemetry.api import router as telemetry_router
 from leitstand.tenancy.api import router as tenants_router
 from leitstand.tenancy.scope import system_session
+from leitstand.transports.http.api import router as http_ingest_router
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
 from leitstand.web.deps import route_permission
@@ -45,8 +53,14 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     sites_router,
     device_types_router,
     devices_router,
+    onboarding_router,
     licenses_router,
+    commands_router,
+    state_router,
+    telemetry_router,
     audit_router,
+    # Authenticated by device credentials, not by users: see leitstand.transports.http.api.
+    http_ingest_router,
 )
 
 
@@ -77,7 +91,7 @@ def api_operations() -> Iterator[ApiOperation]:
                     yield ApiOperation(method, API_PREFIX + route.path, route)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, command_sender: CommandSender | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
         title="Leitstand API",
@@ -92,6 +106,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
+    app.state.live_hub = LiveHub()
+    app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish])
+    # Replaced by the MQTT transport when the process runs one (leitstand.runtime).
+    app.state.command_sender = command_sender or RecordingSender()
     install_error_handlers(app)
 
     api = APIRouter(prefix=API_PREFIX, responses=STANDARD_RESPONSES)
@@ -129,6 +147,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         schema["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "API token (lst_…)"},
             "session": {"type": "apiKey", "in": "cookie", "name": "leitstand_session"},
+            "device": {"type": "http", "scheme": "bearer", "description": "Device credential: <serial>:<secret> (HTTP ingest)"},
         }
         schema["security"] = [{"bearer": []}, {"session": []}]
         for operation in api_operations():

@@ -23,6 +23,12 @@ from tests.support.world import ALPHA_MARK, Organisation, World
 # Routes about the caller's own login and account: no other tenant's record can be named in them.
 SELF_SERVICE_PREFIXES = ("/api/v1/auth/", "/api/v1/me")
 STATIC_ROUTES = {("GET", "/api/v1/roles")}  # the declared roles: the same data for everyone
+# Endless streams cannot be read to the end; tests/state/test_live_stream.py walks them on a real server.
+STREAMING_ROUTES = {("GET", "/api/v1/live")}
+# Routes a device calls with its own credential (Authorization: Bearer <serial>:<secret>), never a
+# user: they name no tenant's records, and a user's token gets 401 there. That one device cannot
+# write another's data is tested in tests/transports/test_http_ingest.py.
+DEVICE_ROUTES_PREFIXES = ("/api/v1/ingest/",)
 
 Body = Callable[[Organisation, World], dict[str, Any]]
 
@@ -48,6 +54,12 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/devices/{device_id}/shares"): lambda org, w: {"tenant_id": org.end_customer.id if org.end_customer else org.customer.id},
     ("POST", "/api/v1/licenses"): lambda org, w: {"device_id": org.thermostat.id, "starts_on": "2026-01-01"},
     ("PATCH", "/api/v1/licenses/{license_id}"): lambda org, w: {"auto_renew": False},
+    ("POST", "/api/v1/devices/{device_id}/commands"): lambda org, w: {"name": "open", "idempotency_key": "walk"},
+    # The right claim secret of the victim's unclaimed thermostat, aimed at the victim's tenant and site.
+    ("POST", "/api/v1/devices/claim"): lambda org, w: {
+        "serial_number": org.thermostat.serial_number, "tenant_id": org.customer.id, "site_id": org.room.id,
+        "claim_secret": f"{org.thermostat.serial_number.split('-')[0].lower()}-claim-secret-{org.thermostat.serial_number}",
+    },
     # The caller's own account: nothing in these bodies can name another tenant's record.
     ("PATCH", "/api/v1/me"): lambda org, w: {"language": "en"},
     ("POST", "/api/v1/me/password"): lambda org, w: {"current_password": "wrong", "new_password": "a-new-password"},
@@ -70,11 +82,17 @@ class Operation(ApiOperation):
     def is_self_service(self) -> bool:
         return self.path.startswith(SELF_SERVICE_PREFIXES) or (self.method, self.path) in STATIC_ROUTES
 
+    @property
+    def is_device_authenticated(self) -> bool:
+        return self.path.startswith(DEVICE_ROUTES_PREFIXES)
+
     def url(self, org: Organisation) -> str:
         values = org.ids()
         values["key_id"] = org.security_key.id if "/webauthn/" in self.path else org.yubikey.id
         if "/shares/" in self.path:
             values["tenant_id"] = org.end_customer.id if org.end_customer else org.customer.id
+        values.setdefault("kind", "telemetry")
+        values.setdefault("command_id", "0123456789abcdef")
         return self.path.format(**{name: values[name] for name in self.route.param_convertors})
 
     def body(self, org: Organisation, world: World) -> dict[str, Any] | None:
@@ -108,15 +126,17 @@ def test_every_route_refuses_another_tenants_data(world: World) -> None:
     before = snapshot(world)
     walked = 0
     for operation in operations():
-        if operation.path.startswith("/api/v1/auth/"):
-            continue  # logins name no tenant's records; covered by the auth tests
+        if operation.path.startswith("/api/v1/auth/") or (operation.method, operation.path) in STREAMING_ROUTES:
+            continue  # logins name no tenant's records (tests/auth); streams: see STREAMING_ROUTES
         targeted = bool(operation.route.param_convertors) or (operation.has_body and not operation.is_self_service)
         response = attacker.request(operation.method, operation.url(victim), json=operation.body(victim, world))
         walked += 1
         where = f"{operation.method} {operation.path} -> {response.status_code}"
         assert response.status_code < 500, where
         assert ALPHA_MARK not in response.text, f"{where} leaked Alpha's data"
-        if targeted:
+        if operation.is_device_authenticated:
+            assert response.status_code == 401, f"{where}: a user's token is no device credential"
+        elif targeted:
             assert response.status_code in (403, 404), where
             assert response.headers["content-type"].startswith("application/problem+json"), where
     assert walked >= 40
@@ -134,6 +154,8 @@ def test_collection_filters_aimed_at_another_tenant_find_nothing(world: World) -
     for operation in operations():
         if operation.method != "GET" or operation.route.param_convertors or operation.is_self_service:
             continue
+        if (operation.method, operation.path) in STREAMING_ROUTES:
+            continue
         accepted = {param.alias for param in operation.route.dependant.query_params}
         query = {name: value for name, value in filters.items() if name in accepted}
         response = attacker.get(operation.path, params=query)
@@ -142,9 +164,11 @@ def test_collection_filters_aimed_at_another_tenant_find_nothing(world: World) -
 
 
 def test_every_unguarded_route_is_self_service(world: World) -> None:
-    """A route without a permission check must be one of the caller's own (login, /me)."""
+    """A route without a permission check must be one of the caller's own (login, /me),
+    or one a device calls with its own credential."""
     unguarded = [
-        f"{op.method} {op.path}" for op in operations() if op.permission is None and not op.is_self_service
+        f"{op.method} {op.path}" for op in operations()
+        if op.permission is None and not op.is_self_service and not op.is_device_authenticated
     ]
     assert unguarded == []
 
@@ -177,8 +201,8 @@ def test_every_guarded_route_refuses_a_role_without_its_permission(world: World)
             assert response.status_code == 403, where
             assert response.json()["type"].endswith("/forbidden"), where
         checked.add(permission)
-    # own_tokens guards only /me; device.command arrives with the command routes.
-    assert checked == set(Permission) - {Permission.own_tokens, Permission.device_command}
+    # own_tokens guards only /me.
+    assert checked == set(Permission) - {Permission.own_tokens}
     world.db.expire_all()
     after = snapshot(world)
     added_users = {"users", "role_grants"}

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+
+from leitstand.db.migrate import include_object
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -52,7 +54,9 @@ def schema_differences(url: str) -> list:  # type: ignore[type-arg]
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_object": include_object}
+            )
             return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

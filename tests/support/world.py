@@ -29,6 +29,7 @@ from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
 from leitstand.auth.secrets import new_token, token_digest
 from leitstand.bootstrap import create_user, root_tenant
 from leitstand.clock import clock
+from leitstand.commands.models import Command
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.devices.service import set_claim_secret
 from leitstand.devicetypes.models import DeviceType
@@ -87,6 +88,7 @@ class Organisation:
     yubikey: YubiKey
     security_key: WebAuthnKey
     grant: RoleGrant
+    command: Command
     end_customer: Tenant | None = None
 
     def ids(self) -> dict[str, Any]:
@@ -95,7 +97,7 @@ class Organisation:
             "tenant_id": self.customer.id, "user_id": self.operator.id, "site_id": self.site.id,
             "group_id": self.group.id, "device_id": self.barrier.id, "license_id": self.license.id,
             "grant_id": self.grant.id, "type_key": self.device_type.key, "token_id": self.token.id,
-            "key_id": self.yubikey.id,
+            "key_id": self.yubikey.id, "command_id": self.command.public_id,
         }
 
 
@@ -228,7 +230,12 @@ def _organisation(db: Session, root: Tenant, label: str, mark: str, users: dict[
     db.add_all([token, yubikey, security_key])
     db.flush()
     grant = db.query(RoleGrant).filter(RoleGrant.user_id == operator.id).one()
+    command = Command(public_id=f"{lower[:1]}" * 16, device_id=barrier.id, tenant_id=customer.id, name="open",
+                      parameters={}, idempotency_key=f"{lower}-first", status="succeeded",
+                      expires_at=clock.now() + timedelta(seconds=30))
+    db.add(command)
+    db.flush()
     return Organisation(mark=mark, partner=partner, customer=customer, site=site, building=building, room=room,
                         barrier=barrier, thermostat=thermostat, license=license_, group=group,
                         device_type=device_type, operator=operator, token=token, yubikey=yubikey,
-                        security_key=security_key, grant=grant)
+                        security_key=security_key, grant=grant, command=command)

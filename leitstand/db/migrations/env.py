@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from leitstand.db.engine import make_engine
+from leitstand.db.migrate import include_object
 from leitstand.db.models import Base
 
 config = context.config
@@ -19,6 +20,7 @@ def run_migrations() -> None:
             # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

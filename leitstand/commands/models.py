@@ -1,0 +1,53 @@
+"""Commands to devices and their progress: requested → sent → delivered → succeeded / failed / timed out."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from leitstand.db.base import Base, IdMixin, utcnow
+from leitstand.tenancy.scope import ScopedModel, device_visible
+
+
+class CommandStatus(enum.StrEnum):
+    requested = "requested"
+    sent = "sent"
+    delivered = "delivered"
+    succeeded = "succeeded"
+    failed = "failed"
+    timed_out = "timed_out"
+
+
+FINAL_STATUSES = frozenset({CommandStatus.succeeded, CommandStatus.failed, CommandStatus.timed_out})
+
+
+class Command(IdMixin, ScopedModel, Base):
+    """One command. `public_id` names it on the wire; `idempotency_key` makes a retried
+    request return the same command instead of sending it twice."""
+
+    __tablename__ = "commands"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("device_id", "idempotency_key", name="uq_commands_idempotency"),)
+
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12), default=CommandStatus.requested, index=True)
+    requested_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    detail: Mapped[str] = mapped_column(String(300), default="")
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return device_visible(scope, cls.device_id)

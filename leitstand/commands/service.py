@@ -1,0 +1,142 @@
+"""Sending commands to devices: validation against the device type, the license gate,
+idempotency, hand-over to the transport and timeouts.
+
+Status: requested (stored) → sent (the transport took it) → delivered (the device
+confirmed receipt) → succeeded / failed (the device's answer) or timed out (no final
+answer before expires_at). Results are applied by ingest (leitstand.ingest.apply).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from leitstand.clock import clock
+from leitstand.commands.dispatch import CommandSender, SendFailed
+from leitstand.commands.models import FINAL_STATUSES, Command, CommandStatus
+from leitstand.devices.models import Device
+from leitstand.devicetypes.spec import CommandParameter, DeviceTypeSpec
+from leitstand.ingest.message import CommandRequest
+from leitstand.licenses.models import License, LicenseStatus
+
+DEFAULT_TIMEOUT = timedelta(seconds=30)
+
+
+class CommandRefused(ValueError):
+    """The command cannot be sent. `kind` names why, for the problem document."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Requested:
+    command: Command
+    created: bool  # False when an earlier request with the same idempotency key is returned
+
+
+def _check_parameter(parameter: CommandParameter, value: Any) -> None:
+    checks = {
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf"),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "string": lambda v: isinstance(v, str) and len(v) <= 200,
+        "boolean": lambda v: isinstance(v, bool),
+    }
+    if not checks[parameter.type](value):
+        raise CommandRefused("invalid-parameters", f"{parameter.name} must be a {parameter.type}")
+    if parameter.type in ("number", "integer"):
+        if (parameter.minimum is not None and value < parameter.minimum) or (
+            parameter.maximum is not None and value > parameter.maximum
+        ):
+            raise CommandRefused(
+                "invalid-parameters", f"{parameter.name} must lie between {parameter.minimum} and {parameter.maximum}"
+            )
+
+
+def validate(spec: DeviceTypeSpec, name: str, parameters: dict[str, Any]) -> None:
+    declared = {command.key: command for command in spec.commands}
+    command = declared.get(name)
+    if command is None:
+        raise CommandRefused("unknown-command", f"{spec.key} has no command {name!r}; it knows {sorted(declared)}")
+    by_name = {parameter.name: parameter for parameter in command.parameters}
+    unknown = set(parameters) - set(by_name)
+    if unknown:
+        raise CommandRefused("invalid-parameters", f"unknown parameters: {', '.join(sorted(unknown))}")
+    for parameter in command.parameters:
+        if parameter.name in parameters:
+            _check_parameter(parameter, parameters[parameter.name])
+        elif parameter.required:
+            raise CommandRefused("invalid-parameters", f"{parameter.name} is required")
+
+
+def request_command(
+    db: Session, device: Device, spec: DeviceTypeSpec, name: str, parameters: dict[str, Any],
+    idempotency_key: str | None, timeout: timedelta | None, requested_by: int | None,
+) -> Requested:
+    """Store a command (or find the earlier one with the same idempotency key)."""
+    if idempotency_key:
+        earlier = db.scalar(select(Command).where(Command.device_id == device.id, Command.idempotency_key == idempotency_key))
+        if earlier is not None:
+            if earlier.name != name or earlier.parameters != parameters:
+                raise CommandRefused("idempotency-conflict", "This idempotency key was used for a different command.")
+            return Requested(earlier, created=False)
+    if device.decommissioned_at is not None:
+        raise CommandRefused("decommissioned", "The device is decommissioned.")
+    license_ = db.scalar(select(License).where(License.device_id == device.id))
+    status = license_.status(clock.now().date()) if license_ else LicenseStatus.unlicensed
+    if status != LicenseStatus.active:
+        raise CommandRefused("license-inactive", f"The device's license is {status.value}; commands need an active license.")
+    validate(spec, name, parameters)
+    now = clock.now()
+    command = Command(
+        public_id=secrets.token_hex(8), device_id=device.id, tenant_id=device.tenant_id, name=name,
+        parameters=parameters, idempotency_key=idempotency_key or secrets.token_hex(16),
+        status=CommandStatus.requested, requested_by_user_id=requested_by, requested_at=now,
+        expires_at=now + (timeout or DEFAULT_TIMEOUT),
+    )
+    db.add(command)
+    db.flush()
+    return Requested(command, created=True)
+
+
+def dispatch(db: Session, command: Command, serial: str, sender: CommandSender) -> None:
+    """Hand a requested command to the transport and mark it sent. A transport failure
+    leaves it requested, with the reason, until it times out."""
+    if command.status != CommandStatus.requested:
+        return
+    request = CommandRequest(
+        serial=serial, command_id=command.public_id, name=command.name,
+        parameters=dict(command.parameters), expires_at=command.expires_at,
+    )
+    try:
+        sender.send(request)
+    except SendFailed as error:
+        command.detail = f"not sent: {error}"[:300]
+        return
+    # Only move forward: the device may have answered before this line ran.
+    db.execute(
+        update(Command)
+        .where(Command.id == command.id, Command.status == CommandStatus.requested)
+        .values(status=CommandStatus.sent, sent_at=clock.now())
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def expire_overdue(db: Session) -> int:
+    """The timeout job: every unfinished command past its deadline becomes timed out."""
+    now = clock.now()
+    overdue = list(db.scalars(
+        select(Command).where(Command.status.not_in([s.value for s in FINAL_STATUSES]), Command.expires_at < now)
+    ))
+    for command in overdue:
+        command.status = CommandStatus.timed_out
+        command.finished_at = now
+        command.detail = command.detail or "no answer from the device in time"
+    return len(overdue)

@@ -1,0 +1,69 @@
+"""The canonical device message: what a device said, whatever transport carried it.
+
+Transport adapters (MQTT, HTTP, later OCPP, LoRaWAN, meter files) turn their frames
+into `DeviceMessage`s and `CommandRequest`s back into frames. Everything past the
+adapter (ingest, storage, rules, the portal) sees only these types.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Value = float | str | bool
+
+
+class MessageKind(enum.StrEnum):
+    telemetry = "telemetry"  # measured values, one or many timestamps
+    attributes = "attributes"  # slow-changing facts: firmware, configuration
+    event = "event"  # something happened: an error code, a button press
+    heartbeat = "heartbeat"  # "I am alive", also the 24-hour license heartbeat
+    command_result = "command_result"  # the device's answer to a command
+
+
+class CommandOutcome(enum.StrEnum):
+    delivered = "delivered"  # the device received the command and is working on it
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    key: str
+    at: datetime
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMessage:
+    """One message from one device.
+
+    serial: the device's serial number, as authenticated by the transport.
+    received_at: when the platform got it; readings carry the device's own timestamps.
+    """
+
+    serial: str
+    kind: MessageKind
+    received_at: datetime
+    # The device's own timestamp of an attribute, event, heartbeat or result message.
+    sent_at: datetime | None = None
+    readings: tuple[Reading, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+    event_code: str | None = None
+    event_data: dict[str, Any] = field(default_factory=dict)
+    command_id: str | None = None
+    command_outcome: CommandOutcome | None = None
+    command_detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """A command on its way to a device."""
+
+    serial: str
+    command_id: str
+    name: str
+    parameters: dict[str, Any]
+    expires_at: datetime

@@ -1,0 +1,248 @@
+"""Ingest: from canonical device messages to stored data, in named steps.
+
+    resolve device → license gate → validate against the type → store points
+    → update live state and events → record command results → publish live updates
+
+`Ingestor.accept()` takes a batch of messages, commits them in one transaction and
+only then returns: a transport acknowledges a message (MQTT PUBACK, HTTP 202) after
+`accept()` has returned, so a crash never loses an acknowledged message. A bad
+message is refused and counted per device and reason; it never fails the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leitstand.clock import clock
+from leitstand.devices.models import Device
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, shipped_types
+from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
+from leitstand.licenses.models import License, LicenseStatus, status_on
+from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.scope import system_session
+
+log = logging.getLogger(__name__)
+
+# Timestamps outside this window around "now" are refused: a device with a dead RTC
+# must not write into 1970 or 2099 and poison rollups and retention.
+MAX_PAST = timedelta(days=366)
+MAX_FUTURE = timedelta(minutes=10)
+LICENSE_HEARTBEAT = timedelta(hours=24)
+
+
+class RejectReason:
+    malformed = "malformed"  # not JSON, wrong shape, wrong types
+    oversized = "oversized"
+    unknown_device = "unknown_device"
+    decommissioned = "decommissioned"
+    unknown_key = "unknown_key"
+    bad_value = "bad_value"  # NaN, Inf, out of the type's range, wrong type for the key
+    bad_timestamp = "bad_timestamp"
+    unlicensed = "unlicensed"  # dropped by the license gate, not an error of the device
+    unknown_command = "unknown_command"
+    bad_credentials = "bad_credentials"  # counted in metrics only: a stranger must not move a device's counters
+
+
+@dataclass
+class IngestReport:
+    """What became of a batch: messages accepted, points stored, refusals by reason."""
+
+    accepted: int = 0
+    points_written: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class KnownDevice:
+    """What ingest needs to know about a device, cached between batches."""
+
+    id: int
+    serial: str
+    tenant_id: int
+    time_zone: str
+    type_spec: DeviceTypeSpec
+    license_starts: Any
+    license_ends: Any
+    decommissioned: bool
+
+    def licensed_on(self, day: Any) -> bool:
+        return status_on(day, self.license_starts, self.license_ends) == LicenseStatus.active
+
+
+class Rejection(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def check_reading(spec: DeviceTypeSpec, reading: Reading, now: datetime) -> None:
+    """Raise Rejection unless the reading fits its device type and a plausible time."""
+    declared = {key.key: key for key in spec.telemetry}
+    key = declared.get(reading.key)
+    if key is None:
+        raise Rejection(RejectReason.unknown_key, f"{spec.key} has no telemetry key {reading.key!r}")
+    if not (now - MAX_PAST <= reading.at <= now + MAX_FUTURE):
+        raise Rejection(RejectReason.bad_timestamp, f"timestamp {reading.at.isoformat()} is implausible")
+    value = reading.value
+    if key.kind == MetricKind.state:
+        if not isinstance(value, str) or (key.states and value not in key.states):
+            raise Rejection(RejectReason.bad_value, f"{reading.key} must be one of {key.states}")
+        return
+    if key.kind == MetricKind.flag:
+        if not isinstance(value, bool):
+            raise Rejection(RejectReason.bad_value, f"{reading.key} must be true or false")
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejection(RejectReason.bad_value, f"{reading.key} must be a number")
+    if not math.isfinite(value):
+        raise Rejection(RejectReason.bad_value, f"{reading.key} is not a finite number")
+    if (key.minimum is not None and value < key.minimum) or (key.maximum is not None and value > key.maximum):
+        raise Rejection(RejectReason.bad_value, f"{reading.key}={value} outside [{key.minimum}, {key.maximum}]")
+
+
+class DeviceDirectory:
+    """Serial → KnownDevice, cached for a short while: ingest must not query per message."""
+
+    def __init__(self, factory: sessionmaker[Session], ttl: timedelta = timedelta(seconds=30)) -> None:
+        self.factory = factory
+        self.ttl = ttl
+        self._cache: dict[str, tuple[datetime, KnownDevice | None]] = {}
+
+    def forget(self, serial: str | None = None) -> None:
+        if serial is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(serial, None)
+
+    def lookup(self, serials: Sequence[str]) -> dict[str, KnownDevice | None]:
+        now = clock.now()
+        missing = [s for s in set(serials) if s not in self._cache or self._cache[s][0] <= now]
+        if missing:
+            self._load(missing, now)
+        return {serial: self._cache[serial][1] for serial in set(serials)}
+
+    def _load(self, serials: list[str], now: datetime) -> None:
+        types = shipped_types()
+        with system_session(self.factory, reason="ingest device lookup") as db:
+            rows = db.execute(
+                select(Device, Tenant.time_zone, License.starts_on, License.ends_on)
+                .join(Tenant, Tenant.id == Device.tenant_id)
+                .outerjoin(License, License.device_id == Device.id)
+                .where(Device.serial_number.in_(serials))
+            ).all()
+            found: dict[str, KnownDevice] = {}
+            for device, zone, starts, ends in rows:
+                spec = types.get(device.type_key) or _custom_spec(db, device.type_key)
+                if spec is None:
+                    continue
+                found[device.serial_number] = KnownDevice(
+                    id=device.id, serial=device.serial_number, tenant_id=device.tenant_id, time_zone=zone,
+                    type_spec=spec, license_starts=starts, license_ends=ends,
+                    decommissioned=device.decommissioned_at is not None,
+                )
+        for serial in serials:
+            self._cache[serial] = (now + self.ttl, found.get(serial))
+
+
+def _custom_spec(db: Session, type_key: str) -> DeviceTypeSpec | None:
+    from leitstand.devicetypes.models import DeviceType
+
+    row = db.get(DeviceType, type_key)
+    return DeviceTypeSpec.model_validate(row.spec) if row else None
+
+
+LiveListener = Callable[[int, dict[str, Any]], None]
+
+
+class Ingestor:
+    """Turns batches of canonical messages into stored data. One per process; thread-safe
+    as long as each call to accept() comes from one thread at a time per transport."""
+
+    def __init__(self, factory: sessionmaker[Session], listeners: Sequence[LiveListener] = ()) -> None:
+        self.factory = factory
+        self.directory = DeviceDirectory(factory)
+        self.listeners: list[LiveListener] = list(listeners)
+        self.totals = IngestReport()
+
+    # --- refusals -------------------------------------------------------------------
+
+    def reject(self, serial: str | None, reason: str, detail: str) -> None:
+        """Count a message the transport could not even decode."""
+        device = self.directory.lookup([serial]).get(serial) if serial else None
+        with system_session(self.factory, reason="count ingest rejection") as db:
+            _count_rejections(db, [(device.id if device else None, reason, detail)])
+            db.commit()
+        self.totals.rejected[reason] += 1
+
+    # --- the pipeline ---------------------------------------------------------------
+
+    def accept(self, messages: Sequence[DeviceMessage]) -> IngestReport:
+        """Store a batch in one transaction. Returns only after the commit."""
+        from leitstand.ingest.apply import BatchWriter
+
+        report = IngestReport()
+        if not messages:
+            return report
+        devices = self.directory.lookup([message.serial for message in messages])
+        today = clock.now().date()
+        refusals: list[tuple[int | None, str, str]] = []
+        with system_session(self.factory, reason="ingest batch") as db:
+            batch = BatchWriter(db)
+            for message in messages:
+                device = devices.get(message.serial)
+                try:
+                    if device is None:
+                        raise Rejection(RejectReason.unknown_device, f"no device {message.serial!r}")
+                    if device.decommissioned:
+                        raise Rejection(RejectReason.decommissioned, f"{message.serial} is decommissioned")
+                    licensed = device.licensed_on(today)
+                    if not licensed and message.kind != MessageKind.heartbeat:
+                        raise Rejection(RejectReason.unlicensed, "license not active: only heartbeats are processed")
+                    batch.add(device, message, licensed)
+                    report.accepted += 1
+                except Rejection as refusal:
+                    refusals.append((device.id if device else None, refusal.reason, refusal.detail))
+                    report.rejected[refusal.reason] += 1
+            report.points_written = batch.flush()
+            _count_rejections(db, refusals)
+            db.commit()
+            updates = batch.live_updates
+        for reason, count in report.rejected.items():
+            self.totals.rejected[reason] += count
+        self.totals.accepted += report.accepted
+        self.totals.points_written += report.points_written
+        self._announce(updates)
+        return report
+
+    def _announce(self, updates: list[tuple[int, dict[str, Any]]]) -> None:
+        for tenant_id, update in updates:
+            for listener in self.listeners:
+                try:
+                    listener(tenant_id, update)
+                except Exception:  # a broken live view must not break ingest
+                    log.exception("live listener failed")
+
+
+def _count_rejections(db: Session, refusals: Sequence[tuple[int | None, str, str]]) -> None:
+    from leitstand.state.models import IngestRejection
+
+    now = clock.now()
+    for device_id, reason, detail in refusals:
+        log.info("ingest refused a message (%s): %s", reason, detail)
+        if device_id is None:
+            continue  # no device to count it on; the metrics count it
+        row = db.get(IngestRejection, (device_id, reason)) or IngestRejection(device_id=device_id, reason=reason, count=0)
+        row.count += 1
+        row.last_at = now
+        row.last_detail = detail[:300]
+        db.add(row)

@@ -1,0 +1,136 @@
+"""The scheduler: periodic jobs, run by exactly one process of an installation.
+
+The jobs are an explicit list. On PostgreSQL the scheduler holds an advisory lock for
+as long as it runs, so starting it in several processes is safe: the others wait as
+standbys and take over when the holder dies. On SQLite there is one process anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from leitstand.clock import clock
+from leitstand.tenancy.scope import system_session
+
+log = logging.getLogger(__name__)
+ADVISORY_LOCK_ID = 0x1E175A4D  # "Leitstand scheduler"
+Publish = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[Session, Publish], Any]
+
+
+def _offline(db: Session, publish: Publish) -> int:
+    from leitstand.state.service import mark_offline
+
+    updates = mark_offline(db)
+    db.commit()
+    for tenant_id, update in updates:
+        publish(tenant_id, update)
+    return len(updates)
+
+
+def _command_timeouts(db: Session, publish: Publish) -> int:
+    from leitstand.commands.service import expire_overdue
+
+    expired = expire_overdue(db)
+    db.commit()
+    return expired
+
+
+def _license_renewal(db: Session, publish: Publish) -> int:
+    from leitstand.licenses.service import renew_due
+
+    renewed = renew_due(db, clock.now().date())
+    db.commit()
+    return renewed
+
+
+def _retention(db: Session, publish: Publish) -> Any:
+    from leitstand.telemetry.retention import apply_retention
+
+    factory = sessionmaker(db.get_bind(), expire_on_commit=False)
+    return apply_retention(factory, clock.now().date())
+
+
+def _partitions(db: Session, publish: Publish) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    from leitstand.telemetry.store import ensure_partitions
+
+    today = clock.now().date()
+    months = [(today.year + (today.month - 1 + ahead) // 12, (today.month - 1 + ahead) % 12 + 1) for ahead in range(3)]
+    with db.get_bind().begin() as connection:
+        ensure_partitions(connection, months)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("offline detection", timedelta(seconds=30), _offline),
+    Job("command timeouts", timedelta(seconds=5), _command_timeouts),
+    Job("license renewal", timedelta(hours=1), _license_renewal),
+    Job("telemetry retention", timedelta(hours=6), _retention),
+    Job("telemetry partitions", timedelta(hours=6), _partitions),
+)
+
+
+class Scheduler:
+    def __init__(self, factory: sessionmaker[Session], publish: Publish, jobs: tuple[Job, ...] = JOBS) -> None:
+        self.factory = factory
+        self.publish = publish
+        self.jobs = jobs
+        self._next_run = {job.name: clock.now() for job in jobs}
+        self._stop = threading.Event()
+        self._lock_connection: Any = None
+
+    def run_due(self) -> dict[str, Any]:
+        """Run every job whose time has come, once. Returns what each job reported."""
+        results: dict[str, Any] = {}
+        for job in self.jobs:
+            if clock.now() < self._next_run[job.name]:
+                continue
+            try:
+                with system_session(self.factory, reason=f"scheduled job: {job.name}") as db:
+                    results[job.name] = job.run(db, self.publish)
+            except Exception:  # one failing job must not stop the others
+                log.exception("scheduled job %s failed", job.name)
+            self._next_run[job.name] = clock.now() + job.every
+        return results
+
+    def _acquire_leadership(self) -> bool:
+        engine = self.factory.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            return True
+        if self._lock_connection is None:
+            self._lock_connection = engine.connect()
+        got = self._lock_connection.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID}).scalar()
+        self._lock_connection.commit()
+        return bool(got)
+
+    def run_forever(self, tick_seconds: float = 1.0) -> None:
+        leader = False
+        while not self._stop.is_set():
+            if not leader:
+                leader = self._acquire_leadership()
+                if not leader:
+                    self._stop.wait(15)  # a standby: another process runs the jobs
+                    continue
+                log.info("scheduler: running jobs in this process")
+            self.run_due()
+            self._stop.wait(tick_seconds)
+        if self._lock_connection is not None:
+            self._lock_connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
