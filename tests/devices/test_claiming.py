@@ -45,14 +45,6 @@ def stored(world, device_id: int) -> Device:  # type: ignore[no-untyped-def]
     return device
 
 
-@pytest.fixture
-def heard():  # type: ignore[no-untyped-def]
-    """What the credential listeners were told."""
-    calls: list[tuple[str, str | None]] = []
-    listener = lambda serial, secret: calls.append((serial, secret))  # noqa: E731
-    claiming.credential_listeners.append(listener)
-    yield calls
-    claiming.credential_listeners.remove(listener)
 
 
 # --- the happy path --------------------------------------------------------------------

@@ -15,13 +15,6 @@ SECRET = "label-secret-0001"
 TELEMETRY = "/api/v1/ingest/telemetry"
 
 
-@pytest.fixture
-def heard():  # type: ignore[no-untyped-def]
-    calls: list[tuple[str, str | None]] = []
-    listener = lambda serial, secret: calls.append((serial, secret))  # noqa: E731
-    claiming.credential_listeners.append(listener)
-    yield calls
-    claiming.credential_listeners.remove(listener)
 
 
 def claimed_device(world) -> tuple[Device, str]:  # type: ignore[no-untyped-def]

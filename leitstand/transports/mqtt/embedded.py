@@ -102,32 +102,28 @@ class DeviceGate:
         return topics.filter_matches(topics.device_subscribe_filter(username), topic)
 
 
-class LeitstandAuthPlugin(BaseAuthPlugin):
-    """amqtt authentication plugin backed by `DeviceGate`."""
+class _GatedPlugin:
+    """What both plugins share: amqtt hands each its `DeviceGate` through the plugin config."""
 
     @dataclass
     class Config:
         gate: Any = None
 
     def __init__(self, context: BaseContext) -> None:
-        super().__init__(context)
-        self.gate: DeviceGate = self.config.gate
+        super().__init__(context)  # type: ignore[call-arg]
+        self.gate: DeviceGate = self.config.gate  # type: ignore[attr-defined]
+
+
+class LeitstandAuthPlugin(_GatedPlugin, BaseAuthPlugin):
+    """amqtt authentication plugin backed by `DeviceGate`."""
 
     async def authenticate(self, *, session: MqttSession) -> bool:
         # The database lookup blocks; keep the broker's loop serving other clients.
         return await asyncio.to_thread(self.gate.authenticate, session.username, session.password, session.client_id)
 
 
-class LeitstandTopicPlugin(BaseTopicPlugin):
+class LeitstandTopicPlugin(_GatedPlugin, BaseTopicPlugin):
     """amqtt topic plugin: the per-device ACL."""
-
-    @dataclass
-    class Config:
-        gate: Any = None
-
-    def __init__(self, context: BaseContext) -> None:
-        super().__init__(context)
-        self.gate: DeviceGate = self.config.gate
 
     async def topic_filtering(self, *, session: MqttSession | None = None, topic: str | None = None,
                               action: Action | None = None) -> bool:
