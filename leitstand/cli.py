@@ -108,8 +108,7 @@ def demo(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None
             console.print(table)
         else:
             console.print(f"Demo data already present; log in as admin@example.com / {DEMO_PASSWORD}.")
-    console.print(f"Serving on [bold]{settings.public_url}[/]  (API docs: {settings.public_url}/api/docs), "
-                  f"MQTT on {settings.mqtt_host}:{settings.mqtt_port}")
+    console.print(f"Serving on [bold]{settings.public_url}[/]  (API docs: {settings.public_url}/api/docs)")
     _serve(settings)
 
 
@@ -127,9 +126,10 @@ def simulate(
     """
     from datetime import timedelta
 
+    from leitstand.runtime import running_broker_settings
     from leitstand.simulator.fleet import Fleet, prepare_fleet
 
-    settings = _settings(data_dir)
+    settings = running_broker_settings(_settings(data_dir))
     members = prepare_fleet(_factory(settings), devices)
     if not members:
         console.print("[red]No licensed barriers, bollards or thermostats found; run `leitstand demo` first.[/]")
@@ -336,6 +336,60 @@ def bench_query(
     if year_devices > devices:
         raise typer.BadParameter("at most --devices", param_hint="--year-devices")
     run_bench(settings, devices=devices, runs=runs, year_devices=year_devices, out=typer.echo)
+
+
+Backend = Annotated[str, typer.Option("--backend", help="sqlite | postgresql (a throw-away database either way).")]
+Broker = Annotated[str, typer.Option("--broker", help="embedded | mosquitto (a throw-away Mosquitto subprocess).")]
+BenchDatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", help="PostgreSQL server for --backend postgresql (default: the configured one, else "
+                           "LEITSTAND_BENCH_PG_URL or postgres@127.0.0.1:5432).")]
+
+
+def _bench_server(backend: str, broker: str, database_url: str | None, data_dir: Path | None) -> str:
+    from leitstand.bench.ingest import resolve_database
+
+    if backend not in ("sqlite", "postgresql"):
+        raise typer.BadParameter("choose sqlite or postgresql", param_hint="--backend")
+    if broker not in ("embedded", "mosquitto"):
+        raise typer.BadParameter("choose embedded or mosquitto", param_hint="--broker")
+    return resolve_database(backend, database_url or _settings(data_dir).database_url)
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Simulated devices, served round robin.")] = 1000,
+    rate: Annotated[int, typer.Option("--rate", min=1, help="Messages per second to publish.")] = 10_000,
+    duration: Annotated[float, typer.Option("--duration", min=0.5, help="Seconds of publishing.")] = 60.0,
+    backend: Backend = "sqlite",
+    broker: Broker = "embedded",
+    workers: Annotated[int, typer.Option("--workers", min=1, max=8, help="Ingest worker processes (>1: Mosquitto).")] = 1,
+    values: Annotated[int, typer.Option("--values", min=1, max=5, help="Numeric values per message.")] = 4,
+    publishers: Annotated[int, typer.Option("--publishers", min=1, max=8, help="Load generator processes.")] = 2,
+    database_url: BenchDatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Sustained MQTT ingest: messages/s, data points/s, publish->committed p50/p99, loss, CPU and RSS."""
+    from leitstand.bench.ingest import bench_ingest as run_bench
+
+    server = _bench_server(backend, broker, database_url, data_dir)
+    if broker == "embedded" and workers != 1:
+        raise typer.BadParameter("the embedded broker has no shared subscriptions: use --workers 1", param_hint="--workers")
+    run_bench(server, devices=devices, rate=rate, duration=duration, broker=broker, workers=workers, values=values,
+              publishers=publishers, out=typer.echo)
+
+
+@bench_app.command("command")
+def bench_command(
+    commands: Annotated[int, typer.Option("--commands", min=1, help="Commands to send, one after another.")] = 200,
+    backend: Backend = "sqlite",
+    broker: Broker = "embedded",
+    database_url: BenchDatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Command round trip through API, broker and a simulated device: p50/p99/max."""
+    from leitstand.bench.command import bench_command as run_bench
+
+    run_bench(_bench_server(backend, broker, database_url, data_dir), commands=commands, broker=broker, out=typer.echo)
 
 if __name__ == "__main__":
     app()

@@ -14,11 +14,15 @@ notify, every API process listens (leitstand.state.bridge).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from leitstand.commands.dispatch import SendFailed
@@ -58,6 +62,45 @@ class Process:
                 log.exception("error while stopping")
 
 
+def broker_file(settings: Settings) -> Path:
+    return settings.data_dir / "embedded-broker.json"
+
+
+def announce_embedded_broker(settings: Settings) -> None:
+    """Leave the running embedded broker's address in the data dir, for `leitstand simulate`."""
+    broker_file(settings).write_text(json.dumps({"host": settings.mqtt_host, "port": settings.mqtt_port}))
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def embedded_broker_settings(settings: Settings) -> Settings:
+    """The embedded broker's port, moved to a free one if another broker already holds
+    the default and none was configured (a developer machine running Mosquitto)."""
+    if settings.mqtt_broker != "embedded" or "LEITSTAND_MQTT_PORT" in os.environ:
+        return settings
+    port = settings.mqtt_port
+    while not port_is_free(settings.mqtt_host, port) and port < settings.mqtt_port + 100:
+        port += 1
+    if port != settings.mqtt_port:
+        log.warning("MQTT port %s is taken; the embedded broker listens on %s", settings.mqtt_port, port)
+    return settings.model_copy(update={"mqtt_port": port})
+
+
+def running_broker_settings(settings: Settings) -> Settings:
+    """Settings pointing at the embedded broker a `serve`/`demo` of this data dir announced."""
+    if "LEITSTAND_MQTT_PORT" in os.environ or not broker_file(settings).exists():
+        return settings
+    address = json.loads(broker_file(settings).read_text())
+    return settings.model_copy(update={"mqtt_host": address["host"], "mqtt_port": int(address["port"])})
+
+
 def _connect_broker_admin(settings: Settings) -> None:
     """With Mosquitto, device users follow device credentials through dynamic security."""
     if settings.mqtt_broker != "mosquitto" or not settings.mqtt_admin_username:
@@ -77,6 +120,8 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role in ("all", "ingest"):
+        settings = embedded_broker_settings(settings)
     process = Process(settings, role)
     engine = make_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
@@ -108,6 +153,8 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
         broker = EmbeddedBroker(settings, factory)
         broker.start()
         process.stoppers.append(broker.stop)
+        announce_embedded_broker(settings)
+        process.stoppers.append(lambda: broker_file(settings).unlink(missing_ok=True))
 
     if role in ("all", "ingest"):
         from leitstand.ingest.pipeline import Ingestor

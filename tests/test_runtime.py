@@ -130,3 +130,23 @@ def test_live_updates_reach_every_api_process_through_postgresql(settings, backe
             listener.stop()
     assert sorted(name for name, _ in received) == ["api-1", "api-2"]
     assert all(update["device_id"] == 7 for _, update in received)
+
+
+def test_the_embedded_broker_moves_off_a_taken_port_and_simulate_finds_it(settings, monkeypatch) -> None:
+    import socket
+
+    from leitstand.runtime import announce_embedded_broker, embedded_broker_settings, running_broker_settings
+
+    monkeypatch.delenv("LEITSTAND_MQTT_PORT", raising=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        taken = holder.getsockname()[1]
+        moved = embedded_broker_settings(settings.model_copy(update={"mqtt_port": taken}))
+    assert moved.mqtt_port != taken
+
+    announce_embedded_broker(moved)
+    assert running_broker_settings(settings).mqtt_port == moved.mqtt_port
+
+    monkeypatch.setenv("LEITSTAND_MQTT_PORT", str(taken))  # an explicit port is never moved
+    assert embedded_broker_settings(settings.model_copy(update={"mqtt_port": taken})).mqtt_port == taken
