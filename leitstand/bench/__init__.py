@@ -26,7 +26,7 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 SERVICE_USER = "leitstand-bench"
 
-__all__ = ["MosquittoProcess", "ProcStats", "free_port", "machine_line", "percentile", "proc_stats",
+__all__ = ["MosquittoProcess", "ProcStats", "free_port", "machine_line", "percentile", "postgres_cpu_seconds", "proc_stats",
            "start_mosquitto", "throwaway_database"]
 
 throwaway_database = _throwaway_database
@@ -87,6 +87,22 @@ def proc_stats(pid: int) -> ProcStats:
         return ProcStats(ticks / os.sysconf("SC_CLK_TCK"), hwm / 1024)
     except (OSError, ValueError, IndexError):
         return ProcStats(0.0, 0.0)
+
+
+def postgres_cpu_seconds() -> float:
+    """utime+stime of every process named postgres on this machine (the database server,
+    when it runs here); 0 where there is none."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += proc_stats(int(entry.name)).cpu_seconds
+    return total
 
 
 # --- a throw-away Mosquitto -------------------------------------------------------------
