@@ -13,6 +13,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+from typing import Any
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -119,11 +120,16 @@ class MosquittoProcess:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        wait_or_kill(self.process, 10)
+
+
+def wait_or_kill(process: subprocess.Popen[Any], grace: float) -> None:
+    """Wait for a terminated process; kill it if it outlives the grace period."""
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 @contextmanager

@@ -46,6 +46,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from leitstand.bench import (
+    wait_or_kill,
     free_port,
     machine_line,
     percentile,
@@ -280,11 +281,7 @@ def _stop_workers(workers: list[Worker]) -> None:
         if worker.process.poll() is None:
             worker.process.terminate()
     for worker in workers:
-        try:
-            worker.process.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.process.kill()
-            worker.process.wait(5)
+        wait_or_kill(worker.process, 30)
 
 
 @contextmanager
