@@ -1,16 +1,14 @@
-"""The FastAPI application: JSON API under /api/v1, health check, start page."""
+"""The FastAPI application: JSON API under /api/v1, health check and the portal."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
 from leitstand import __version__
@@ -38,10 +36,10 @@ from leitstand.transports.http.api import router as http_ingest_router
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
 from leitstand.web.deps import route_permission
+from leitstand.portal.routes import PortalErrorPages, install_portal
 from leitstand.web.errors import STANDARD_RESPONSES, ProblemDetail, install_error_handlers
 
 log = logging.getLogger(__name__)
-TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 # Every domain's routes, in the order they appear in the API documentation.
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -110,7 +108,7 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
     app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish])
     # Replaced by the MQTT transport when the process runs one (leitstand.runtime).
     app.state.command_sender = command_sender or RecordingSender()
-    install_error_handlers(app)
+    install_error_handlers(app, PortalErrorPages())
 
     api = APIRouter(prefix=API_PREFIX, responses=STANDARD_RESPONSES)
     for router in API_ROUTERS:
@@ -128,10 +126,7 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def start_page(request: Request) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(request, "start.html", {"version": __version__})
-
+    install_portal(app)
     _register_problem_schema(app)
     return app
 

@@ -8,11 +8,11 @@ here turn every failure into a problem document, so a client never sees a bare
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -78,38 +78,53 @@ _STATUS_KINDS = {
 }
 
 
-def install_error_handlers(app: FastAPI) -> None:
+class HtmlErrorPages(Protocol):
+    """Renders errors as pages for requests that are not API calls (the portal)."""
+
+    def wants_page(self, request: Request) -> bool: ...
+
+    def __call__(self, request: Request, status: int, title: str, detail: str) -> Response: ...
+
+
+def install_error_handlers(app: FastAPI, html_pages: HtmlErrorPages | None = None) -> None:
+    def respond(
+        request: Request, status: int, kind: str, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+    ) -> Response:
+        if html_pages is not None and html_pages.wants_page(request):
+            return html_pages(request, status, title, detail)
+        return problem_response(status, kind, title, detail, headers, **extra)
+
     @app.exception_handler(Problem)
-    async def _problem(request: Request, error: Problem) -> JSONResponse:
-        return problem_response(error.status, error.kind, error.title, error.detail, error.headers, **error.extra)
+    async def _problem(request: Request, error: Problem) -> Response:
+        return respond(request, error.status, error.kind, error.title, error.detail, error.headers, **error.extra)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         kind, title = _STATUS_KINDS.get(error.status_code, ("error", "Error"))
         detail = error.detail if isinstance(error.detail, str) else ""
-        return problem_response(error.status_code, kind, title, detail, dict(error.headers or {}))
+        return respond(request, error.status_code, kind, title, detail, dict(error.headers or {}))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
         errors = [
             {"loc": [str(part) for part in item.get("loc", ())], "msg": str(item.get("msg", "")), "type": str(item.get("type", ""))}
             for item in error.errors()
         ]
-        return problem_response(422, "invalid", "Invalid request", "The request does not match the schema.", errors=errors)
+        return respond(request, 422, "invalid", "Invalid request", "The request does not match the schema.", errors=errors)
 
     @app.exception_handler(OutOfScope)
-    async def _out_of_scope(request: Request, error: OutOfScope) -> JSONResponse:
-        return problem_response(404, "not-found", "Not found", "A referenced record does not exist or is not visible to you.")
+    async def _out_of_scope(request: Request, error: OutOfScope) -> Response:
+        return respond(request, 404, "not-found", "Not found", "A referenced record does not exist or is not visible to you.")
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(request: Request, error: IntegrityError) -> JSONResponse:
+    async def _integrity(request: Request, error: IntegrityError) -> Response:
         log.info("integrity error: %s", error.orig)
-        return problem_response(409, "conflict", "Conflict", "The change conflicts with existing data (duplicate or missing reference).")
+        return respond(request, 409, "conflict", "Conflict", "The change conflicts with existing data (duplicate or missing reference).")
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal", "Internal error", "An unexpected error occurred; it has been logged.")
+        return respond(request, 500, "internal", "Internal error", "An unexpected error occurred; it has been logged.")
 
 
 def problem_content() -> dict[str, Any]:
