@@ -95,7 +95,7 @@ class SimulatedDevice:
 
         self.serial = serial
         self.subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{serial}-{secrets.token_hex(3)}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=serial,
                                   protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311)
         self.client.username_pw_set(serial, secret)
         self.client.on_connect = self._on_connect

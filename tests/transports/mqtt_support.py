@@ -225,7 +225,7 @@ class MqttProbe:
     def __init__(self, port: int, username: str | None, password: str | None, *, mqtt5: bool = True,
                  tls_ca: Path | None = None, websockets: bool = False, client_id: str | None = None) -> None:
         self.port = port
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{uuid.uuid4().hex[:10]}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username or f"probe-{uuid.uuid4().hex[:10]}",
                                   protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
                                   transport="websockets" if websockets else "tcp")
         if username is not None:

@@ -106,11 +106,14 @@ def test_decommissioned_unknown_and_anonymous_are_refused(embedded_broker: Embed
     assert mqtt_probe(port, "ls/v1/+", "x", mqtt5=False).connect().value == REFUSED
 
 
-def test_service_client_ids_are_reserved(embedded_broker: EmbeddedBroker, embedded_settings: Settings, system_db: Any,
+def test_a_device_connects_only_under_its_serial_as_client_id(embedded_broker: EmbeddedBroker, embedded_settings: Settings, system_db: Any,
                                          mqtt_probe: ProbeFactory) -> None:
     device = add_device(system_db)
     # A device must not take over the ingest worker's persistent session.
     hijack = mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False, client_id="leitstand-ingest-1")
     assert hijack.connect().value == REFUSED
+    other = add_device(system_db)
+    borrowed = mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False, client_id=other.serial)
+    assert borrowed.connect().value == REFUSED
     wrong = mqtt_probe(embedded_broker.port, embedded_settings.mqtt_service_username, "wrong", mqtt5=False)
     assert wrong.connect().value == REFUSED

@@ -176,3 +176,14 @@ def test_service_user_may_use_a_shared_subscription(mosquitto: Mosquitto, dynsec
     assert worker.next_message().topic == topics.uplink(serial, "heartbeat")
     # A device may not join the share to read everyone's uplinks.
     assert device.subscribe(topics.ingest_subscription("test-share")).value == NOT_AUTHORIZED
+
+
+def test_device_may_connect_only_under_its_serial_as_client_id(mosquitto: Mosquitto, dynsec: MosquittoDeviceAdmin,
+                                                               mqtt_probe: ProbeFactory) -> None:
+    serial, password = provisioned(dynsec)
+    other_serial, _ = provisioned(dynsec)
+    # Borrowing the ingest worker's or another device's client id would take over that session.
+    for borrowed in ("leitstand-ingest-1", other_serial):
+        hijack = mqtt_probe(mosquitto.tls_port, serial, password, tls_ca=mosquitto.pki.ca_file, client_id=borrowed)
+        assert hijack.connect().value == NOT_AUTHORIZED
+    device_over_tls(mosquitto, mqtt_probe, serial, password)  # asserts the connection succeeds

@@ -188,10 +188,12 @@ class MosquittoDeviceAdmin:
         role = device_role(serial)
         self.execute([{"command": "createRole", "rolename": role, "acls": device_acls(serial)}],
                      tolerate=["Role already exists"])
-        created = self.execute([{"command": "createClient", "username": serial, "password": password,
+        # The client id is pinned to the serial: a device cannot take over Leitstand's own
+        # sessions (or another device's) by connecting under their client id.
+        created = self.execute([{"command": "createClient", "username": serial, "password": password, "clientid": serial,
                                  "roles": [{"rolename": role}]}], tolerate=["Client already exists"])
         if created[0].get("error"):
-            self._update_existing(serial, password, role)
+            self._update_existing(serial, password, role, clientid=serial)
             self.execute([{"command": "enableClient", "username": serial}])
 
     def rotate(self, serial: str, password: str) -> None:
@@ -224,9 +226,11 @@ class MosquittoDeviceAdmin:
         if created[0].get("error"):
             self._update_existing(username, password, SERVICE_ROLE)
 
-    def _update_existing(self, username: str, password: str, role: str) -> None:
+    def _update_existing(self, username: str, password: str, role: str, clientid: str | None = None) -> None:
         client = self.execute([{"command": "getClient", "username": username}])[0].get("data", {}).get("client", {})
         commands: list[dict[str, Any]] = [{"command": "setClientPassword", "username": username, "password": password}]
+        if clientid is not None and client.get("clientid") != clientid:
+            commands.append({"command": "setClientId", "username": username, "clientid": clientid})
         # Adding a role a client already has is an error in Mosquitto 2.0; ask first.
         if role not in {entry.get("rolename") for entry in client.get("roles", [])}:
             commands.append({"command": "addClientRole", "username": username, "rolename": role})

@@ -46,7 +46,6 @@ from leitstand.transports.mqtt import topics
 
 log = logging.getLogger(__name__)
 
-SERVICE_CLIENT_PREFIX = "leitstand-"
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 
 
@@ -65,8 +64,10 @@ class DeviceGate:
             return False
         if username == self.service_username:
             return hmac.compare_digest(password.encode(), self.service_password.encode())
-        if client_id and client_id.startswith(SERVICE_CLIENT_PREFIX):
-            log.warning("device %s refused: client id %r is reserved for Leitstand", username, client_id)
+        # As on Mosquitto (dynsec pins it), a device's client id is its serial: no device can
+        # take over Leitstand's own sessions or another device's by borrowing a client id.
+        if client_id != username:
+            log.warning("device %s refused: client id %r is not its serial", username, client_id)
             return False
         if not topics.is_topic_level(username):
             return False
