@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import tomllib
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,6 +86,11 @@ class DeviceTypeSpec(BaseModel):
     telemetry: list[TelemetryKey] = Field(default_factory=list)
     commands: list[Command] = Field(default_factory=list)
     errors: list[ErrorCode] = Field(default_factory=list)
+
+    @cached_property
+    def telemetry_by_key(self) -> dict[str, TelemetryKey]:
+        """Looked up for every reading ingest checks; built once per loaded type."""
+        return {key.key: key for key in self.telemetry}
 
 
 def load_spec(path: Path) -> DeviceTypeSpec:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -162,27 +162,39 @@ class BatchWriter:
     def _write_states(self) -> None:
         if not self.updates:
             return
+        states = DeviceState.__table__
+        # Plain rows, not ORM objects: this runs for every device of every batch. Locked in
+        # device order, so two workers updating the same devices serialise instead of
+        # overwriting each other's latest values (SQLite has one writer anyway).
         existing = {
-            state.device_id: state
-            for state in self.db.scalars(select(DeviceState).where(DeviceState.device_id.in_(list(self.updates))))
+            row.device_id: row
+            for row in self.db.execute(
+                select(states.c.device_id, states.c.online, states.c.last_seen_at, states.c.latest, states.c.attributes)
+                .where(states.c.device_id.in_(sorted(self.updates)))
+                .order_by(states.c.device_id)
+                .with_for_update()
+            )
         }
         state_keys_by_type: dict[str, set[str]] = {}
+        inserts: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
         for device_id, update in self.updates.items():
             device = update.device
-            state = existing.get(device_id)
-            if state is None:
-                state = DeviceState(device_id=device_id, tenant_id=device.tenant_id, online=False, attributes={}, latest={})
-                self.db.add(state)
-            if update.last_seen and (state.last_seen_at is None or update.last_seen > state.last_seen_at):
-                state.last_seen_at = update.last_seen
-            if not state.online and update.last_seen:
-                state.online = True
-                state.online_changed_at = update.last_seen
+            row = existing.get(device_id)
+            online = bool(row and row.online)
+            last_seen = row.last_seen_at if row else None
+            values: dict[str, Any] = {"b_device_id": device_id}
+            if update.last_seen and (last_seen is None or update.last_seen > last_seen):
+                last_seen = values["last_seen_at"] = update.last_seen
+            if not online and update.last_seen:
+                online = values["online"] = True
+                values["online_changed_at"] = update.last_seen
                 self.events.append(_event(device, update.last_seen, "connectivity", "online"))
             state_keys = state_keys_by_type.setdefault(
                 device.type_spec.key, {key.key for key in device.type_spec.telemetry if key.kind == MetricKind.state}
             )
-            latest = dict(state.latest or {})
+            latest = dict(row.latest or {}) if row else {}
+            changed_latest = False
             for key, (at, value) in update.latest.items():
                 previous = latest.get(key)
                 if previous is not None and previous["at"] > at.isoformat():
@@ -190,15 +202,33 @@ class BatchWriter:
                 if key in state_keys and (previous is None or previous["value"] != value):
                     self.events.append(_event(device, at, "state", f"{key}={value}"))
                 latest[key] = {"at": at.isoformat(), "value": value}
-            state.latest = latest
+                changed_latest = True
+            if changed_latest:
+                values["latest"] = latest
             if update.attributes:
-                state.attributes = {**(state.attributes or {}), **update.attributes}
+                values["attributes"] = {**((row.attributes or {}) if row else {}), **update.attributes}
+            if row is None:
+                inserts.append({"device_id": device_id, "tenant_id": device.tenant_id, "online": online,
+                                "last_seen_at": last_seen, "online_changed_at": values.get("online_changed_at"),
+                                "latest": latest, "attributes": values.get("attributes", {})})
+            elif len(values) > 1:
+                changes.append(values)
             self.live_updates.append((device.tenant_id, {
-                "type": "device", "device_id": device_id, "online": state.online,
-                "last_seen_at": state.last_seen_at.isoformat() if state.last_seen_at else None,
+                "type": "device", "device_id": device_id, "online": online,
+                "last_seen_at": last_seen.isoformat() if last_seen else None,
                 "latest": {key: latest[key] for key in update.latest},
             }))
-        self.db.flush()
+        if inserts:
+            self.db.execute(states.insert(), inserts)
+        # One UPDATE per set of changed columns: executemany needs the same columns in every row.
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for values in changes:
+            by_columns.setdefault(tuple(sorted(values)), []).append(values)
+        for columns, rows in by_columns.items():
+            assignments = {column: bindparam(column) for column in columns if column != "b_device_id"}
+            self.db.execute(
+                states.update().where(states.c.device_id == bindparam("b_device_id")).values(assignments), rows
+            )
 
 
 def _event(device: KnownDevice, at: datetime, kind: str, code: str) -> dict[str, Any]:

@@ -87,8 +87,7 @@ class Rejection(ValueError):
 
 def check_reading(spec: DeviceTypeSpec, reading: Reading, now: datetime) -> None:
     """Raise Rejection unless the reading fits its device type and a plausible time."""
-    declared = {key.key: key for key in spec.telemetry}
-    key = declared.get(reading.key)
+    key = spec.telemetry_by_key.get(reading.key)
     if key is None:
         raise Rejection(RejectReason.unknown_key, f"{spec.key} has no telemetry key {reading.key!r}")
     if not (now - MAX_PAST <= reading.at <= now + MAX_FUTURE):

@@ -180,9 +180,10 @@ def write_points(connection: Connection, points: Sequence[Point]) -> int:
         return 0
     if connection.dialect.name == "postgresql":
         ensure_partitions(connection, {(at.year, at.month) for _, _, at in staged})
-        inserted = _insert_postgresql(connection, staged)
-    else:
-        inserted = _insert_sqlite(connection, staged)
+        # The database rolls up what it inserted, in the same statement: far cheaper than
+        # returning every row to Python and sending the buckets back.
+        return _insert_and_roll_up_postgresql(connection, staged)
+    inserted = _insert_sqlite(connection, staged)
     _upsert_rollups(connection, [staged[key] for key in inserted])
     return len(inserted)
 
@@ -194,21 +195,28 @@ _INSERT_FROM_STAGING = (
 )
 
 
-def _insert_postgresql(connection: Connection, staged: dict[tuple[int, str, datetime], Any]) -> list[tuple[int, str, datetime]]:
+def _insert_and_roll_up_postgresql(connection: Connection, staged: dict[tuple[int, str, datetime], Any]) -> int:
     driver = connection.connection.driver_connection  # psycopg 3, inside the caller's transaction
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         # Session-local and emptied at every commit; created once per database connection.
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (device_id integer, key varchar(64),"
-            f" ts timestamptz, num double precision, txt varchar(200)) ON COMMIT DELETE ROWS"
+            f" ts timestamptz, num double precision, txt varchar(200), zone varchar(64)) ON COMMIT DELETE ROWS"
         )
         cursor.execute(f"DELETE FROM {STAGING}")  # a second batch in the same transaction
-        with cursor.copy(f"COPY {STAGING} (device_id, key, ts, num, txt) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "varchar", "timestamptz", "float8", "varchar"])
-            for (device_id, key, at), (_, num, txt) in staged.items():
-                copy.write_row((device_id, key, at, num, txt))
-        cursor.execute(_INSERT_FROM_STAGING)
-        return [(device_id, key, ts.astimezone(UTC)) for device_id, key, ts in cursor.fetchall()]
+        with cursor.copy(f"COPY {STAGING} (device_id, key, ts, num, txt, zone) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "varchar", "timestamptz", "float8", "varchar", "varchar"])
+            for (device_id, key, at), (point, num, txt) in staged.items():
+                copy.write_row((device_id, key, at, num, txt, point.time_zone))
+        cursor.execute(
+            f"WITH inserted AS (INSERT INTO telemetry (device_id, key, ts, num, txt)"
+            f" SELECT device_id, key, ts, num, txt FROM {STAGING}"
+            f" ON CONFLICT DO NOTHING RETURNING device_id, key, ts, num), "
+            + _PG_ROLLUP_FROM_INSERTED
+            + " SELECT count(*) FROM inserted"
+        )
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
 
 def _insert_sqlite(connection: Connection, staged: dict[tuple[int, str, datetime], Any]) -> list[tuple[int, str, datetime]]:
@@ -264,7 +272,6 @@ def _aggregate_rollups(points: Iterable[tuple[Point, float | None, str | None]])
     return buckets
 
 
-ROLLUP_STAGING = "telemetry_rollup_staging"
 _ROLLUP_COLUMNS = "device_id, key, period, bucket_start, count, sum, min, max, last_value, last_ts"
 _ROLLUP_MERGE = (
     " ON CONFLICT (device_id, key, period, bucket_start) DO UPDATE SET"
@@ -279,6 +286,27 @@ _ROLLUP_MERGE = (
 )
 
 
+# Buckets as `bucket_start` defines them: UTC hours, calendar days and months in the tenant's
+# zone (date_trunc with a zone gives the local midnight as an instant, DST included).
+_PG_ROLLUP_FROM_INSERTED = (
+    "rolled AS ("
+    " INSERT INTO telemetry_rollups (device_id, key, period, bucket_start, count, sum, min, max, last_value, last_ts)"
+    " SELECT device_id, key, period, bucket_start, count(*), sum(num), min(num), max(num),"
+    " (array_agg(num ORDER BY ts DESC))[1], max(ts)"
+    " FROM (SELECT inserted.device_id, inserted.key, inserted.ts, inserted.num, periods.period,"
+    " CASE periods.period WHEN 'hour' THEN date_trunc('hour', inserted.ts, 'UTC')"
+    " WHEN 'day' THEN date_trunc('day', inserted.ts, staged.zone)"
+    " ELSE date_trunc('month', inserted.ts, staged.zone) END AS bucket_start"
+    f" FROM inserted JOIN {STAGING} AS staged USING (device_id, key, ts)"
+    " CROSS JOIN (VALUES ('hour'), ('day'), ('month')) AS periods (period)"
+    " WHERE inserted.num IS NOT NULL) AS points"
+    " GROUP BY device_id, key, period, bucket_start"
+    # Sorted by primary key: two workers upserting overlapping buckets lock them in the same order.
+    " ORDER BY device_id, key, period, bucket_start"
+    + _ROLLUP_MERGE + ")"
+)
+
+
 def _upsert_rollups(connection: Connection, inserted: list[tuple[Point, float | None, str | None]]) -> None:
     buckets = _aggregate_rollups(inserted)
     if not buckets:
@@ -288,31 +316,7 @@ def _upsert_rollups(connection: Connection, inserted: list[tuple[Point, float | 
         (device_id, key, period, start, count, total, low, high, last_value, last_ts)
         for (device_id, key, period, start), (count, total, low, high, last_ts, last_value) in sorted(buckets.items())
     ]
-    if connection.dialect.name == "postgresql":
-        _upsert_rollups_postgresql(connection, rows)
-    else:
-        _upsert_rollups_sqlite(connection, rows)
-
-
-def _upsert_rollups_postgresql(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-    # One statement for the whole batch: thousands of single-row upserts cost ten times as much.
-    driver = connection.connection.driver_connection
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {ROLLUP_STAGING} (device_id integer, key varchar(64), period varchar(5),"
-            f" bucket_start timestamptz, count integer, sum double precision, min double precision,"
-            f" max double precision, last_value double precision, last_ts timestamptz) ON COMMIT DELETE ROWS"
-        )
-        cursor.execute(f"DELETE FROM {ROLLUP_STAGING}")
-        with cursor.copy(f"COPY {ROLLUP_STAGING} ({_ROLLUP_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "varchar", "varchar", "timestamptz", "int4", "float8", "float8", "float8",
-                            "float8", "timestamptz"])
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO telemetry_rollups ({_ROLLUP_COLUMNS}) SELECT {_ROLLUP_COLUMNS} FROM {ROLLUP_STAGING}"
-            f" ORDER BY device_id, key, period, bucket_start" + _ROLLUP_MERGE
-        )
+    _upsert_rollups_sqlite(connection, rows)
 
 
 def _upsert_rollups_sqlite(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
