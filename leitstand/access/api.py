@@ -10,7 +10,7 @@ from sqlalchemy import select
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ROLES, ScopeKind
 from leitstand.access.schemas import GrantCreate, GrantPublic, RolePublic
-from leitstand.access.service import check_grantable, role_named
+from leitstand.access.service import check_grantable, check_within_grantee, role_named
 from leitstand.access.roles import Permission
 from leitstand.users.models import User
 from leitstand.web.crud import get_visible, page_of
@@ -50,7 +50,8 @@ def create_grant(body: GrantCreate, access: Writer) -> RoleGrant:
         body.scope_kind
     ]
     assert target_id is not None
-    check_grantable(access, role, body.scope_kind, target_id)
+    target = check_grantable(access, role, body.scope_kind, target_id)
+    check_within_grantee(access, user, body.scope_kind, target)
     grant = RoleGrant(
         user_id=user.id, tenant_id=user.tenant_id, role=role.key, scope_kind=body.scope_kind,
         scope_tenant_id=body.tenant_id, site_id=body.site_id, device_id=body.device_id,

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from leitstand.access.roles import PLATFORM_ROLE, ROLES, Role, ScopeKind
-from leitstand.devices.models import Device
+from sqlalchemy import select
+
+from leitstand.devices.models import Device, DeviceShare
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, TenantKind
+from leitstand.users.models import User
 from leitstand.web.deps import Access
 from leitstand.web.errors import forbidden, invalid, not_found
 
@@ -24,6 +27,22 @@ def role_named(key: str) -> Role:
     if role is None:
         raise invalid(f"Unknown role {key!r}; see GET /api/v1/roles.")
     return role
+
+
+def check_within_grantee(access: Access, grantee: User, kind: ScopeKind, target: Any) -> None:
+    """A grant reaches only the grantee's own organisation (and what lies below it), or a
+    device shared with it: an administrator of two customers must not, by one wrong click,
+    let one customer's user into the other's sites."""
+    own = access.db.get(Tenant, grantee.tenant_id)
+    if own is None:
+        raise not_found("user")
+    if kind == ScopeKind.device and access.db.scalar(
+        select(DeviceShare.id).where(DeviceShare.device_id == target.id, DeviceShare.tenant_id == own.id)
+    ) is not None:
+        return
+    target_tenant = target if kind == ScopeKind.tenant else access.db.get(Tenant, target.tenant_id)
+    if target_tenant is None or not target_tenant.path.startswith(own.path):
+        raise invalid(f"The {kind.value} lies outside the user's organisation; grant only within it.")
 
 
 def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int) -> Any:

@@ -127,6 +127,20 @@ def test_targets_of_another_organisation_are_404(world, colleague):
     assert grant(api, beta.operator.id, "read_only", site=world.alpha.site.id).status_code == 404
 
 
+def test_a_grant_stays_within_the_grantee_s_organisation(world):
+    alpha = world.alpha
+    api = world.as_user("alpha_admin")
+    end_customer = world.users["alpha_end"]
+
+    # The partner admin reaches both, but the end customer's user must not get the customer's site.
+    refused = grant(api, end_customer.id, "read_only", site=alpha.site.id)
+    assert refused.status_code == 422
+    assert "outside the user's organisation" in refused.json()["detail"]
+    assert grant(api, end_customer.id, "read_only", tenant=alpha.customer.id).status_code == 422
+    # The device shared with the end customer may be granted.
+    assert grant(api, end_customer.id, "read_only", device=alpha.barrier.id).status_code == 201
+
+
 def test_an_operator_technician_cannot_grant_at_all(world, colleague):
     response = grant(world.as_user("alpha_site_tech"), colleague.id, "read_only", site=world.alpha.site.id)
 
