@@ -6,13 +6,26 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= var
 
-.PHONY: demo test install install-test clean
+.PHONY: demo test install install-test frontend clean
 
-demo: $(VENV)/.installed
+# The portal's front end: npm installs the locked packages, esbuild bundles them into
+# leitstand/portal/static/build/ (not committed). Rebuilt whenever a source changes.
+FRONTEND_BUILD := leitstand/portal/static/build/.built
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs frontend/package.json frontend/package-lock.json
+
+demo: $(VENV)/.installed $(FRONTEND_BUILD)
 	$(BIN)/leitstand demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(FRONTEND_BUILD)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+frontend: $(FRONTEND_BUILD)
+
+frontend/node_modules/.package-lock.json: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+$(FRONTEND_BUILD): $(FRONTEND_SOURCES) frontend/node_modules/.package-lock.json
+	cd frontend && npm run build
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -30,4 +43,4 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 clean:
-	rm -rf $(VENV) var test-output .pytest_cache
+	rm -rf $(VENV) var test-output .pytest_cache frontend/node_modules leitstand/portal/static/build

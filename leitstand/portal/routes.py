@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from leitstand.portal import account, dashboard, devices, login, manage, onboarding, sites
+from leitstand.portal import account, dashboard, devices, login, manage, onboarding, pwa, sites
 from leitstand.portal.pages import PORTAL_DIR, EnrolmentRequired, LoginRequired, is_page_request, login_url, render
 
 # Every area's pages; each module owns one router.
@@ -18,6 +18,7 @@ PORTAL_ROUTERS: tuple[APIRouter, ...] = (
     onboarding.router,
     manage.router,
     account.router,
+    pwa.router,
 )
 
 

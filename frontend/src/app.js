@@ -1,0 +1,330 @@
+// Loaded on every portal page: htmx, the JSON API helper, toasts, confirmations,
+// `data-api` forms, the shared live stream and the service worker.
+// Area scripts use `window.leitstand` rather than importing this module.
+import htmx from "htmx.org";
+
+window.htmx = htmx;
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+// Texts app.js shows itself; the layout renders them translated (see layout/base.html).
+let messages = null;
+function t(text) {
+  if (messages === null) {
+    try {
+      messages = JSON.parse(document.getElementById("leitstand-messages")?.textContent || "{}");
+    } catch {
+      messages = {};
+    }
+  }
+  return messages[text] || text;
+}
+
+// --- Toasts -----------------------------------------------------------------
+
+function toastRegion() {
+  let region = document.getElementById("toasts");
+  if (!region) {
+    region = document.createElement("div");
+    region.id = "toasts";
+    region.className = "toasts";
+    region.setAttribute("aria-live", "polite");
+    document.body.append(region);
+  }
+  return region;
+}
+
+export function toast(message, kind = "info") {
+  const item = document.createElement("div");
+  item.className = `toast ${kind}`;
+  item.setAttribute("role", kind === "error" ? "alert" : "status");
+  item.textContent = message;
+  const close = () => item.remove();
+  item.addEventListener("click", close);
+  toastRegion().append(item);
+  setTimeout(close, kind === "error" ? 9000 : 5000);
+  return item;
+}
+
+// --- Confirmation dialog -----------------------------------------------------
+
+function confirmDialog() {
+  let dialog = document.getElementById("confirm-dialog");
+  if (!dialog) {
+    dialog = document.createElement("dialog");
+    dialog.id = "confirm-dialog";
+    dialog.className = "dialog";
+    dialog.innerHTML =
+      '<form method="dialog"><p class="dialog-message"></p><div class="actions">' +
+      '<button class="btn ghost" value="cancel"></button><button class="btn primary" value="ok"></button></div></form>';
+    dialog.querySelector('[value="cancel"]').textContent = t("Cancel");
+    dialog.querySelector('[value="ok"]').textContent = t("OK");
+    document.body.append(dialog);
+  }
+  return dialog;
+}
+
+export function confirm(message) {
+  const dialog = confirmDialog();
+  dialog.querySelector(".dialog-message").textContent = message;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+    dialog.querySelector('[value="ok"]').focus();
+  });
+}
+
+// --- JSON API ----------------------------------------------------------------
+
+export class ApiError extends Error {
+  constructor(problem, status) {
+    super(problem.detail || problem.title || `HTTP ${status}`);
+    this.problem = problem;
+    this.status = status;
+  }
+}
+
+function problemMessage(problem) {
+  // Validation problems list their field errors; show the first one with its field.
+  const first = Array.isArray(problem.errors) ? problem.errors[0] : null;
+  if (first && (first.msg || first.message)) {
+    const field = Array.isArray(first.loc) ? first.loc.filter((part) => part !== "body").join(".") : first.field || "";
+    return field ? `${field}: ${first.msg || first.message}` : first.msg || first.message;
+  }
+  return problem.detail || problem.title || t("The request failed.");
+}
+
+export async function api(method, path, body, { quiet = false } = {}) {
+  const headers = { accept: "application/json, application/problem+json", "x-csrf-token": csrfToken() };
+  const init = { method: method.toUpperCase(), headers, credentials: "same-origin" };
+  if (body !== undefined && body !== null) {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    const problem = { title: "network", detail: t("The server cannot be reached.") };
+    if (!quiet) toast(problem.detail, "error");
+    throw new ApiError(problem, 0);
+  }
+  const text = response.status === 204 ? "" : await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { detail: text.slice(0, 200) };
+    }
+  }
+  if (!response.ok) {
+    const problem = data && typeof data === "object" ? data : {};
+    problem.status ??= response.status;
+    problem.detail = problemMessage(problem);
+    if (!quiet) toast(problem.detail, "error");
+    throw new ApiError(problem, response.status);
+  }
+  return data;
+}
+
+// --- data-api forms and buttons ----------------------------------------------
+
+function setPath(target, name, value) {
+  // "address.city" builds nested objects, so forms can fill nested API bodies.
+  const parts = name.split(".");
+  let node = target;
+  for (const part of parts.slice(0, -1)) node = node[part] ??= {};
+  node[parts[parts.length - 1]] = value;
+}
+
+function fieldValue(field) {
+  const kind = field.dataset.type || (field.type === "number" || field.type === "range" ? "number" : "");
+  if (field.type === "checkbox") return field.checked;
+  if (field.multiple && field.selectedOptions) return [...field.selectedOptions].map((option) => option.value);
+  const raw = field.value;
+  if (raw === "" && !field.required) return undefined; // empty optional fields are omitted
+  if (kind === "number") return raw === "" ? undefined : Number(raw);
+  if (kind === "boolean") return raw === "true";
+  if (kind === "json") return JSON.parse(raw);
+  if (kind === "list") return raw.split(",").map((item) => item.trim()).filter(Boolean);
+  return raw;
+}
+
+export function formBody(form) {
+  const body = {};
+  for (const field of form.elements) {
+    if (!field.name || field.disabled || field.type === "submit" || field.type === "button" || field.type === "file") continue;
+    if (field.type === "radio" && !field.checked) continue;
+    if (field.dataset.omit !== undefined) continue;
+    if (field.type === "checkbox" && field.hasAttribute("value")) {
+      // Checkboxes with a value collect the checked values into a list: name="scopes" value="device.read".
+      const list = (body[field.name] ??= []);
+      if (field.checked) list.push(field.value);
+      continue;
+    }
+    const value = fieldValue(field);
+    if (value !== undefined) setPath(body, field.name, value);
+  }
+  return body;
+}
+
+function fillTemplate(template, data) {
+  // "/devices/{id}" takes fields of the API's answer.
+  return template.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(data?.[key] ?? ""));
+}
+
+async function runApiAction(element, body, submitter) {
+  const [method, path] = element.dataset.api.trim().split(/\s+/, 2);
+  if (element.dataset.confirm && !(await confirm(element.dataset.confirm))) return;
+  const busy = submitter || element;
+  busy.disabled = true;
+  element.setAttribute("aria-busy", "true");
+  try {
+    const noBody = ["GET", "DELETE"].includes(method.toUpperCase()) && Object.keys(body).length === 0;
+    const result = await api(method, path, noBody ? undefined : body);
+    element.dispatchEvent(new CustomEvent("leitstand:done", { bubbles: true, detail: result }));
+    if (element.dataset.success) toast(element.dataset.success, "ok");
+    if (element.dataset.reset !== undefined && element.tagName === "FORM") element.reset();
+    if (element.dataset.refresh) {
+      document.querySelectorAll(element.dataset.refresh).forEach((target) => htmx.trigger(target, "refresh"));
+    }
+    if (element.dataset.redirect) window.location.assign(fillTemplate(element.dataset.redirect, result));
+    else if (element.dataset.reload !== undefined) window.location.reload();
+  } catch (error) {
+    element.dispatchEvent(new CustomEvent("leitstand:failed", { bubbles: true, detail: error.problem || { detail: error.message } }));
+    if (!(error instanceof ApiError)) throw error;
+  } finally {
+    busy.disabled = false;
+    element.removeAttribute("aria-busy");
+  }
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.api) return;
+  event.preventDefault();
+  let body;
+  try {
+    body = formBody(form);
+  } catch {
+    toast(t("A field holds invalid JSON."), "error");
+    return;
+  }
+  runApiAction(form, body, event.submitter);
+});
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest?.("button[data-api], a[data-api]");
+  if (!button) return; // a button with its own data-api acts alone, even inside a form
+  event.preventDefault();
+  runApiAction(button, button.dataset.body ? JSON.parse(button.dataset.body) : {});
+});
+
+// --- Live updates ------------------------------------------------------------
+
+const LIVE_EVENT_TYPES = ["update", "device", "command", "event", "values", "state", "alarm"];
+const liveListeners = new Set();
+let liveSource = null;
+
+function dispatchLive(message) {
+  let update;
+  try {
+    update = JSON.parse(message.data);
+  } catch {
+    return;
+  }
+  for (const listener of liveListeners) {
+    try {
+      listener(update);
+    } catch (error) {
+      console.error(error);
+    }
+  }
+}
+
+// One EventSource per page, shared by every subscriber; returns an unsubscribe function.
+export function live(callback) {
+  liveListeners.add(callback);
+  if (!liveSource) {
+    liveSource = new EventSource("/api/v1/live");
+    liveSource.onmessage = dispatchLive;
+    for (const type of LIVE_EVENT_TYPES) liveSource.addEventListener(type, dispatchLive);
+  }
+  return () => {
+    liveListeners.delete(callback);
+    if (liveListeners.size === 0 && liveSource) {
+      liveSource.close();
+      liveSource = null;
+    }
+  };
+}
+
+// --- htmx: CSRF header and error toasts ----------------------------------------
+
+document.addEventListener("htmx:configRequest", (event) => {
+  event.detail.headers["x-csrf-token"] = csrfToken();
+});
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  let detail = t("The request failed.");
+  try {
+    detail = JSON.parse(xhr.responseText).detail || detail;
+  } catch {
+    /* an HTML error page: keep the generic text */
+  }
+  toast(detail, "error");
+});
+document.addEventListener("htmx:sendError", () => toast(t("The server cannot be reached."), "error"));
+
+// --- Account menu: language and logout -----------------------------------------
+
+async function chooseLanguage(language) {
+  document.cookie = `leitstand_lang=${language}; path=/; max-age=31536000; samesite=lax`;
+  if (csrfToken()) {
+    try {
+      await api("PATCH", "/api/v1/me", { language });
+    } catch {
+      return;
+    }
+  }
+  window.location.reload();
+}
+
+async function logout() {
+  try {
+    await api("POST", "/api/v1/auth/logout", undefined, { quiet: true });
+  } finally {
+    window.location.assign("/login");
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const languageButton = event.target.closest?.("[data-language]");
+  if (languageButton) {
+    event.preventDefault();
+    chooseLanguage(languageButton.dataset.language);
+    return;
+  }
+  if (event.target.closest?.("[data-logout]")) {
+    event.preventDefault();
+    logout();
+    return;
+  }
+  // Close open <details class="menu"> popups when clicking elsewhere.
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    if (!menu.contains(event.target)) menu.open = false;
+  }
+});
+
+// --- Service worker --------------------------------------------------------------
+
+if ("serviceWorker" in navigator && window.isSecureContext && document.documentElement.dataset.serviceWorker !== "off") {
+  window.addEventListener("load", () => {
+    navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((error) => console.warn("service worker", error));
+  });
+}
+
+window.leitstand = { api, toast, confirm, live, formBody, t, ApiError };
+document.dispatchEvent(new CustomEvent("leitstand:ready"));

@@ -1,0 +1,91 @@
+"""The account page: profile, password, second factors, through the self-service API."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from playwright.sync_api import expect
+
+from tests.support.world import PASSWORD
+from tests.support.yubikey import SoftYubiKey
+
+
+def open_account(page, world, login, user_key: str = "alpha_admin", email: str = "admin@alpha.test") -> None:  # type: ignore[no-untyped-def]
+    assert world.as_user(user_key).patch("/api/v1/me", json={"language": "en"}).status_code == 200
+    login(page, email, next_url="/account")
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+
+
+def test_the_account_page_shows_profile_password_and_second_factors(page, phone_page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
+    open_account(page, world, login)
+    for heading in ("Profile", "Password", "Authenticator app", "Security keys", "YubiKey OTP", "API tokens"):
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    expect(page.get_by_label("Display name")).to_have_value(world.users["alpha_admin"].display_name)
+    shot(page, "account")
+
+    login(phone_page, "admin@alpha.test", next_url="/account")
+    expect(phone_page.get_by_role("heading", name="My account")).to_be_visible()
+    shot(phone_page, "account-phone")
+
+
+def test_setting_up_and_removing_an_authenticator_app(page, world, login) -> None:  # type: ignore[no-untyped-def]
+    open_account(page, world, login)
+    page.get_by_text("Set up an authenticator app").click()
+    expect(page.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+    page.locator("#totp-form").get_by_role("button", name="Confirm").click()
+
+    totp_card = page.locator("#totp")
+    expect(totp_card.locator(".badge")).to_have_text("Set up")
+    assert "totp" in world.as_user("alpha_admin").get("/api/v1/me").json()["second_factors"]
+
+    totp_card.get_by_role("button", name="Remove").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="OK").click()
+    expect(totp_card.locator(".badge")).to_have_text("Not set up")
+    assert "totp" not in world.as_user("alpha_admin").get("/api/v1/me").json()["second_factors"]
+
+
+def test_changing_display_name_and_password(page, world, login) -> None:  # type: ignore[no-untyped-def]
+    open_account(page, world, login)
+    page.get_by_label("Display name").fill("Alex Admin")
+    page.locator("#profile-form").get_by_role("button", name="Save").click()
+    expect(page.locator(".toast")).to_have_text("Saved.")
+    page.reload()
+    expect(page.locator(".user-menu summary")).to_contain_text("Alex Admin")
+
+    form = page.locator("#password-form")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password", exact=True).fill("a much better secret")
+    form.get_by_label("Repeat the new password").fill("a different secret")
+    form.get_by_role("button", name="Change password").click()
+    assert form.get_by_label("Repeat the new password").evaluate("field => field.validity.customError")
+
+    form.get_by_label("Repeat the new password").fill("a much better secret")
+    form.get_by_role("button", name="Change password").click()
+    expect(page.locator(".toast.ok")).to_contain_text("Password changed")
+    relogin = world.client.post("/api/v1/auth/login", json={"email": "admin@alpha.test", "password": "a much better secret"})
+    assert relogin.status_code == 200
+
+
+def test_a_yubikey_added_on_the_account_page_completes_the_next_login(page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
+    key = SoftYubiKey.generate()
+    open_account(page, world, login)
+    page.get_by_text("Add a YubiKey for one-time passwords").click()
+    form = page.locator("#yubikey-form")
+    form.get_by_label("Name").fill("Keyring")
+    form.get_by_label("Private identity (12 hex digits)").fill(key.private_id.hex())
+    form.get_by_label("Secret key (32 hex digits)").fill(key.aes_key.hex())
+    form.get_by_label("One-time password").fill(key.otp())
+    form.get_by_role("button", name="Add YubiKey").click()
+    expect(page.locator("#yubikeys tbody")).to_contain_text("Keyring")
+
+    page.context.clear_cookies()
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("admin@alpha.test")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("One-time password").fill(key.otp())
+    page.locator("#yubico-form").get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(r"/$"))
