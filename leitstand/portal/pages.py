@@ -54,7 +54,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("/sites", "Sites", "map", Permission.site_read),
     NavItem("/devices", "Devices", "device", Permission.device_read),
     NavItem("/onboarding", "Add device", "plus", Permission.device_write),
-    NavItem("/manage", "Management", "users", Permission.user_read),
+    # Every role may manage its own API tokens there; the page shows only the cards one may use.
+    NavItem("/manage", "Management", "users", Permission.own_tokens),
 )
 
 
