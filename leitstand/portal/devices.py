@@ -1,7 +1,227 @@
-"""Portal pages: devices."""
+"""Portal pages: the device list and the device page with its fragments and chart data.
+
+/devices                      searchable, filterable, paged list (the table is also an HTMX fragment)
+/devices/{id}                 live status, commands, counters, chart, events, command history
+/devices/{id}/status          fragment, re-fetched on every live update of the device
+/devices/{id}/events          fragment: recent events
+/devices/{id}/commands        fragment: command history
+/devices/{id}/series.json     one metric over a window, at the resolution the window calls for
+
+Commands are sent by the browser through the JSON API (POST /api/v1/devices/{id}/commands).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import AfterValidator, AwareDatetime
+
+from leitstand.access.roles import Permission
+from leitstand.clock import clock
+from leitstand.devices.models import Device
+from leitstand.devicetypes.spec import DeviceTypeSpec
+from leitstand.portal import devices_queries as q
+from leitstand.portal.pages import page, render
+from leitstand.sites.models import Site
+from leitstand.telemetry.store import zone
+from leitstand.web.crud import get_visible
+from leitstand.web.deps import Access
+from leitstand.web.errors import invalid, not_found
+from leitstand.web.types import NO_CONTROL, ObjectId
 
 router = APIRouter()
+Reader = Annotated[Access, page(Permission.device_read)]
+
+TYPE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_WINDOW = timedelta(days=3 * 366)
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _language(request: Request, access: Access) -> str:
+    from leitstand.portal import i18n
+
+    return i18n.negotiate(request, access.principal.language)
+
+
+def moment_formatter(time_zone: str, language: str) -> Callable[[datetime | None], str]:
+    """Times as people read them: local to the viewer's organisation, in the page's language."""
+    pattern = "%d.%m.%Y %H:%M" if language == "de" else "%Y-%m-%d %H:%M"
+    local = zone(time_zone)
+
+    def moment(at: datetime | None) -> str:
+        return at.astimezone(local).strftime(pattern) if at else ""
+
+    return moment
+
+
+def _viewer_zone(access: Access) -> str:
+    return q.tenant_zone(access.db, access.principal.tenant_id, access.settings.default_time_zone)
+
+
+def _filter_from(request: Request) -> q.DeviceFilter:
+    """The list's filters from the URL; a value that makes no sense is ignored, not an error page."""
+    params = request.query_params
+    text = params.get("q", "").strip()[:100]
+    if not re.match(NO_CONTROL, text):
+        text = ""
+    type_key = params.get("type", "")
+    site = params.get("site", "")
+    state = params.get("state", "")
+    page_number = params.get("page", "1")
+    return q.DeviceFilter(
+        q=text,
+        type_key=type_key if TYPE_KEY.match(type_key) else "",
+        site_id=int(site) if site.isdigit() and 0 < int(site) < 2**31 else None,
+        connectivity=q.Connectivity(state) if state in q.Connectivity.__members__ else None,
+        page=int(page_number) if page_number.isdigit() and 0 < int(page_number) < 1_000_000 else 1,
+    )
+
+
+def _can_command(access: Access, device: Device) -> bool:
+    """Whether the command buttons show: the permission must reach this very device."""
+    if not access.has(Permission.device_command):
+        return False
+    with access.scoped_for(Permission.device_command) as commanding:
+        return commanding.get(Device, device.id) is not None
+
+
+def _device_context(request: Request, access: Access, device_id: int) -> dict[str, Any]:
+    """What the device page and its fragments share."""
+    device = get_visible(access.db, Device, device_id, "device")
+    language = _language(request, access)
+    specs = q.type_specs(access.db)
+    spec: DeviceTypeSpec | None = specs.get(device.type_key)
+    return {
+        "device": device,
+        "spec": spec,
+        "language": language,
+        "label": lambda text: q.text_in(text, language),
+        "key_labels": {key.key: q.text_in(key.label, language) for key in spec.telemetry} if spec else {},
+        "moment": moment_formatter(_viewer_zone(access), language),
+    }
+
+
+# --- the list -----------------------------------------------------------------------------
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def device_list(request: Request, access: Reader) -> HTMLResponse:
+    wanted = _filter_from(request)
+    language = _language(request, access)
+    context = {
+        "filter": wanted,
+        "result": q.list_devices(access.db, wanted),
+        "type_names": {key: q.text_in(spec.name, language) for key, spec in q.type_specs(access.db).items()},
+        "moment": moment_formatter(_viewer_zone(access), language),
+    }
+    if request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "device-table":
+        response = render(request, "devices/_table.html", context)
+        # The address bar shows the filter without empty fields, so it can be shared or bookmarked.
+        query = wanted.query_string(page=context["result"].page)
+        response.headers["HX-Push-Url"] = "/devices" + (f"?{query}" if query else "")
+    else:
+        context["sites"] = q.site_choices(access.db)
+        response = render(request, "devices/index.html", context)
+    # One URL, two answers (page or table): a cache must not hand the table to a page load.
+    response.headers["Vary"] = "HX-Request, HX-Target"
+    return response
+
+
+# --- one device ---------------------------------------------------------------------------
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_page(device_id: ObjectId, request: Request, access: Reader) -> HTMLResponse:
+    context = _device_context(request, access, device_id)
+    device: Device = context["device"]
+    spec: DeviceTypeSpec | None = context["spec"]
+    license_status, license_ = q.license_status(access.db, device, clock.now().date())
+    context.update({
+        "site": access.db.get(Site, device.site_id) if device.site_id else None,
+        "status": q.device_status(access.db, device, spec, context["language"]),
+        "license_status": license_status,
+        "license": license_,
+        "can_command": _can_command(access, device),
+        "commands": q.recent_commands(access.db, device),
+        "events": q.recent_events(access.db, device),
+        "error_titles": _error_titles(spec, context["language"]),
+        "chart_keys": q.chartable_keys(spec),
+    })
+    return render(request, "devices/show.html", context)
+
+
+def _error_titles(spec: DeviceTypeSpec | None, language: str) -> dict[str, str]:
+    return {error.code: q.text_in(error.title, language) for error in spec.errors} if spec else {}
+
+
+@router.get("/devices/{device_id}/status", response_class=HTMLResponse)
+def device_status_fragment(device_id: ObjectId, request: Request, access: Reader) -> HTMLResponse:
+    context = _device_context(request, access, device_id)
+    context["status"] = q.device_status(access.db, context["device"], context["spec"], context["language"])
+    return render(request, "devices/_status.html", context)
+
+
+@router.get("/devices/{device_id}/events", response_class=HTMLResponse)
+def device_events_fragment(device_id: ObjectId, request: Request, access: Reader) -> HTMLResponse:
+    context = _device_context(request, access, device_id)
+    context["events"] = q.recent_events(access.db, context["device"])
+    context["error_titles"] = _error_titles(context["spec"], context["language"])
+    return render(request, "devices/_events.html", context)
+
+
+@router.get("/devices/{device_id}/commands", response_class=HTMLResponse)
+def device_commands_fragment(device_id: ObjectId, request: Request, access: Reader) -> HTMLResponse:
+    context = _device_context(request, access, device_id)
+    context["commands"] = q.recent_commands(access.db, context["device"])
+    return render(request, "devices/_commands.html", context)
+
+
+# --- chart data ---------------------------------------------------------------------------
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not 2000 <= moment.year <= 2199:
+        raise ValueError("time must lie between the years 2000 and 2199")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
+@router.get("/devices/{device_id}/series.json")
+def device_series(
+    device_id: ObjectId,
+    access: Reader,
+    metric: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")],
+    start: Annotated[Moment | None, Query(alias="from")] = None,
+    end: Annotated[Moment | None, Query(alias="to")] = None,
+) -> JSONResponse:
+    """One metric of a device over [from, to): raw points for windows up to two days,
+    hourly rollups up to three months, daily rollups beyond."""
+    device = get_visible(access.db, Device, device_id, "device")
+    spec = q.type_specs(access.db).get(device.type_key)
+    key = next((key for key in q.chartable_keys(spec) if key.key == metric), None)
+    if key is None:
+        raise not_found("metric")
+    end = end or clock.now()
+    start = start or end - DEFAULT_WINDOW
+    if start >= end:
+        raise invalid("`from` must lie before `to`.")
+    if end - start > MAX_WINDOW:
+        raise invalid("A chart covers at most three years.")
+    time_zone = q.tenant_zone(access.db, device.tenant_id, access.settings.default_time_zone)
+    drawn = q.series(access.db, device, key, start, end, time_zone)
+    return JSONResponse({
+        "device_id": device.id, "metric": key.key, "kind": key.kind.value, "unit": key.unit,
+        "from": start.isoformat(), "to": end.isoformat(), "time_zone": time_zone,
+        "resolution": drawn.resolution, "times": drawn.times, "values": drawn.values,
+        "min": drawn.minimum, "max": drawn.maximum,
+    }, headers={"Cache-Control": "no-store"})

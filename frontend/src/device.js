@@ -1,0 +1,174 @@
+// The device page: live status and sending commands with their progress.
+//
+// - Live updates (leitstand.live) about this device re-fetch the status, events and command
+//   history fragments (their containers listen for the htmx event "refresh").
+// - A command is sent through the JSON API with an idempotency key, so a retry after a lost
+//   answer never opens a barrier twice. Its progress (requested → sent → delivered → result)
+//   follows live updates and, as a fallback, polls the command until it is final.
+
+const page = document.querySelector("[data-device-page]");
+const texts = JSON.parse(document.getElementById("device-texts")?.textContent || "{}");
+const FINAL = new Set(["succeeded", "failed", "timed_out"]);
+const STEPS = ["requested", "sent", "delivered", "final"];
+const POLL_MS = 1000;
+// The scheduler marks an unanswered command timed out; allow it a moment past the deadline.
+const DEADLINE_GRACE_MS = 15000;
+
+function refresh(selector) {
+  const element = document.querySelector(selector);
+  if (element && window.htmx) window.htmx.trigger(element, "refresh");
+}
+
+function newIdempotencyKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return "portal-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+class CommandTracker {
+  constructor(deviceId, panel) {
+    this.deviceId = deviceId;
+    this.panel = panel;
+    this.command = null;
+    this.timer = null;
+  }
+
+  get url() {
+    return `/api/v1/devices/${this.deviceId}/commands/${this.command.id}`;
+  }
+
+  start(command, label) {
+    this.stop();
+    this.command = command;
+    this.panel.hidden = false;
+    this.panel.querySelector("[data-progress-label]").textContent = label;
+    this.show(command);
+    if (!FINAL.has(command.status)) this.timer = setInterval(() => this.poll(), POLL_MS);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  // A live update named this command: fetch its new state at once.
+  poke(commandId) {
+    if (this.command && this.command.id === commandId && this.timer) this.poll();
+  }
+
+  async poll() {
+    const tracked = this.command;
+    let command;
+    try {
+      command = await window.leitstand.api("GET", this.url);
+    } catch {
+      return; // shown as a toast by leitstand.api; the next poll tries again
+    }
+    if (tracked !== this.command) return; // a newer command took over meanwhile
+    if (!FINAL.has(command.status) && Date.now() > Date.parse(command.expires_at) + DEADLINE_GRACE_MS) {
+      command = { ...command, status: "timed_out", detail: command.detail || texts.no_answer };
+    }
+    this.command = command;
+    this.show(command);
+  }
+
+  show(command) {
+    const status = command.status;
+    const reached = {
+      requested: true,
+      sent: Boolean(command.sent_at) || ["sent", "delivered"].includes(status) || FINAL.has(status),
+      delivered: Boolean(command.delivered_at) || status === "delivered" || status === "succeeded",
+      final: FINAL.has(status),
+    };
+    for (const step of STEPS) {
+      const item = this.panel.querySelector(`[data-step="${step}"]`);
+      item.classList.toggle("done", reached[step]);
+      item.classList.toggle("failed", step === "final" && (status === "failed" || status === "timed_out"));
+    }
+    const badge = this.panel.querySelector("[data-progress-status]");
+    badge.textContent = texts[status] || status;
+    badge.dataset.status = status;
+    badge.className = "badge " + ({ succeeded: "ok", failed: "bad", timed_out: "bad" }[status] || "muted");
+    this.panel.querySelector("[data-progress-detail]").textContent = command.detail || "";
+    if (FINAL.has(status)) {
+      this.stop();
+      refresh("#device-status");
+      refresh("#device-commands");
+    }
+  }
+}
+
+async function sendCommand(deviceId, tracker, name, parameters, label, trigger) {
+  const body = { name, parameters, idempotency_key: newIdempotencyKey() };
+  const url = `/api/v1/devices/${deviceId}/commands`;
+  trigger.setAttribute("aria-busy", "true");
+  trigger.disabled = true;
+  try {
+    let command;
+    try {
+      command = await window.leitstand.api("POST", url, body, { quiet: true });
+    } catch (error) {
+      const lost = error.status === 0 || error.status >= 500;
+      if (!lost) {
+        window.leitstand.toast(error.message, "error"); // refused (license, parameters): nothing was sent
+        return;
+      }
+      // The answer got lost on the way: the same key returns the same command, never a second one.
+      command = await window.leitstand.api("POST", url, body);
+    }
+    tracker.start(command, label);
+    refresh("#device-commands");
+  } catch {
+    // leitstand.api has shown the problem already
+  } finally {
+    trigger.removeAttribute("aria-busy");
+    trigger.disabled = false;
+  }
+}
+
+function parametersOf(form) {
+  const parameters = {};
+  for (const input of form.querySelectorAll("input[name]")) {
+    const type = input.dataset.type;
+    if (type === "boolean") parameters[input.name] = input.checked;
+    else if (input.value === "") continue;
+    else if (type === "number" || type === "integer") parameters[input.name] = Number(input.value);
+    else parameters[input.name] = input.value;
+  }
+  return parameters;
+}
+
+function setUp() {
+  if (!page) return;
+  const deviceId = page.dataset.deviceId;
+  const panel = document.getElementById("command-progress");
+  const tracker = panel ? new CommandTracker(deviceId, panel) : null;
+
+  page.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-command]");
+    if (!button || !tracker) return;
+    if (button.dataset.confirm && !(await window.leitstand.confirm(button.dataset.confirm))) return;
+    sendCommand(deviceId, tracker, button.dataset.command, {}, button.dataset.label, button);
+  });
+
+  page.addEventListener("submit", async (event) => {
+    const form = event.target.closest("form[data-command]");
+    if (!form || !tracker) return;
+    event.preventDefault();
+    if (form.dataset.confirm && !(await window.leitstand.confirm(form.dataset.confirm))) return;
+    const submit = form.querySelector("[type=submit]");
+    sendCommand(deviceId, tracker, form.dataset.command, parametersOf(form), form.dataset.label, submit);
+  });
+
+  window.leitstand.live((update) => {
+    if (String(update.device_id) !== deviceId) return;
+    if (update.type === "device") refresh("#device-status");
+    else if (update.type === "event") refresh("#device-events");
+    else if (update.type === "command") {
+      refresh("#device-commands");
+      tracker?.poke(update.command_id);
+    }
+  });
+}
+
+setUp();

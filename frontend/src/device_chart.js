@@ -1,0 +1,177 @@
+// The device page's chart: one metric over a chosen window, drawn with uPlot.
+//
+// The server picks the resolution (raw points for short windows, hourly or daily rollups
+// for longer ones: /devices/{id}/series.json), so a year loads as fast as a day.
+import uPlot from "uplot";
+
+const box = document.querySelector("[data-device-chart]");
+const card = box?.closest(".device-chart-card");
+const texts = JSON.parse(document.getElementById("device-texts")?.textContent || "{}");
+const HOUR = 3600 * 1000;
+const WINDOWS = { "24h": 24 * HOUR, "7d": 7 * 24 * HOUR, "30d": 30 * 24 * HOUR, "1y": 365 * 24 * HOUR };
+
+const state = { window: "24h", from: null, to: null, request: 0 };
+let plot = null;
+
+function cssColour(name, fallback) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
+
+function range() {
+  if (state.window === "custom") return [state.from, state.to];
+  const to = new Date();
+  return [new Date(to.getTime() - WINDOWS[state.window]), to];
+}
+
+function caption(message) {
+  card.querySelector("[data-chart-caption]").textContent = message;
+}
+
+function metricOption() {
+  const select = card.querySelector("[data-chart-metric]");
+  return select.options[select.selectedIndex];
+}
+
+function resolutionText(data) {
+  const counter = data.kind === "counter" && (data.resolution === "hour" || data.resolution === "day");
+  return texts[counter ? `${data.resolution}_counter` : data.resolution] || data.resolution;
+}
+
+// Axis and legend times in the page's language, 24-hour clock, with as much date as the window needs.
+function timeFormatter(spanSeconds) {
+  const language = document.documentElement.lang || undefined;
+  const options = spanSeconds <= 2 * 86400 ? { hour: "2-digit", minute: "2-digit" }
+    : spanSeconds <= 93 * 86400 ? { day: "2-digit", month: "2-digit" }
+      : { month: "short", year: "numeric" };
+  const tick = new Intl.DateTimeFormat(language, { ...options, hourCycle: "h23" });
+  const full = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short", hourCycle: "h23" });
+  return { tick: (seconds) => tick.format(seconds * 1000), full: (seconds) => full.format(seconds * 1000) };
+}
+
+function draw(data, from, to) {
+  const option = metricOption();
+  const unit = data.unit ? ` ${data.unit}` : "";
+  const aggregated = data.resolution !== "raw";
+  const accent = cssColour("--accent", "#2563eb");
+  const muted = cssColour("--muted", "#687083");
+  const grid = { stroke: cssColour("--border", "#e2e5ea"), width: 1 };
+  const axis = { stroke: muted, grid, ticks: grid };
+  const format = (u, value) => (value == null ? "–" : `${Number(value.toFixed(2))}${unit}`);
+  const times = timeFormatter((to - from) / 1000);
+  const series = [
+    { label: texts.time || "Time", value: (u, value) => (value == null ? "–" : times.full(value)) },
+    { label: option.textContent.trim(), stroke: accent, width: 2, value: format, points: { show: data.times.length < 60 } },
+  ];
+  const columns = [data.times, data.values];
+  if (aggregated && data.kind !== "counter") {
+    // The spread within each bucket, drawn faintly around the mean.
+    series.push({ label: texts.minimum || "min", stroke: muted, width: 1, dash: [4, 4], value: format });
+    series.push({ label: texts.maximum || "max", stroke: muted, width: 1, dash: [4, 4], value: format });
+    columns.push(data.min, data.max);
+  }
+  const options = {
+    width: Math.max(280, box.clientWidth),
+    height: box.clientWidth < 500 ? 220 : 300,
+    // The whole window, even where data is missing: a gap reads as a gap.
+    scales: { x: { time: true, range: () => [from.getTime() / 1000, to.getTime() / 1000] } },
+    axes: [
+      { ...axis, values: (u, ticks) => ticks.map(times.tick) },
+      { ...axis, size: 60, values: (u, ticks) => ticks.map((tick) => `${tick}${unit}`) },
+    ],
+    series,
+    legend: { live: true },
+    cursor: { drag: { x: false, y: false } }, // the window buttons and the custom range choose what is shown
+  };
+  plot?.destroy();
+  box.replaceChildren();
+  plot = new uPlot(options, columns, box);
+}
+
+async function load() {
+  const metric = card.querySelector("[data-chart-metric]").value;
+  const [from, to] = range();
+  const request = ++state.request;
+  box.dataset.state = "loading";
+  caption(texts.loading || "…");
+  const query = new URLSearchParams({ metric, from: from.toISOString(), to: to.toISOString() });
+  let data;
+  try {
+    const response = await fetch(`/devices/${box.dataset.deviceId}/series.json?${query}`, {
+      headers: { accept: "application/json" }, credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    data = await response.json();
+  } catch {
+    if (request !== state.request) return;
+    box.dataset.state = "error";
+    caption(texts.failed_load || "");
+    return;
+  }
+  if (request !== state.request) return; // a newer choice is loading
+  box.dataset.shownWindow = state.window;
+  box.dataset.resolution = data.resolution;
+  box.dataset.points = String(data.times.length);
+  if (data.times.length === 0) {
+    plot?.destroy();
+    plot = null;
+    box.replaceChildren();
+    box.dataset.state = "empty";
+    caption(texts.empty || "");
+    return;
+  }
+  draw(data, from, to);
+  box.dataset.state = "ready";
+  caption(`${data.times.length} ${texts.values || ""} · ${resolutionText(data)}`);
+}
+
+function localInputValue(date) {
+  const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
+  return shifted.toISOString().slice(0, 16);
+}
+
+function chooseWindow(name) {
+  state.window = name;
+  for (const button of card.querySelectorAll("button[data-window]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.window === name));
+  }
+  const custom = card.querySelector("[data-chart-custom]");
+  custom.hidden = name !== "custom";
+  if (name === "custom") {
+    const [from, to] = state.from ? [state.from, state.to] : [new Date(Date.now() - 3 * 24 * HOUR), new Date()];
+    custom.elements.from.value = localInputValue(from);
+    custom.elements.to.value = localInputValue(to);
+    return; // drawn once the range is confirmed
+  }
+  load();
+}
+
+function setUp() {
+  if (!box || !card) return;
+  card.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-window]");
+    if (button) chooseWindow(button.dataset.window);
+  });
+  card.querySelector("[data-chart-metric]").addEventListener("change", load);
+  card.querySelector("[data-chart-custom]").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const from = new Date(form.elements.from.value);
+    const to = new Date(form.elements.to.value);
+    if (!(from < to)) {
+      form.elements.to.setCustomValidity(texts.order || "from < to");
+      form.reportValidity();
+      form.elements.to.setCustomValidity("");
+      return;
+    }
+    state.from = from;
+    state.to = to;
+    load();
+  });
+  // Keep the chart as wide as its card, on phones turning sideways too.
+  new ResizeObserver(() => {
+    if (plot && box.clientWidth) plot.setSize({ width: box.clientWidth, height: box.clientWidth < 500 ? 220 : 300 });
+  }).observe(box);
+  load();
+}
+
+setUp();

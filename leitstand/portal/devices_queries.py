@@ -1,0 +1,290 @@
+"""What the device pages read: the fleet list, one device with its state, and chart series.
+
+Every function takes the page's scoped session, so another tenant's device simply is
+not there. The list is built for fleets of 10 000 devices: one query for a page of rows
+(with state and site joined in), one count, and nothing per row.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from leitstand.commands.models import Command
+from leitstand.devices.models import Device
+from leitstand.devicetypes.models import DeviceType
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey
+from leitstand.licenses.models import License, LicenseStatus
+from leitstand.sites.models import Site
+from leitstand.state.models import DeviceEvent, DeviceState
+from leitstand.telemetry import queries
+from leitstand.telemetry.queries import Interval
+from leitstand.telemetry.store import zone
+from leitstand.tenancy.models import Tenant
+from leitstand.web.crud import contains
+
+PAGE_SIZE = 50
+MAX_SITE_CHOICES = 1000
+
+
+# --- shared -------------------------------------------------------------------------------
+
+
+def type_specs(db: Session) -> dict[str, DeviceTypeSpec]:
+    """Every device type the session sees (shipped ones and the tenant's own), by key."""
+    return {row.key: DeviceTypeSpec.model_validate(row.spec) for row in db.scalars(select(DeviceType))}
+
+
+def text_in(label: Any, language: str) -> str:
+    """A catalogue `Text` (en/de) in the page's language."""
+    return str(getattr(label, language, None) or label.en)
+
+
+def tenant_zone(db: Session, tenant_id: int, default: str) -> str:
+    """The tenant's time zone if the session sees the tenant, else the installation's default."""
+    tenant = db.get(Tenant, tenant_id)
+    name = tenant.time_zone if tenant is not None else default
+    try:
+        zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+def site_choices(db: Session) -> list[tuple[int, str, int]]:
+    """Visible sites as (id, "Site › Building › Room", tenant id), in tree order."""
+    sites = list(db.scalars(select(Site).order_by(Site.path).limit(MAX_SITE_CHOICES)))
+    by_id = {site.id: site for site in sites}
+    choices = []
+    for site in sites:
+        names, parent = [site.name], by_id.get(site.parent_id) if site.parent_id else None
+        while parent is not None:
+            names.append(parent.name)
+            parent = by_id.get(parent.parent_id) if parent.parent_id else None
+        choices.append((site.id, " › ".join(reversed(names)), site.tenant_id))
+    return sorted(choices, key=lambda choice: choice[1].lower())
+
+
+# --- the list -------------------------------------------------------------------------------
+
+
+class Connectivity(enum.StrEnum):
+    online = "online"
+    offline = "offline"
+    never = "never"  # registered, never heard from
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    q: str = ""
+    type_key: str = ""
+    site_id: int | None = None
+    connectivity: Connectivity | None = None
+    page: int = 1
+
+    def query_string(self, **changes: Any) -> str:
+        """The filter as URL parameters, with some changed (e.g. the page)."""
+        from urllib.parse import urlencode
+
+        values = {"q": self.q, "type": self.type_key, "site": self.site_id or "",
+                  "state": self.connectivity.value if self.connectivity else "", "page": self.page}
+        values.update(changes)
+        return urlencode({key: value for key, value in values.items() if value not in ("", None, 1)})
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    id: int
+    serial_number: str
+    name: str
+    type_key: str
+    site_id: int | None
+    site_name: str | None
+    online: bool | None  # None: never heard from
+    last_seen_at: datetime | None
+
+
+@dataclass
+class DeviceList:
+    rows: list[DeviceRow]
+    total: int
+    page: int
+    pages: int
+
+
+def _filtered(db: Session, wanted: DeviceFilter) -> Select[Any]:
+    statement = (
+        select(Device.id, Device.serial_number, Device.name, Device.type_key, Device.site_id, Site.name,
+               DeviceState.online, DeviceState.last_seen_at)
+        .outerjoin(Site, Site.id == Device.site_id)
+        .outerjoin(DeviceState, DeviceState.device_id == Device.id)
+    )
+    if wanted.q:
+        statement = statement.where(contains(Device.name, wanted.q) | contains(Device.serial_number, wanted.q))
+    if wanted.type_key:
+        statement = statement.where(Device.type_key == wanted.type_key)
+    if wanted.site_id is not None:
+        site = db.get(Site, wanted.site_id)
+        # An unknown site filters everything out rather than failing the page.
+        below = select(Site.id).where(Site.path.startswith(site.path)) if site else select(Site.id).where(Site.id == -1)
+        statement = statement.where(Device.site_id.in_(below))
+    if wanted.connectivity == Connectivity.online:
+        statement = statement.where(DeviceState.online.is_(True))
+    elif wanted.connectivity == Connectivity.offline:
+        statement = statement.where(DeviceState.online.is_(False))
+    elif wanted.connectivity == Connectivity.never:
+        statement = statement.where(DeviceState.device_id.is_(None))
+    return statement
+
+
+def list_devices(db: Session, wanted: DeviceFilter, page_size: int = PAGE_SIZE) -> DeviceList:
+    statement = _filtered(db, wanted)
+    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, wanted.page), pages)
+    rows = db.execute(
+        statement.order_by(Device.name, Device.id).limit(page_size).offset((page - 1) * page_size)
+    ).all()
+    return DeviceList(
+        rows=[DeviceRow(id_, serial, name, type_key, site_id, site_name, online, last_seen)
+              for id_, serial, name, type_key, site_id, site_name, online, last_seen in rows],
+        total=total, page=page, pages=pages,
+    )
+
+
+# --- one device -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The latest value of one declared telemetry key, ready to show."""
+
+    key: str
+    label: str
+    kind: MetricKind
+    unit: str
+    value: Any
+    at: datetime | None
+
+
+@dataclass
+class DeviceStatus:
+    online: bool | None
+    last_seen_at: datetime | None
+    readings: list[Reading] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counters(self) -> list[Reading]:
+        return [reading for reading in self.readings if reading.kind == MetricKind.counter]
+
+    @property
+    def states(self) -> list[Reading]:
+        return [reading for reading in self.readings if reading.kind in (MetricKind.state, MetricKind.flag)]
+
+    @property
+    def gauges(self) -> list[Reading]:
+        return [reading for reading in self.readings if reading.kind == MetricKind.gauge]
+
+
+def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, language: str) -> DeviceStatus:
+    """Online, last seen and the newest value of each key the type declares (from the live state)."""
+    state = db.get(DeviceState, device.id)
+    if state is None:
+        return DeviceStatus(online=None, last_seen_at=None)
+    latest = state.latest or {}
+    readings = []
+    for key in spec.telemetry if spec else []:
+        entry = latest.get(key.key)
+        readings.append(Reading(
+            key=key.key, label=text_in(key.label, language), kind=key.kind, unit=key.unit,
+            value=entry["value"] if entry else None,
+            at=datetime.fromisoformat(entry["at"]) if entry else None,
+        ))
+    return DeviceStatus(online=state.online, last_seen_at=state.last_seen_at, readings=readings,
+                        attributes=dict(state.attributes or {}))
+
+
+def license_status(db: Session, device: Device, today: date) -> tuple[LicenseStatus, License | None]:
+    license_ = db.scalar(select(License).where(License.device_id == device.id))
+    return (license_.status(today) if license_ else LicenseStatus.unlicensed), license_
+
+
+def recent_events(db: Session, device: Device, limit: int = 20) -> list[DeviceEvent]:
+    return list(db.scalars(
+        select(DeviceEvent).where(DeviceEvent.device_id == device.id)
+        .order_by(DeviceEvent.at.desc(), DeviceEvent.id.desc()).limit(limit)
+    ))
+
+
+def recent_commands(db: Session, device: Device, limit: int = 20) -> list[Command]:
+    return list(db.scalars(
+        select(Command).where(Command.device_id == device.id)
+        .order_by(Command.requested_at.desc(), Command.id.desc()).limit(limit)
+    ))
+
+
+CHART_ORDER = {MetricKind.gauge: 0, MetricKind.counter: 1, MetricKind.flag: 2}
+
+
+def chartable_keys(spec: DeviceTypeSpec | None) -> list[TelemetryKey]:
+    """Keys with numbers to draw, measurements first: gauges, counters, flags (as 0/1).
+    State texts (open/closed) have no line to draw."""
+    keys = [key for key in spec.telemetry if key.kind in CHART_ORDER] if spec else []
+    return sorted(keys, key=lambda key: CHART_ORDER[key.kind])
+
+
+# --- chart series -------------------------------------------------------------------------------
+
+# Raw points are drawn as they are for short windows; anything longer comes from the rollups,
+# so a year is 365 day buckets rather than 35 000 quarter hours.
+RAW_MAX_SPAN = timedelta(days=2)
+HOURLY_MAX_SPAN = timedelta(days=93)
+# A short window with very chatty devices (every few seconds) is drawn as 5-minute buckets.
+RAW_MAX_POINTS = 5000
+
+
+def resolution_for(start: datetime, end: datetime) -> Interval | None:
+    """None: raw points. Otherwise the aggregate interval a window of this length is drawn in."""
+    span = end - start
+    if span <= RAW_MAX_SPAN:
+        return None
+    if span <= HOURLY_MAX_SPAN:
+        return Interval.hour
+    return Interval.day
+
+
+@dataclass
+class Series:
+    resolution: str  # "raw", "5m", "hour" or "day"
+    # Unix seconds; values: the point's value, or per bucket the mean (last for counters).
+    times: list[float] = field(default_factory=list)
+    values: list[float | None] = field(default_factory=list)
+    minimum: list[float | None] = field(default_factory=list)
+    maximum: list[float | None] = field(default_factory=list)
+
+
+def series(db: Session, device: Device, key: TelemetryKey, start: datetime, end: datetime, time_zone: str) -> Series:
+    resolution = resolution_for(start, end)
+    if resolution is None:
+        points = queries.raw_points(db, [device.id], [key.key], start, end, limit=RAW_MAX_POINTS + 1)
+        if len(points) <= RAW_MAX_POINTS:
+            numeric = [point for point in points if isinstance(point.value, int | float)]
+            return Series("raw", [point.at.timestamp() for point in numeric], [float(point.value) for point in numeric])
+        resolution = Interval.minutes_5
+    buckets = queries.aggregate(db, [device.id], [key.key], start, end, resolution, time_zone)
+    # A counter's bucket is worth its reading at the end; a gauge's, its mean with the spread.
+    is_counter = key.kind == MetricKind.counter
+    return Series(
+        resolution.value,
+        [bucket.start.timestamp() for bucket in buckets],
+        [bucket.last if is_counter else bucket.avg for bucket in buckets],
+        [bucket.min for bucket in buckets],
+        [bucket.max for bucket in buckets],
+    )

@@ -1,0 +1,131 @@
+"""The device page in a real browser: live status, a command to a simulated barrier, the chart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from leitstand.telemetry.store import Point, write_points
+from tests.portal.devices_support import SimulatorSender
+from tests.support.world import World
+
+
+@pytest.fixture
+def devices_online(app: Any) -> Iterator[SimulatorSender]:
+    """Commands from the app reach simulated devices, whose answers come back through ingest."""
+    sender = SimulatorSender(app.state.ingestor)
+    previous, app.state.command_sender = app.state.command_sender, sender
+    yield sender
+    app.state.command_sender = previous
+    sender.close()
+
+
+def test_opening_a_barrier_changes_its_state_and_cycle_counter(
+    page: Page, portal_url: str, world: World, login, shot, devices_online: SimulatorSender,  # type: ignore[no-untyped-def]
+):
+    barrier = devices_online.add(world.alpha.barrier.serial_number, "barrier")
+    cycles_before = barrier.cycles
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+
+    position = page.locator('#device-status [data-reading="position"]')
+    counter = page.locator('#device-status [data-reading="cycles"]')
+    expect(page.locator('#device-status [data-connectivity="online"]')).to_be_visible()
+    expect(position).to_have_attribute("data-value", "closed")
+    expect(counter).to_have_attribute("data-value", str(cycles_before))
+    history = page.locator("#device-commands tbody tr")
+    expect(history).to_have_count(1)  # the world's earlier command
+
+    page.locator('button[data-command="open"]').click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_contain_text(world.alpha.barrier.name)
+    dialog.locator('button[value="ok"]').click()
+
+    expect(page.locator("[data-progress-status]")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator('#command-progress [data-step="delivered"]')).to_have_class("done")
+    expect(position).to_have_attribute("data-value", "open")
+    expect(position.locator(".tile-value")).to_have_text("offen")  # the user reads German
+    expect(counter).to_have_attribute("data-value", str(cycles_before + 1))
+    expect(history).to_have_count(2)
+    expect(history.first).to_have_attribute("data-status", "succeeded")
+    expect(history.first).to_contain_text("Öffnen")
+    assert barrier.position == "open"
+    shot(page, "device")
+
+
+def test_a_refused_command_says_why_and_sends_nothing(
+    page: Page, portal_url: str, world: World, login, devices_online: SimulatorSender,  # type: ignore[no-untyped-def]
+):
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.thermostat.id}")
+
+    form = page.locator('form[data-command="set_target_temperature"]')
+    form.locator('input[name="celsius"]').fill("22.5")
+    form.locator("button[type=submit]").click()
+
+    # The world's thermostat has no license: the API refuses, the page shows its reason.
+    expect(page.locator(".toast").first).to_contain_text("license")
+    expect(page.locator("#command-progress")).to_be_hidden()
+    expect(page.locator("#device-commands .empty")).to_be_visible()
+
+
+def test_a_read_only_user_sees_the_device_but_no_command_buttons(page: Page, portal_url: str, world: World, login):  # type: ignore[no-untyped-def]
+    login(page, "reader@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+
+    expect(page.get_by_role("heading", name=world.alpha.barrier.name)).to_be_visible()
+    expect(page.locator("#device-status")).to_be_visible()
+    expect(page.locator("[data-command]")).to_have_count(0)
+    expect(page.locator("#device-control")).to_have_count(0)
+
+
+def _seed_motor_temperature(app: Any, device_id: int, days: int) -> None:  # type: ignore[no-untyped-def]
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    every = timedelta(minutes=15)
+    points = [Point(device_id, "motor_temperature", end - every * n, 30.0 + (n % 96) / 8, "Europe/Berlin")
+              for n in range(days * 96)]
+    with app.state.engine.begin() as connection:
+        write_points(connection, points)
+
+
+def test_the_chart_draws_a_window_and_reloads_when_the_window_changes(
+    page: Page, portal_url: str, world: World, app: Any, login, shot,  # type: ignore[no-untyped-def]
+):
+    _seed_motor_temperature(app, world.alpha.barrier.id, days=40)
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+    chart = page.locator("[data-device-chart]")
+    page.locator("[data-chart-metric]").select_option("motor_temperature")
+
+    expect(chart).to_have_attribute("data-state", "ready")
+    expect(chart).to_have_attribute("data-resolution", "raw")
+    expect(chart).to_have_attribute("data-points", "96")
+    expect(chart.locator("canvas")).to_be_visible()
+    expect(page.locator("[data-chart-caption]")).to_contain_text("Einzelwerte")
+
+    page.locator('button[data-window="7d"]').click()
+    expect(chart).to_have_attribute("data-resolution", "hour")
+    expect(chart).to_have_attribute("data-shown-window", "7d")
+    expect(page.locator('button[data-window="7d"]')).to_have_attribute("aria-pressed", "true")
+    points = int(chart.get_attribute("data-points") or 0)
+    assert 7 * 24 <= points <= 7 * 24 + 1
+
+    page.locator('button[data-window="1y"]').click()
+    expect(chart).to_have_attribute("data-resolution", "day")
+    expect(page.locator("[data-chart-caption]")).to_contain_text("Tagesmittel")
+
+    # A custom range in the past with no data says so rather than drawing an empty frame.
+    page.locator('button[data-window="custom"]').click()
+    custom = page.locator("[data-chart-custom]")
+    custom.locator('input[name="from"]').fill("2024-01-01T00:00")
+    custom.locator('input[name="to"]').fill("2024-01-03T00:00")
+    custom.locator("button[type=submit]").click()
+    expect(chart).to_have_attribute("data-state", "empty")
+
+    page.locator('button[data-window="24h"]').click()
+    expect(chart).to_have_attribute("data-state", "ready")
+    shot(page, "device-chart")
