@@ -391,5 +391,26 @@ def bench_command(
 
     run_bench(_bench_server(backend, broker, database_url, data_dir), commands=commands, broker=broker, out=typer.echo)
 
+@bench_app.command("portal")
+def bench_portal(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices in the fleet.")] = 10_000,
+    sites: Annotated[int, typer.Option("--sites", min=1, help="Sites (each with buildings and rooms).")] = 100,
+    chart_devices: Annotated[int, typer.Option(
+        "--chart-devices", min=1, help="Thermostats with a year of 15-minute values; their device pages are timed.")] = 20,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="Timed requests per page.")] = 200,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days of telemetry per chart device.")] = 365,
+    backend: Backend = "postgresql",
+    database_url: BenchDatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Server time of the start dashboard and the device page on a big fleet: p50/p95/max."""
+    from leitstand.bench.portal import bench_portal as run_bench
+
+    if chart_devices > devices:
+        raise typer.BadParameter("at most --devices", param_hint="--chart-devices")
+    run_bench(_bench_server(backend, "embedded", database_url, data_dir), devices=devices, sites=sites,
+              chart_devices=chart_devices, requests=requests, days=days, out=typer.echo)
+
+
 if __name__ == "__main__":
     app()

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     default_time_zone: str = "Europe/Berlin"
     license_term_months: int = 12
 
+    portal_tile_url: str = Field("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                                 description="Map tiles of the sites map (Leaflet URL template).")
+    portal_tile_attribution: str = Field("&copy; OpenStreetMap contributors",
+                                         description="Attribution shown on the map for the tiles (HTML).")
+
     mqtt_broker: Literal["embedded", "mosquitto"] = Field(
         "embedded", description="embedded: amqtt inside `leitstand serve`; mosquitto: an external Mosquitto.")
     mqtt_host: str = Field("127.0.0.1", description="Where the embedded broker listens, or where the broker is reached.")

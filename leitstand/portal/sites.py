@@ -1,7 +1,111 @@
-"""Portal pages: sites."""
+"""Portal pages: sites on a map and in a list, and one site with its buildings, rooms and devices.
+
+- `/sites`: the map (markers from `/sites/map.json`) and the searchable list, whose rows
+  come from the `/sites/list` fragment (HTMX live search).
+- `/sites/{id}`: breadcrumb, the tree below the site, its devices and aggregates.
+
+Sites are read with `site.read`; the devices and their health with `device.read`
+(sessions of both scopes), so a site shows only devices the user may see.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from contextlib import ExitStack
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from leitstand.access.roles import Permission
+from leitstand.portal import i18n
+from leitstand.portal import sites_queries as q
+from leitstand.portal.pages import page, render
+from leitstand.sites.models import Site
+from leitstand.tenancy.models import Tenant
+from leitstand.web.deps import Access
+from leitstand.web.errors import not_found
 
 router = APIRouter()
+Viewer = Annotated[Access, page(Permission.site_read)]
+SearchText = Annotated[str, Query(max_length=100)]
+
+
+def _filter(text: str, health: str, group: str) -> q.SiteFilter:
+    # The filter's <select>s send "" for "any"; an unknown value means "any" as well.
+    return q.SiteFilter(
+        text=text.strip(), health=q.Health(health) if health in q.Health.__members__ else None,
+        group_id=int(group) if group.isdigit() else None,
+    )
+
+
+def _list_context(access: Access, chosen: q.SiteFilter, page_number: int) -> dict[str, Any]:
+    with ExitStack() as stack:
+        devices_db = q.session_for(access, Permission.device_read, stack)
+        summaries = q.filtered_top_sites(access.db, devices_db, chosen)
+    pages = max(1, -(-len(summaries) // q.PAGE_SIZE))
+    page_number = min(max(1, page_number), pages)
+    start = (page_number - 1) * q.PAGE_SIZE
+    return {
+        "rows": summaries[start:start + q.PAGE_SIZE], "total": len(summaries), "page_number": page_number,
+        "pages": pages, "chosen": chosen, "show_devices": devices_db is not None,
+    }
+
+
+@router.get("/sites", response_class=HTMLResponse)
+def sites_page(
+    request: Request, access: Viewer, text: Annotated[SearchText, Query(alias="q")] = "",
+    health: str = "", group: str = "", page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+) -> HTMLResponse:
+    context = _list_context(access, _filter(text, health, group), page_number)
+    context["groups"] = q.site_groups(access.db)
+    context["healths"] = list(q.Health)
+    return render(request, "sites/index.html", context)
+
+
+@router.get("/sites/list", response_class=HTMLResponse)
+def sites_list(
+    request: Request, access: Viewer, text: Annotated[SearchText, Query(alias="q")] = "",
+    health: str = "", group: str = "", page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+) -> HTMLResponse:
+    """The list's rows and pager alone, for the live search."""
+    return render(request, "sites/_list.html", _list_context(access, _filter(text, health, group), page_number))
+
+
+@router.get("/sites/map.json")
+def sites_map(access: Viewer) -> JSONResponse:
+    """Markers for the map: every visible top site with coordinates, with its health."""
+    with ExitStack() as stack:
+        devices_db = q.session_for(access, Permission.device_read, stack)
+        summaries = q.filtered_top_sites(access.db, devices_db, q.SiteFilter())
+    return JSONResponse({"markers": q.map_markers(summaries)}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/sites/{site_id}", response_class=HTMLResponse)
+def site_page(request: Request, access: Viewer, site_id: int) -> HTMLResponse:
+    site = access.db.get(Site, site_id)
+    if site is None:
+        raise not_found("site")
+    sites = q.subtree(access.db, site)
+    tenant = access.db.get(Tenant, site.tenant_id)
+    time_zone = tenant.time_zone if tenant else access.settings.default_time_zone
+    context: dict[str, Any] = {
+        "site": site, "breadcrumb": q.ancestors(access.db, site), "address": q.SiteSummary(site).address,
+        "when": q.time_formatter(time_zone), "devices": None,
+    }
+    with ExitStack() as stack:
+        devices_db = q.session_for(access, Permission.device_read, stack)
+        counts_by_site = q.device_counts_by_site(devices_db, within=site) if devices_db else {}
+        context["tree"] = q.child_tree(sites, site, counts_by_site)
+        if devices_db is not None:
+            devices, total = q.devices_below(devices_db, site)
+            by_type = q.counts_by_type(devices_db, site)
+            counts = q.StateCounts()
+            for node_site in sites:
+                counts.add(counts_by_site.get(node_site.id, q.StateCounts()))
+            context.update(
+                devices=devices, device_total=total, counts=counts, by_type=by_type,
+                type_names=q.type_names(devices_db, [key for key, _ in by_type],
+                                        i18n.negotiate(request, access.principal.language)),
+                climate=q.room_climate(devices_db, devices, time_zone),
+            )
+    return render(request, "sites/site.html", context)

@@ -1,0 +1,395 @@
+"""What the sites pages and the dashboard read about sites and the health of their devices.
+
+Terms used here:
+
+- *Device health*: online (reported within its heartbeat), offline (missed it, or never
+  spoke), and *problem*: it reported one of its type's error codes within the last
+  `PROBLEM_WINDOW`. Alarms with acknowledgement and clearing arrive with the alarms issue;
+  until then a recent error report is the closest thing to "in alarm".
+- *Site health*, the worst of its devices: problem (red) over offline (amber) over
+  ok (green); a site without devices is empty (grey).
+- *Top sites*: the visible sites whose parent is not visible. For most users these are
+  the sites (kind `site`); for someone granted a single building, that building.
+
+Every query runs on a scoped session, so counts only ever include what the user may see.
+Counts are aggregated in SQL per site; rolling sites up to their top site happens in
+Python over (id, path) pairs, which stay small (sites, not devices).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from leitstand.access.roles import Permission
+from leitstand.clock import clock
+from leitstand.devices.models import Device
+from leitstand.devicetypes.models import DeviceType
+from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
+from leitstand.state.models import DeviceEvent, DeviceState
+from leitstand.telemetry import queries as telemetry
+from leitstand.telemetry.store import zone
+from leitstand.web.deps import Access
+
+PROBLEM_WINDOW = timedelta(hours=24)
+# States and events as plain tables, for the aggregates: reached only through the devices they
+# belong to (which carry the scope), they need no criteria of their own. Adding them per table
+# would compute the set of visible devices once more for every table in the query.
+device_states = DeviceState.__table__
+device_events = DeviceEvent.__table__
+PAGE_SIZE = 25
+MAX_SITE_DEVICES = 500
+KIND_ORDER = {SiteKind.site: 0, SiteKind.building: 1, SiteKind.area: 2, SiteKind.room: 3}
+
+
+class Health(enum.StrEnum):
+    ok = "ok"
+    offline = "offline"
+    problem = "problem"
+    empty = "empty"
+
+
+@dataclass
+class StateCounts:
+    """Devices by health. `offline` includes `never_seen`; `problem` overlaps the others."""
+
+    total: int = 0
+    online: int = 0
+    never_seen: int = 0
+    problem: int = 0
+
+    @property
+    def offline(self) -> int:
+        return self.total - self.online
+
+    @property
+    def health(self) -> Health:
+        if not self.total:
+            return Health.empty
+        if self.problem:
+            return Health.problem
+        return Health.offline if self.offline else Health.ok
+
+    def add(self, other: StateCounts) -> None:
+        self.total += other.total
+        self.online += other.online
+        self.never_seen += other.never_seen
+        self.problem += other.problem
+
+
+def session_for(access: Access, permission: Permission, stack: ExitStack) -> Session | None:
+    """A session scoped for another permission than the page's (device counts on a sites
+    page need what `device.read` reaches), closed with `stack`; None without that permission."""
+    if permission == access.permission:
+        return access.db
+    if not access.has(permission):
+        return None
+    return stack.enter_context(closing(access.scoped_for(permission)))
+
+
+def time_formatter(zone_name: str) -> Callable[[datetime | None], str]:
+    """`when(at)` for templates: an instant as local date and time of the installation's zone."""
+    local = zone(zone_name)
+
+    def when(at: datetime | None) -> str:
+        return at.astimezone(local).strftime("%Y-%m-%d %H:%M") if at else ""
+
+    return when
+
+
+def problem_since() -> datetime:
+    return clock.now() - PROBLEM_WINDOW
+
+
+def erroring_device_ids(since: datetime) -> Select[Any]:
+    """Devices that reported an error code of their type since `since`; use it only as
+    `Device.id.in_(...)`, where the scoped devices restrict it."""
+    return select(device_events.c.device_id).where(device_events.c.kind == "error", device_events.c.at >= since)
+
+
+def _count_columns(since: datetime) -> tuple[Any, ...]:
+    def flag(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    return (
+        func.count(Device.id),
+        flag(device_states.c.online.is_(True)),
+        flag(device_states.c.device_id.is_(None)),
+        flag(Device.id.in_(erroring_device_ids(since))),
+    )
+
+
+def _active_devices(*columns: Any) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(Device)
+        .outerjoin(device_states, device_states.c.device_id == Device.id)
+        .where(Device.decommissioned_at.is_(None))
+    )
+
+
+def device_counts(db: Session, since: datetime | None = None) -> StateCounts:
+    """All visible, not decommissioned devices by health: one aggregate query."""
+    total, online, never_seen, problem = db.execute(_active_devices(*_count_columns(since or problem_since()))).one()
+    return StateCounts(int(total), int(online), int(never_seen), int(problem))
+
+
+def device_counts_by_site(db: Session, within: Site | None = None) -> dict[int, StateCounts]:
+    """Visible devices by health per site they are placed at (not rolled up); only the
+    sites at and below `within` if given."""
+    statement = (
+        _active_devices(Device.site_id, *_count_columns(problem_since()))
+        .where(Device.site_id.is_not(None))
+        .group_by(Device.site_id)
+    )
+    if within is not None:
+        statement = statement.where(Device.site_id.in_(select(Site.id).where(Site.path.startswith(within.path))))
+    return {site_id: StateCounts(int(t), int(o), int(n), int(p)) for site_id, t, o, n, p in db.execute(statement)}
+
+
+# --- top sites and rolling up ---------------------------------------------------------------
+
+
+def top_sites_statement() -> Select[Any]:
+    """Visible sites whose parent is not visible (the parent subquery is scoped too)."""
+    return select(Site).where(or_(Site.parent_id.is_(None), Site.parent_id.not_in(select(Site.id))))
+
+
+def count_top_sites(db: Session) -> int:
+    return int(db.scalar(select(func.count()).select_from(top_sites_statement().subquery())) or 0)
+
+
+def _prefixes(path: str) -> Iterable[str]:
+    """'/a/b/c/' → '/a/', '/a/b/', '/a/b/c/'."""
+    end = path.find("/", 1)
+    while end != -1:
+        yield path[: end + 1]
+        end = path.find("/", end + 1)
+
+
+def top_site_of(path: str, tops_by_path: dict[str, Any]) -> Any | None:
+    for prefix in _prefixes(path):
+        if prefix in tops_by_path:
+            return tops_by_path[prefix]
+    return None
+
+
+@dataclass
+class SiteSummary:
+    site: Site
+    counts: StateCounts = field(default_factory=StateCounts)
+    buildings: int = 0
+
+    @property
+    def health(self) -> Health:
+        return self.counts.health
+
+    @property
+    def address(self) -> str:
+        town = " ".join(part for part in (self.site.postal_code, self.site.city) if part)
+        return ", ".join(part for part in (self.site.street, town) if part)
+
+
+def summarise_top_sites(site_db: Session, device_db: Session | None, tops: Sequence[Site]) -> list[SiteSummary]:
+    """Each top site with the devices at it and below, by health, and its building count."""
+    summaries = {site.path: SiteSummary(site) for site in tops}
+    if not summaries:
+        return []
+    site_paths: dict[int, str] = {}
+    for site_id, path, kind in site_db.execute(select(Site.id, Site.path, Site.kind)):
+        site_paths[site_id] = path
+        summary = top_site_of(path, summaries)
+        if summary is not None and kind == SiteKind.building:
+            summary.buildings += 1
+    if device_db is not None:
+        for site_id, counts in device_counts_by_site(device_db).items():
+            path = site_paths.get(site_id)
+            summary = top_site_of(path, summaries) if path else None
+            if summary is not None:
+                summary.counts.add(counts)
+    return [summaries[site.path] for site in tops]
+
+
+# --- the list and the map -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteFilter:
+    text: str = ""
+    health: Health | None = None
+    group_id: int | None = None
+
+
+def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: SiteFilter) -> list[SiteSummary]:
+    """Top sites matching the search text (name, street, postal code, city), the health and
+    the site group (a site is in a group when one of its rooms or areas is), by name."""
+    statement = top_sites_statement().order_by(Site.name, Site.id)
+    if chosen.text:
+        needle = chosen.text.strip()
+        statement = statement.where(or_(
+            Site.name.icontains(needle, autoescape=True), Site.street.icontains(needle, autoescape=True),
+            Site.city.icontains(needle, autoescape=True), Site.postal_code.icontains(needle, autoescape=True),
+        ))
+    tops = list(site_db.scalars(statement))
+    if chosen.group_id is not None:
+        member_paths = site_db.scalars(
+            select(Site.path).join(SiteGroupMember, SiteGroupMember.site_id == Site.id)
+            .where(SiteGroupMember.group_id == chosen.group_id)
+        ).all()
+        in_group = {site.path for site in tops if any(path.startswith(site.path) for path in member_paths)}
+        tops = [site for site in tops if site.path in in_group]
+    summaries = summarise_top_sites(site_db, device_db, tops)
+    if chosen.health is not None:
+        summaries = [summary for summary in summaries if summary.health == chosen.health]
+    return summaries
+
+
+def site_groups(db: Session) -> list[SiteGroup]:
+    return list(db.scalars(select(SiteGroup).order_by(SiteGroup.name)))
+
+
+def map_markers(summaries: Iterable[SiteSummary]) -> list[dict[str, Any]]:
+    """The map's markers: top sites with coordinates only."""
+    return [
+        {
+            "id": summary.site.id, "name": summary.site.name, "address": summary.address,
+            "lat": summary.site.latitude, "lon": summary.site.longitude, "health": summary.health.value,
+            "devices": summary.counts.total, "online": summary.counts.online, "problem": summary.counts.problem,
+            "url": f"/sites/{summary.site.id}",
+        }
+        for summary in summaries
+        if summary.site.latitude is not None and summary.site.longitude is not None
+    ]
+
+
+# --- one site -------------------------------------------------------------------------------
+
+
+def ancestors(db: Session, site: Site) -> list[Site]:
+    """The visible sites above `site`, outermost first (the breadcrumb)."""
+    above = [prefix for prefix in _prefixes(site.path) if prefix != site.path]
+    if not above:
+        return []
+    return sorted(db.scalars(select(Site).where(Site.path.in_(above))), key=lambda found: len(found.path))
+
+
+@dataclass
+class SiteNode:
+    site: Site
+    children: list[SiteNode] = field(default_factory=list)
+    counts: StateCounts = field(default_factory=StateCounts)
+
+
+def subtree(db: Session, site: Site) -> list[Site]:
+    """`site` and everything visible below it, parents before children."""
+    return list(db.scalars(select(Site).where(Site.path.startswith(site.path)).order_by(Site.path)))
+
+
+def child_tree(sites: Sequence[Site], root: Site, counts_by_site: dict[int, StateCounts]) -> list[SiteNode]:
+    """The children of `root` as a tree (buildings, then areas and rooms), each node with
+    the device counts of its own subtree."""
+    nodes = {site.id: SiteNode(site) for site in sites}
+    for site in sites:
+        if site.id != root.id and site.parent_id in nodes:
+            nodes[site.parent_id].children.append(nodes[site.id])
+    for site in sorted(sites, key=lambda s: len(s.path), reverse=True):  # leaves first
+        node = nodes[site.id]
+        node.counts.add(counts_by_site.get(site.id, StateCounts()))
+        if site.id != root.id and site.parent_id in nodes:
+            nodes[site.parent_id].counts.add(node.counts)
+    for node in nodes.values():
+        node.children.sort(key=lambda child: (KIND_ORDER.get(SiteKind(child.site.kind), 9), child.site.name))
+    return nodes[root.id].children if root.id in nodes else []
+
+
+@dataclass(frozen=True)
+class SiteDevice:
+    device: Device
+    state: DeviceState | None
+    place: str  # the name of the site the device is placed at
+    problem: bool
+
+    @property
+    def online(self) -> bool:
+        return bool(self.state and self.state.online)
+
+
+def devices_below(db: Session, site: Site, limit: int = MAX_SITE_DEVICES) -> tuple[list[SiteDevice], int]:
+    """Devices at the site and below (problems first, then offline, then by name), and how many there are."""
+    since = problem_since()
+    below = select(Site.id).where(Site.path.startswith(site.path))
+    problem = Device.id.in_(erroring_device_ids(since))
+    statement = (
+        select(Device, DeviceState, Site.name, problem)
+        .join(Site, Site.id == Device.site_id)
+        .outerjoin(DeviceState, DeviceState.device_id == Device.id)
+        .where(Device.site_id.in_(below), Device.decommissioned_at.is_(None))
+    )
+    total = int(db.scalar(select(func.count()).select_from(statement.subquery())) or 0)
+    ordered = statement.order_by(
+        case((problem, 0), (DeviceState.online.is_(True), 2), else_=1), Device.name, Device.id
+    ).limit(limit)
+    rows = [SiteDevice(device, state, place, bool(flag)) for device, state, place, flag in db.execute(ordered)]
+    return rows, total
+
+
+def type_names(db: Session, keys: Iterable[str], language: str) -> dict[str, str]:
+    names = {}
+    for device_type in db.scalars(select(DeviceType).where(DeviceType.key.in_(sorted(set(keys))))):
+        label = (device_type.spec or {}).get("name") or {}
+        names[device_type.key] = label.get(language) or device_type.name
+    return names
+
+
+def counts_by_type(db: Session, site: Site) -> list[tuple[str, int]]:
+    below = select(Site.id).where(Site.path.startswith(site.path))
+    statement = (
+        select(Device.type_key, func.count(Device.id))
+        .where(Device.site_id.in_(below), Device.decommissioned_at.is_(None))
+        .group_by(Device.type_key)
+        .order_by(func.count(Device.id).desc(), Device.type_key)
+    )
+    return [(key, int(count)) for key, count in db.execute(statement)]
+
+
+@dataclass(frozen=True)
+class RoomClimate:
+    """Room temperature at a site from its thermostats."""
+
+    thermostats: int
+    reporting: int  # thermostats with a current temperature
+    current_avg: float | None  # mean of the latest values
+    day_avg: float | None  # over the last 24 hours, from the hourly rollups
+    day_min: float | None
+    day_max: float | None
+
+
+TEMPERATURE_KEY = "temperature"
+
+
+def room_climate(db: Session, devices: Sequence[SiteDevice], time_zone: str) -> RoomClimate | None:
+    thermostats = [row for row in devices if row.device.type_key == "thermostat"]
+    if not thermostats:
+        return None
+    latest = [
+        value for row in thermostats
+        if row.state and isinstance(value := (row.state.latest or {}).get(TEMPERATURE_KEY, {}).get("value"), int | float)
+    ]
+    now = clock.now()
+    buckets = telemetry.combine(telemetry.aggregate(
+        db, [row.device.id for row in thermostats], [TEMPERATURE_KEY], now - timedelta(hours=24), now, "hour", time_zone))
+    count = sum(bucket.count for bucket in buckets)
+    return RoomClimate(
+        thermostats=len(thermostats), reporting=len(latest),
+        current_avg=sum(latest) / len(latest) if latest else None,
+        day_avg=sum(bucket.sum for bucket in buckets) / count if count else None,
+        day_min=min((bucket.min for bucket in buckets), default=None),
+        day_max=max((bucket.max for bucket in buckets), default=None),
+    )
