@@ -15,6 +15,17 @@ class MailError(RuntimeError):
     pass
 
 
+def deliver(settings: Settings, message: EmailMessage, timeout: float = 10.0) -> None:
+    """Send a composed message over the SMTP server in the settings. Raises OSError or
+    smtplib.SMTPException; callers decide whether that is an error or a counted failure."""
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password)
+        smtp.send_message(message)
+
+
 def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
     message = EmailMessage()
     message["From"] = settings.mail_from
@@ -22,12 +33,7 @@ def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
     try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_username:
-                smtp.login(settings.smtp_username, settings.smtp_password)
-            smtp.send_message(message)
+        deliver(settings, message)
     except (OSError, smtplib.SMTPException) as error:
         log.warning("mail to %s failed: %s", to, error)
         raise MailError(f"could not send mail: {error}") from error
