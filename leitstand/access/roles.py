@@ -28,6 +28,15 @@ class Permission(StrEnum):
     license_write = "license.write"
     audit_read = "audit.read"
     own_tokens = "token.own"
+    alarm_read = "alarm.read"
+    alarm_write = "alarm.write"  # acknowledge, clear, comment, assign
+    alarm_rule_write = "alarm_rule.write"
+    notification_write = "notification.write"  # routing rules and webhooks of a tenant
+    maintenance_read = "maintenance.read"
+    maintenance_write = "maintenance.write"  # plans and inspection-book entries
+    ticket_read = "ticket.read"
+    ticket_write = "ticket.write"
+    support_access_write = "support_access.write"  # release codes for platform support
 
 
 class ScopeKind(StrEnum):
@@ -61,7 +70,8 @@ ROLES: dict[str, Role] = {
             "partner_technician",
             "Partner technician",
             "Partner-Techniker",
-            READ_ALL | {P.site_write, P.device_write, P.device_command, P.own_tokens},
+            READ_ALL | {P.site_write, P.device_write, P.device_command, P.own_tokens, P.alarm_write,
+                        P.maintenance_write, P.ticket_write},
             TENANT_ONLY,
         ),
         Role(
@@ -75,14 +85,17 @@ ROLES: dict[str, Role] = {
             "operator_technician",
             "Operator technician",
             "Betreiber-Techniker",
-            frozenset({P.site_read, P.devicetype_read, P.device_read, P.device_command, P.license_read, P.own_tokens}),
+            frozenset({P.site_read, P.devicetype_read, P.device_read, P.device_command, P.license_read, P.own_tokens,
+                       P.alarm_read, P.alarm_write, P.maintenance_read, P.maintenance_write, P.ticket_read,
+                       P.ticket_write}),
             frozenset({ScopeKind.tenant, ScopeKind.site}),
         ),
         Role(
             "end_customer",
             "End customer",
             "Endkunde",
-            frozenset({P.site_read, P.devicetype_read, P.device_read, P.device_command, P.own_tokens}),
+            frozenset({P.site_read, P.devicetype_read, P.device_read, P.device_command, P.own_tokens,
+                       P.alarm_read, P.ticket_read, P.ticket_write}),
             ANY_SCOPE,
         ),
         Role("read_only", "Read-only", "Nur lesen", READ_ALL | {P.own_tokens}, ANY_SCOPE),

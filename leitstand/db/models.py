@@ -1,5 +1,10 @@
 """Every domain's models, imported once so the metadata (and Alembic) sees all tables."""
 
+import leitstand.alarms.models  # noqa: F401 - registers the domain's tables
+import leitstand.maintenance.models  # noqa: F401
+import leitstand.notifications.models  # noqa: F401
+import leitstand.support.models  # noqa: F401
+
 from leitstand.access.models import RoleGrant
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken, LoginSession, LoginThrottle, WebAuthnKey, YubiKey

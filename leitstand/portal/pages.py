@@ -53,6 +53,9 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("/", "Overview", "home", None),
     NavItem("/sites", "Sites", "map", Permission.site_read),
     NavItem("/devices", "Devices", "device", Permission.device_read),
+    NavItem("/alarms", "Alarms", "bell", Permission.alarm_read),
+    NavItem("/maintenance", "Maintenance", "wrench", Permission.maintenance_read),
+    NavItem("/tickets", "Support", "lifebuoy", Permission.ticket_read),
     NavItem("/onboarding", "Add device", "plus", Permission.device_write),
     # Every role may manage its own API tokens there; the page shows only the cards one may use.
     NavItem("/manage", "Management", "users", Permission.own_tokens),

@@ -6,7 +6,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from leitstand.portal import account, dashboard, devices, login, manage, onboarding, pwa, sites
+from leitstand.portal import (
+    account,
+    alarms,
+    dashboard,
+    devices,
+    login,
+    maintenance,
+    manage,
+    notifications,
+    onboarding,
+    pwa,
+    sites,
+    support,
+)
 from leitstand.portal.pages import PORTAL_DIR, EnrolmentRequired, LoginRequired, is_page_request, login_url, render
 
 # Every area's pages; each module owns one router.
@@ -16,6 +29,10 @@ PORTAL_ROUTERS: tuple[APIRouter, ...] = (
     sites.router,
     devices.router,
     onboarding.router,
+    alarms.router,
+    maintenance.router,
+    support.router,
+    notifications.router,
     manage.router,
     account.router,
     pwa.router,

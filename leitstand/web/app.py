@@ -14,7 +14,11 @@ from sqlalchemy import text
 from leitstand import __version__
 from leitstand.access.api import router as roles_router
 from leitstand.access.roles import Permission
+from leitstand.alarms.api import router as alarms_router
 from leitstand.audit.api import router as audit_router
+from leitstand.maintenance.api import router as maintenance_router
+from leitstand.notifications.api import router as notifications_router
+from leitstand.support.api import router as support_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings, get_settings
@@ -57,6 +61,10 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     state_router,
     telemetry_router,
     audit_router,
+    alarms_router,
+    notifications_router,
+    maintenance_router,
+    support_router,
     # Authenticated by device credentials, not by users: see leitstand.transports.http.api.
     http_ingest_router,
 )

@@ -7,8 +7,10 @@ as soon as it exists. A route that takes a request body needs an entry in BODIES
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,6 +72,12 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/me/webauthn"): lambda org, w: {"name": "key", "credential": {}, "state": "x"},
     ("POST", "/api/v1/me/tokens"): lambda org, w: {"name": "walk", "scopes": ["device.read"]},
 }
+
+
+# Later domains keep their entries beside them, in tests/api/bodies_<domain>.py (a dict BODIES).
+for _module_path in sorted(Path(__file__).parent.glob("bodies_*.py")):
+    _module = importlib.import_module(f"tests.api.{_module_path.stem}")
+    BODIES.update(_module.BODIES)
 
 
 @dataclass(frozen=True)

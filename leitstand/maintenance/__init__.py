@@ -1,0 +1,1 @@
+"""Maintenance: plans by interval or counter, the traffic light, the inspection book and its PDF."""

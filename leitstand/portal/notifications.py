@@ -1,0 +1,7 @@
+"""Portal pages: notifications."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
