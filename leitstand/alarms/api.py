@@ -1,7 +1,277 @@
-"""JSON API of this domain."""
+"""Alarm routes: the alarm list and lifecycle (/alarms), and tenants' alarm rules (/alarm-rules)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leitstand.access.roles import Permission
+from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule, AlarmState, TargetKind
+from leitstand.alarms.rules import (
+    ConditionKind,
+    RuleConfigError,
+    check_condition,
+    default_rules,
+    rule_book,
+)
+from leitstand.alarms.schemas import (
+    AlarmDetail,
+    AlarmPublic,
+    AlarmRuleCreate,
+    AlarmRulePublic,
+    AlarmRuleUpdate,
+    AlarmStateFilter,
+    AssignBody,
+    CommentCreate,
+    CommentPublic,
+    DefaultRulePublic,
+)
+from leitstand.alarms.service import SEVERITY_RANK, acknowledge, add_comment, assign, bind_live, clear_by_hand
+from leitstand.devices.models import Device
+from leitstand.devicetypes.models import DeviceType
+from leitstand.devicetypes.spec import DeviceTypeSpec, Severity, shipped_types
+from leitstand.sites.models import Site
+from leitstand.tenancy.models import Tenant
+from leitstand.users.models import User
+from leitstand.web.crud import get_visible, page_of
+from leitstand.web.deps import Access, requires
+from leitstand.web.errors import conflict, invalid, not_found
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
+
+router = APIRouter(tags=["alarms"])
+Reader = Annotated[Access, requires(Permission.alarm_read)]
+Writer = Annotated[Access, requires(Permission.alarm_write)]
+RuleWriter = Annotated[Access, requires(Permission.alarm_rule_write)]
+TypeKeyFilter = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+# --- alarms -----------------------------------------------------------------------------
+
+
+def alarms_query(
+    db: Session, *, state: str | None = None, severity: str | None = None, site_id: int | None = None,
+    device_id: int | None = None,
+) -> Any:
+    """The alarm list's filters, shared by the API and the portal."""
+    statement = select(Alarm).order_by(Alarm.raised_at.desc(), Alarm.id.desc())
+    if state == "open":
+        statement = statement.where(Alarm.state != AlarmState.cleared)
+    elif state:
+        statement = statement.where(Alarm.state == state)
+    if severity:
+        statement = statement.where(Alarm.severity == severity)
+    if site_id is not None:
+        site = db.get(Site, site_id)
+        if site is None:
+            raise not_found("site")
+        statement = statement.where(Alarm.site_id.in_(select(Site.id).where(Site.path.startswith(site.path))))
+    if device_id is not None:
+        statement = statement.where(Alarm.device_id == device_id)
+    return statement
+
+
+@router.get("/alarms", response_model=Page[AlarmPublic])
+def list_alarms(
+    access: Reader,
+    state: Annotated[AlarmStateFilter | None, Query(description="open = active or acknowledged.")] = None,
+    severity: Annotated[Severity | None, Query()] = None,
+    site_id: FilterId = None,
+    device_id: FilterId = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[AlarmPublic]:
+    statement = alarms_query(access.db, state=state, severity=severity.value if severity else None,
+                             site_id=site_id, device_id=device_id)
+    return page_of(access.db, statement, limit, offset, AlarmPublic.model_validate)
+
+
+def _detail(db: Session, alarm: Alarm) -> AlarmDetail:
+    comments = db.scalars(select(AlarmComment).where(AlarmComment.alarm_id == alarm.id).order_by(AlarmComment.id))
+    return AlarmDetail.model_validate({
+        **AlarmPublic.model_validate(alarm).model_dump(),
+        "comments": [CommentPublic.model_validate(comment) for comment in comments],
+    })
+
+
+@router.get("/alarms/{alarm_id}", response_model=AlarmDetail)
+def get_alarm(alarm_id: ObjectId, access: Reader) -> AlarmDetail:
+    return _detail(access.db, get_visible(access.db, Alarm, alarm_id, "alarm"))
+
+
+def _live(request: Request, access: Access) -> Session:
+    return bind_live(access.db, request.app.state.live_hub.publish)
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", response_model=AlarmPublic)
+def acknowledge_alarm(alarm_id: ObjectId, request: Request, access: Writer) -> Alarm:
+    """Take the alarm on. It stays open until its condition ends or it is cleared by hand."""
+    db = _live(request, access)
+    alarm = acknowledge(db, get_visible(db, Alarm, alarm_id, "alarm"), access.principal.user_id)
+    db.commit()
+    return alarm
+
+
+@router.post("/alarms/{alarm_id}/clear", response_model=AlarmPublic)
+def clear_alarm_by_hand(alarm_id: ObjectId, request: Request, access: Writer) -> Alarm:
+    """Close the alarm by hand. If its condition still holds, a new alarm follows."""
+    db = _live(request, access)
+    alarm = clear_by_hand(db, get_visible(db, Alarm, alarm_id, "alarm"), access.principal.user_id)
+    db.commit()
+    return alarm
+
+
+@router.post("/alarms/{alarm_id}/comments", response_model=CommentPublic, status_code=201)
+def comment_alarm(alarm_id: ObjectId, body: CommentCreate, access: Writer) -> AlarmComment:
+    db = access.db
+    comment = add_comment(db, get_visible(db, Alarm, alarm_id, "alarm"), access.principal.user_id, body.text)
+    db.commit()
+    return comment
+
+
+@router.post("/alarms/{alarm_id}/assign", response_model=AlarmPublic)
+def assign_alarm(alarm_id: ObjectId, body: AssignBody, request: Request, access: Writer) -> Alarm:
+    db = _live(request, access)
+    alarm = get_visible(db, Alarm, alarm_id, "alarm")
+    if body.assignee_id is not None:
+        assignee = get_visible(db, User, body.assignee_id, "user")
+        if not assignee.is_active:
+            raise invalid("The assignee's account is disabled.")
+    assign(db, alarm, body.assignee_id)
+    db.commit()
+    return alarm
+
+
+# --- alarm rules ---------------------------------------------------------------------------
+
+
+@router.get("/alarm-rules", response_model=Page[AlarmRulePublic])
+def list_alarm_rules(
+    access: Reader, tenant_id: FilterId = None, type_key: TypeKeyFilter = None, limit: Limit = 50, offset: Offset = 0,
+) -> Page[AlarmRulePublic]:
+    statement = select(AlarmRule).order_by(AlarmRule.type_key, AlarmRule.key, AlarmRule.id)
+    if tenant_id is not None:
+        statement = statement.where(AlarmRule.tenant_id == tenant_id)
+    if type_key is not None:
+        statement = statement.where(AlarmRule.type_key == type_key)
+    return page_of(access.db, statement, limit, offset, AlarmRulePublic.model_validate)
+
+
+@router.get("/alarm-rules/defaults", response_model=list[DefaultRulePublic])
+def list_default_rules(access: Reader, type_key: TypeKeyFilter = None) -> list[DefaultRulePublic]:
+    """The rules every device type ships; a tenant rule with the same key replaces one."""
+    keys = [type_key] if type_key else sorted(shipped_types())
+    return [
+        DefaultRulePublic(type_key=key, key=rule.key, name=rule.name, name_de=rule.name_de, severity=rule.severity,
+                          condition=rule.condition.model_dump())
+        for key in keys for rule in default_rules(key)
+    ]
+
+
+@router.get("/alarm-rules/{rule_id}", response_model=AlarmRulePublic)
+def get_alarm_rule(rule_id: ObjectId, access: Reader) -> AlarmRule:
+    return get_visible(access.db, AlarmRule, rule_id, "alarm rule")
+
+
+def _type_spec(db: Session, type_key: str) -> DeviceTypeSpec:
+    row = get_visible(db, DeviceType, type_key, "device type")
+    return shipped_types().get(type_key) or DeviceTypeSpec.model_validate(row.spec)
+
+
+def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tenant, condition: Any) -> None:
+    """Refuse a rule that could never work: 422 with the reason."""
+    try:
+        check_condition(condition, spec)
+    except RuleConfigError as error:
+        raise invalid(str(error)) from error
+    if rule.severity is None and condition.kind != ConditionKind.error_code:
+        raise invalid("A severity is needed (only error-code rules take theirs from the catalogue).")
+    if rule.severity is not None and rule.severity not in SEVERITY_RANK:
+        raise invalid("Unknown severity.")
+    for other_type, _ in shipped_types().items():
+        if other_type != rule.type_key and any(d.key == rule.key for d in default_rules(other_type)):
+            raise invalid(f"The key {rule.key} belongs to the default rules of {other_type}.")
+    if rule.target_kind == TargetKind.device_type:
+        if rule.site_id is not None or rule.device_id is not None:
+            raise invalid("A rule for a device type names no site or device.")
+    elif rule.target_kind == TargetKind.site:
+        if rule.site_id is None or rule.device_id is not None:
+            raise invalid("A rule for a site needs site_id (and no device_id).")
+        site = get_visible(db, Site, rule.site_id, "site")
+        site_tenant = db.get(Tenant, site.tenant_id)
+        if site_tenant is None or not site_tenant.path.startswith(tenant.path):
+            raise invalid("The site does not belong to the rule's tenant.")
+    elif rule.target_kind == TargetKind.device:
+        if rule.device_id is None or rule.site_id is not None:
+            raise invalid("A rule for a device needs device_id (and no site_id).")
+        device = get_visible(db, Device, rule.device_id, "device")
+        device_tenant = db.get(Tenant, device.tenant_id)
+        if device.type_key != rule.type_key:
+            raise invalid(f"The device is not a {rule.type_key}.")
+        if device_tenant is None or not device_tenant.path.startswith(tenant.path):
+            raise invalid("The device does not belong to the rule's tenant.")
+
+
+@router.post("/alarm-rules", response_model=AlarmRulePublic, status_code=201)
+def create_alarm_rule(body: AlarmRuleCreate, access: RuleWriter) -> AlarmRule:
+    db = access.db
+    tenant = get_visible(db, Tenant, body.tenant_id or access.principal.tenant_id, "tenant")
+    spec = _type_spec(db, body.type_key)
+    rule = AlarmRule(
+        tenant_id=tenant.id, key=body.key, name=body.name, enabled=body.enabled,
+        severity=body.severity.value if body.severity else None, type_key=body.type_key,
+        target_kind=body.target_kind.value, site_id=body.site_id, device_id=body.device_id,
+        condition=body.condition.model_dump(),
+    )
+    _check_rule(db, rule, spec, tenant, body.condition)
+    same = db.scalar(select(AlarmRule.id).where(
+        AlarmRule.tenant_id == tenant.id, AlarmRule.key == rule.key, AlarmRule.type_key == rule.type_key,
+        AlarmRule.target_kind == rule.target_kind,
+        AlarmRule.site_id.is_(None) if rule.site_id is None else AlarmRule.site_id == rule.site_id,
+        AlarmRule.device_id.is_(None) if rule.device_id is None else AlarmRule.device_id == rule.device_id,
+    ))
+    if same is not None:
+        raise conflict("This tenant has a rule with this key for this target already.")
+    db.add(rule)
+    db.commit()
+    rule_book.invalidate()
+    return rule
+
+
+@router.patch("/alarm-rules/{rule_id}", response_model=AlarmRulePublic)
+def update_alarm_rule(rule_id: ObjectId, body: AlarmRuleUpdate, access: RuleWriter) -> AlarmRule:
+    db = access.db
+    rule = get_visible(db, AlarmRule, rule_id, "alarm rule")
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        raise invalid("A rule needs a name.")
+    if "enabled" in changes and changes["enabled"] is None:
+        raise invalid("enabled is true or false.")
+    condition = body.condition if body.condition is not None else None
+    if "condition" in changes and condition is None:
+        raise invalid("A rule needs a condition.")
+    for field in ("name", "enabled"):
+        if field in changes:
+            setattr(rule, field, changes[field])
+    if "severity" in changes:
+        rule.severity = body.severity.value if body.severity else None
+    if condition is not None:
+        rule.condition = condition.model_dump()
+    from leitstand.alarms.rules import condition_adapter
+
+    tenant = get_visible(db, Tenant, rule.tenant_id, "tenant")
+    _check_rule(db, rule, _type_spec(db, rule.type_key), tenant, condition_adapter.validate_python(rule.condition))
+    db.commit()
+    rule_book.invalidate()
+    return rule
+
+
+@router.delete("/alarm-rules/{rule_id}", status_code=204)
+def delete_alarm_rule(rule_id: ObjectId, access: RuleWriter) -> Response:
+    db = access.db
+    db.delete(get_visible(db, AlarmRule, rule_id, "alarm rule"))
+    db.commit()
+    rule_book.invalidate()
+    return Response(status_code=204)

@@ -161,6 +161,15 @@ def _custom_spec(db: Session, type_key: str) -> DeviceTypeSpec | None:
 
 
 LiveListener = Callable[[int, dict[str, Any]], None]
+# Called after a batch has committed, with the ingestor and the batch's BatchWriter (its
+# `updates` and `events`): the rules step. A failing listener is logged, never fails ingest.
+BatchListener = Callable[["Ingestor", Any], Any]
+
+
+def _default_batch_listeners() -> list[BatchListener]:
+    from leitstand.alarms.evaluation import evaluate_batch
+
+    return [evaluate_batch]
 
 
 class Ingestor:
@@ -171,6 +180,7 @@ class Ingestor:
         self.factory = factory
         self.directory = DeviceDirectory(factory)
         self.listeners: list[LiveListener] = list(listeners)
+        self.batch_listeners: list[BatchListener] = _default_batch_listeners()
         self.totals = IngestReport()
 
     # --- refusals -------------------------------------------------------------------
@@ -221,6 +231,11 @@ class Ingestor:
         self.totals.accepted += report.accepted
         self.totals.points_written += report.points_written
         self._announce(updates)
+        for batch_listener in self.batch_listeners:
+            try:
+                batch_listener(self, batch)
+            except Exception:  # rules must never fail a batch that is already stored
+                log.exception("post-commit batch listener failed")
         return report
 
     def _announce(self, updates: list[tuple[int, dict[str, Any]]]) -> None:

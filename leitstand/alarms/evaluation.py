@@ -1,0 +1,272 @@
+"""Evaluating alarm rules: on what devices report, and as time passes.
+
+Two entry points:
+
+- `evaluate_batch(ingestor, batch)` runs after an ingest batch has committed (the
+  ingestor's post-commit hook). It checks thresholds, battery levels and error codes
+  for the devices of the batch, and ends offline / no-data alarms of devices that
+  report again, in its own transaction and with a fixed number of queries per batch.
+- `evaluate_time_based(db)` runs in the scheduler: conditions that become true while
+  nothing arrives (offline, no data, a threshold whose duration elapses in silence).
+
+Between the two, `AlarmRuleState` rows remember per rule and device since when a
+condition holds and whether its alarm is up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from leitstand.alarms.models import AlarmRuleState
+from leitstand.alarms.rules import (
+    DeviceContext,
+    EffectiveRule,
+    ErrorCodes,
+    NoData,
+    Offline,
+    Threshold,
+    rule_book,
+)
+from leitstand.alarms.service import bind_live, clear_alarm, raise_alarm
+from leitstand.clock import clock
+from leitstand.devices.models import Device
+from leitstand.devicetypes.spec import DeviceTypeSpec, shipped_types
+from leitstand.sites.models import Site
+from leitstand.state.models import DeviceState
+from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.scope import system_session
+
+if TYPE_CHECKING:
+    from leitstand.ingest.apply import BatchWriter
+    from leitstand.ingest.pipeline import Ingestor
+
+log = logging.getLogger(__name__)
+DEFAULT_SEVERITY = "major"
+
+
+class Evaluation:
+    """One pass over some devices in one transaction: their contexts, rule states and rules."""
+
+    def __init__(self, db: Session, device_ids: Iterable[int]) -> None:
+        self.db = db
+        self.contexts = load_contexts(db, device_ids)
+        self.states: dict[tuple[int, str], AlarmRuleState] = {
+            (state.device_id, state.rule_key): state
+            for state in db.scalars(select(AlarmRuleState).where(AlarmRuleState.device_id.in_(list(self.contexts))))
+        } if self.contexts else {}
+        self.changes = 0
+
+    def rules(self, device: DeviceContext) -> list[EffectiveRule]:
+        return rule_book.rules_for(self.db, device)
+
+    def state(self, device_id: int, rule_key: str) -> AlarmRuleState:
+        state = self.states.get((device_id, rule_key))
+        if state is None:
+            state = AlarmRuleState(device_id=device_id, rule_key=rule_key, raised=False)
+            self.db.add(state)
+            self.states[(device_id, rule_key)] = state
+        return state
+
+    def is_raised(self, device_id: int, rule_key: str) -> bool:
+        state = self.states.get((device_id, rule_key))
+        return bool(state and state.raised)
+
+    # --- conditions ---------------------------------------------------------------------
+
+    def threshold_value(self, device: DeviceContext, rule: EffectiveRule, threshold: Threshold,
+                        value: float, at: datetime, received_at: datetime | None) -> None:
+        """One reading against a threshold (with duration and hysteresis)."""
+        existing = self.states.get((device.id, rule.key))
+        beyond = value > threshold.value if threshold.operator == ">" else value < threshold.value
+        if existing is None and not beyond:
+            return  # the common case: all is well and nothing to remember
+        state = self.state(device.id, rule.key)
+        state.last_value = value
+        state.updated_at = clock.now()
+        if state.raised:
+            recovered = (value <= threshold.value - threshold.hysteresis if threshold.operator == ">"
+                         else value >= threshold.value + threshold.hysteresis)
+            if recovered:
+                state.raised, state.pending_since = False, None
+                self._clear(device, rule.key, received_at)
+            return
+        if not beyond:
+            state.pending_since = None
+            return
+        state.pending_since = state.pending_since or at
+        if at - state.pending_since >= timedelta(seconds=threshold.duration_seconds):
+            self._raise_threshold(device, rule, threshold, value, received_at)
+
+    def _raise_threshold(self, device: DeviceContext, rule: EffectiveRule, threshold: Threshold,
+                         value: float | None, received_at: datetime | None) -> None:
+        state = self.state(device.id, rule.key)
+        state.raised = True
+        details = {"key": threshold.key, "operator": threshold.operator, "limit": threshold.value, "value": value}
+        self._raise(device, rule, rule.key, details=details, received_at=received_at)
+
+    def error_event(self, device: DeviceContext, spec: DeviceTypeSpec | None, rule: EffectiveRule,
+                    event: dict[str, Any], received_at: datetime | None) -> None:
+        condition = rule.condition
+        assert isinstance(condition, ErrorCodes)
+        code = event["code"]
+        error = next((e for e in spec.errors if e.code == code), None) if spec else None
+        if condition.codes and code not in condition.codes:
+            return
+        if not condition.codes and error is None:
+            return  # "any error" means any error of the catalogue, not every event
+        key = f"{rule.key}:{code}"
+        data = event.get("data") or {}
+        if data.get("active") is False:  # the device protocol's "error gone"
+            self._clear(device, key, received_at)
+            return
+        severity = rule.severity or (error.severity.value if error else DEFAULT_SEVERITY)
+        raise_alarm(
+            self.db, device_id=device.id, kind=rule.kind, key=key, rule_key=rule.key, code=code, severity=severity,
+            title=error.title.en if error else f"{rule.name}: {code}",
+            title_de=error.title.de if error else f"{rule.name_de}: {code}",
+            steps={"en": error.steps.get("en", []), "de": error.steps.get("de", [])} if error else {},
+            details={"code": code, "data": data} if data else {"code": code}, received_at=received_at,
+        )
+        self.changes += 1
+
+    def _raise(self, device: DeviceContext, rule: EffectiveRule, key: str, *, details: dict[str, Any],
+               received_at: datetime | None) -> None:
+        raise_alarm(self.db, device_id=device.id, kind=rule.kind, key=key, rule_key=rule.key,
+                    severity=rule.severity or DEFAULT_SEVERITY, title=rule.name, title_de=rule.name_de,
+                    details=details, received_at=received_at)
+        self.changes += 1
+
+    def _clear(self, device: DeviceContext, key: str, received_at: datetime | None) -> None:
+        if clear_alarm(self.db, device_id=device.id, key=key, received_at=received_at) is not None:
+            self.changes += 1
+
+    def raise_state(self, device: DeviceContext, rule: EffectiveRule, details: dict[str, Any]) -> None:
+        """A time-based condition holds: raise once, remembered in the rule state."""
+        if self.is_raised(device.id, rule.key):
+            return
+        self.state(device.id, rule.key).raised = True
+        self._raise(device, rule, rule.key, details=details, received_at=None)
+
+    def end_state(self, device: DeviceContext, rule: EffectiveRule, received_at: datetime | None) -> None:
+        if not self.is_raised(device.id, rule.key):
+            return
+        state = self.state(device.id, rule.key)
+        state.raised, state.pending_since = False, None
+        self._clear(device, rule.key, received_at)
+
+
+def load_contexts(db: Session, device_ids: Iterable[int]) -> dict[int, DeviceContext]:
+    ids = sorted(set(device_ids))
+    if not ids:
+        return {}
+    site = aliased(Site)
+    rows = db.execute(
+        select(Device.id, Device.type_key, Device.tenant_id, Device.name, Device.site_id, Tenant.path, site.path)
+        .join(Tenant, Tenant.id == Device.tenant_id)
+        .outerjoin(site, site.id == Device.site_id)
+        .where(Device.id.in_(ids), Device.decommissioned_at.is_(None))
+    ).all()
+    return {
+        row[0]: DeviceContext(id=row[0], type_key=row[1], tenant_id=row[2], name=row[3], site_id=row[4],
+                              tenant_path=row[5], site_path=row[6])
+        for row in rows
+    }
+
+
+# --- on ingest --------------------------------------------------------------------------
+
+
+def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
+    """The ingestor's post-commit hook: evaluate what the committed batch reported."""
+    events_by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for event in batch.events:
+        if event["kind"] in ("error", "event"):
+            events_by_device[event["device_id"]].append(event)
+    device_ids = set(batch.updates) | set(events_by_device)
+    if not device_ids:
+        return 0
+
+    def publish(tenant_id: int, update: dict[str, Any]) -> None:
+        ingestor._announce([(tenant_id, update)])
+
+    with system_session(ingestor.factory, reason="alarm evaluation on ingest") as db:
+        bind_live(db, publish)
+        evaluation = Evaluation(db, device_ids)
+        types = shipped_types()
+        for device_id, device in evaluation.contexts.items():
+            update = batch.updates.get(device_id)
+            received_at = update.last_seen if update else None
+            for rule in evaluation.rules(device):
+                condition = rule.condition
+                threshold = rule.threshold
+                if threshold is not None and update is not None:
+                    reading = update.latest.get(threshold.key)
+                    if reading is not None and _is_number(reading[1]):
+                        evaluation.threshold_value(device, rule, threshold, float(reading[1]), reading[0], received_at)
+                elif isinstance(condition, ErrorCodes):
+                    for event in events_by_device.get(device_id, ()):
+                        evaluation.error_event(device, types.get(device.type_key), rule, event, received_at)
+                elif isinstance(condition, Offline) and update is not None and update.last_seen is not None:
+                    evaluation.end_state(device, rule, received_at)
+                elif isinstance(condition, NoData) and update is not None and condition.key in update.latest:
+                    evaluation.end_state(device, rule, received_at)
+        db.commit()
+        return evaluation.changes
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- as time passes (scheduler) --------------------------------------------------------------
+
+
+def evaluate_time_based(db: Session, now: datetime | None = None) -> int:
+    """Offline, no data, and thresholds whose duration elapsed without a new reading.
+    Commits; the caller binds a live publisher to `db`."""
+    now = now or clock.now()
+    states = {
+        row.device_id: row
+        for row in db.execute(
+            select(DeviceState.device_id, DeviceState.online, DeviceState.last_seen_at, DeviceState.latest)
+        )
+    }
+    evaluation = Evaluation(db, states)
+    for device_id, device in evaluation.contexts.items():
+        seen = states[device_id]
+        for rule in evaluation.rules(device):
+            condition = rule.condition
+            if isinstance(condition, Offline):
+                silent = seen.last_seen_at is None or now - seen.last_seen_at >= timedelta(seconds=condition.seconds)
+                if not seen.online and silent:
+                    evaluation.raise_state(device, rule, {"last_seen_at": _iso(seen.last_seen_at)})
+                elif seen.online:
+                    evaluation.end_state(device, rule, None)
+            elif isinstance(condition, NoData):
+                latest = (seen.latest or {}).get(condition.key)
+                if latest is None:
+                    continue  # never reported: nothing to miss yet
+                at = datetime.fromisoformat(latest["at"])
+                if now - at >= timedelta(seconds=condition.seconds):
+                    evaluation.raise_state(device, rule, {"key": condition.key, "last_at": latest["at"]})
+                else:
+                    evaluation.end_state(device, rule, None)
+            elif (threshold := rule.threshold) is not None:
+                state = evaluation.states.get((device_id, rule.key))
+                if state is None or state.raised or state.pending_since is None:
+                    continue
+                if now - state.pending_since >= timedelta(seconds=threshold.duration_seconds):
+                    evaluation._raise_threshold(device, rule, threshold, state.last_value, None)
+    db.commit()
+    return evaluation.changes
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

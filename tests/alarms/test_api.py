@@ -1,0 +1,154 @@
+"""The alarm lifecycle and rule editing through the API, and what another tenant sees (nothing)."""
+
+from __future__ import annotations
+
+from leitstand.alarms.service import alarm_listeners, raise_alarm
+from leitstand.audit.models import AuditEntry
+from sqlalchemy import select
+
+from tests.alarms.conftest import advance, alarms_of, error_event, open_alarms, telemetry
+
+
+def raise_error(world, ingestor, code="E01"):  # type: ignore[no-untyped-def]
+    ingestor.accept([error_event(world.alpha.barrier.serial_number, code)])
+    return open_alarms(world, world.alpha.barrier.id)[-1]
+
+
+def test_acknowledge_comment_assign_and_clear_by_hand(world, ingestor):
+    alarm = raise_error(world, ingestor)
+    admin = world.as_user("alpha_admin")
+    changes = []
+    alarm_listeners.append(changes.append)
+
+    acked = admin.post(f"/api/v1/alarms/{alarm.id}/acknowledge")
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["state"] == "acknowledged"
+    assert acked.json()["acknowledged_by_id"] == world.users["alpha_admin"].id
+
+    comment = admin.post(f"/api/v1/alarms/{alarm.id}/comments", json={"text": "Technician on the way"})
+    assert comment.status_code == 201
+    assigned = admin.post(f"/api/v1/alarms/{alarm.id}/assign", json={"assignee_id": world.users["alpha_reader"].id})
+    assert assigned.json()["assignee_id"] == world.users["alpha_reader"].id
+
+    detail = admin.get(f"/api/v1/alarms/{alarm.id}").json()
+    assert [c["text"] for c in detail["comments"]] == ["Technician on the way"]
+    assert detail["steps"]["de"][0].startswith("Fahrweg")
+
+    cleared = admin.post(f"/api/v1/alarms/{alarm.id}/clear").json()
+    assert (cleared["state"], cleared["cleared_how"], cleared["cleared_by_id"]) == (
+        "cleared", "manual", world.users["alpha_admin"].id)
+    assert [c.change for c in changes] == ["acknowledged", "assigned", "cleared"]
+
+    world.db.expire_all()
+    audited = set(world.db.scalars(select(AuditEntry.target_type).where(AuditEntry.target_type.in_(["alarms", "alarm_comments"]))))
+    assert audited == {"alarms", "alarm_comments"}
+
+
+def test_an_acknowledged_alarm_clears_itself_when_its_condition_ends(world, ingestor):
+    alarm = raise_error(world, ingestor, "E02")
+    world.as_user("alpha_admin").post(f"/api/v1/alarms/{alarm.id}/acknowledge")
+    ingestor.accept([error_event(world.alpha.barrier.serial_number, "E02", active=False)])
+    [done] = alarms_of(world, world.alpha.barrier.id)
+    assert (done.state, done.cleared_how, done.acknowledged_at is not None) == ("cleared", "auto", True)
+
+
+def test_a_repeated_condition_after_acknowledging_updates_the_same_alarm(world, ingestor):
+    alarm = raise_error(world, ingestor)
+    world.as_user("alpha_admin").post(f"/api/v1/alarms/{alarm.id}/acknowledge")
+    advance(30)
+    again = raise_error(world, ingestor)
+    assert again.id == alarm.id and again.occurrences == 2 and again.state == "acknowledged"
+
+
+def test_list_filters(world, ingestor):
+    raise_error(world, ingestor, "E01")
+    raise_error(world, ingestor, "E03")
+    admin = world.as_user("alpha_admin")
+    assert admin.get("/api/v1/alarms", params={"severity": "critical"}).json()["total"] == 1
+    assert admin.get("/api/v1/alarms", params={"state": "open", "site_id": world.alpha.site.id}).json()["total"] == 2
+    assert admin.get("/api/v1/alarms", params={"device_id": world.alpha.thermostat.id}).json()["total"] == 0
+    assert admin.get("/api/v1/alarms", params={"state": "cleared"}).json()["total"] == 0
+    assert admin.get("/api/v1/alarms", params={"severity": "fatal"}).status_code == 422
+
+
+def test_another_tenant_gets_404(world, ingestor):
+    alarm = raise_error(world, ingestor)
+    rule = world.as_user("alpha_admin").post("/api/v1/alarm-rules", json={
+        "key": "barrier.cycles", "name": "Cycles", "severity": "warning", "type_key": "barrier",
+        "condition": {"kind": "threshold", "key": "cycles", "operator": ">", "value": 100000},
+    }).json()
+    beta = world.as_user("beta_admin")
+    assert beta.get("/api/v1/alarms").json()["total"] == 0
+    assert beta.get("/api/v1/alarm-rules").json()["total"] == 0
+    for method, path in [("GET", f"/api/v1/alarms/{alarm.id}"), ("POST", f"/api/v1/alarms/{alarm.id}/acknowledge"),
+                         ("POST", f"/api/v1/alarms/{alarm.id}/clear"), ("GET", f"/api/v1/alarm-rules/{rule['id']}"),
+                         ("DELETE", f"/api/v1/alarm-rules/{rule['id']}")]:
+        response = beta.request(method, path)
+        assert response.status_code == 404, (method, path)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert open_alarms(world, world.alpha.barrier.id)[0].state == "active"
+
+
+def test_a_reader_may_look_but_not_acknowledge(world, ingestor):
+    alarm = raise_error(world, ingestor)
+    reader = world.as_user("alpha_reader")
+    assert reader.get(f"/api/v1/alarms/{alarm.id}").status_code == 200
+    assert reader.post(f"/api/v1/alarms/{alarm.id}/acknowledge").status_code == 403
+
+
+def test_rule_crud_and_it_takes_effect_at_once(world, ingestor):
+    admin = world.as_user("alpha_admin")
+    created = admin.post("/api/v1/alarm-rules", json={
+        "key": "barrier.motor_hot", "name": "Motor hot early", "severity": "major", "type_key": "barrier",
+        "tenant_id": world.alpha.customer.id,
+        "condition": {"kind": "threshold", "key": "motor_temperature", "operator": ">", "value": 50},
+    })
+    assert created.status_code == 201, created.text
+    rule = created.json()
+    ingestor.accept([telemetry(world.alpha.barrier.serial_number, ("motor_temperature", 55))])
+    assert [a.title for a in open_alarms(world, world.alpha.barrier.id)] == ["Motor hot early"]
+
+    patched = admin.patch(f"/api/v1/alarm-rules/{rule['id']}", json={"enabled": False})
+    assert patched.json()["enabled"] is False
+    assert admin.get("/api/v1/alarm-rules", params={"type_key": "barrier"}).json()["total"] == 1
+    assert admin.delete(f"/api/v1/alarm-rules/{rule['id']}").status_code == 204
+    defaults = admin.get("/api/v1/alarm-rules/defaults", params={"type_key": "barrier"}).json()
+    assert "barrier.errors" in {d["key"] for d in defaults}
+
+
+def test_bad_rules_are_refused_with_422(world):
+    admin = world.as_user("alpha_admin")
+    base = {"key": "barrier.custom", "name": "Custom", "severity": "minor", "type_key": "barrier"}
+    bad = [
+        {**base, "condition": {"kind": "threshold", "key": "nope", "operator": ">", "value": 1}},
+        {**base, "condition": {"kind": "threshold", "key": "cycles", "operator": "=", "value": 1}},
+        {**base, "condition": {"kind": "threshold", "key": "cycles", "operator": ">", "value": 1, "hysteresis": -1}},
+        {**base, "condition": {"kind": "offline", "seconds": 1}},
+        {**base, "condition": {"kind": "error_code", "codes": ["E77"]}},
+        {**base, "condition": {"kind": "battery_low"}},
+        {**base, "condition": {"kind": "telepathy"}},
+        {**base, "severity": None, "condition": {"kind": "offline", "seconds": 600}},
+        {**base, "target_kind": "site", "condition": {"kind": "offline", "seconds": 600}},
+        {**base, "target_kind": "device", "device_id": world.alpha.thermostat.id, "condition": {"kind": "offline", "seconds": 600}},
+        {**base, "key": "thermostat.battery_low", "condition": {"kind": "offline", "seconds": 600}},
+    ]
+    for body in bad:
+        response = admin.post("/api/v1/alarm-rules", json=body)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"].startswith("application/problem+json")
+    ok = admin.post("/api/v1/alarm-rules", json={**base, "condition": {"kind": "offline", "seconds": 600}})
+    assert ok.status_code == 201
+    assert admin.post("/api/v1/alarm-rules", json={**base, "condition": {"kind": "offline", "seconds": 600}}).status_code == 409
+    assert admin.patch(f"/api/v1/alarm-rules/{ok.json()['id']}",
+                       json={"condition": {"kind": "no_data", "key": "nope", "seconds": 60}}).status_code == 422
+
+
+def test_raise_alarm_through_a_user_session_sees_only_visible_devices(world, session_factory):
+    from leitstand.alarms.service import AlarmNotFound
+    from leitstand.tenancy.scope import AccessScope, bind_scope
+    import pytest
+
+    db = bind_scope(session_factory(), AccessScope(tenant_paths=frozenset({world.beta.partner.path})))
+    with pytest.raises(AlarmNotFound):
+        raise_alarm(db, device_id=world.alpha.barrier.id, kind="maintenance_due", key="m", severity="minor", title="x")
+    db.close()
