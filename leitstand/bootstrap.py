@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import PLATFORM_ROLE, ROLES, ScopeKind
-from leitstand.auth.secrets import hash_password
+from leitstand.auth.secrets import SecretBox, hash_password
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db import migrate
@@ -37,6 +37,9 @@ def ensure_essentials(settings: Settings, factory: sessionmaker[Session], operat
                           time_zone=settings.default_time_zone)
             db.add(root)
         db.commit()
+        from leitstand.notifications.service import ensure_vapid_keys  # the Web Push key pair, made once
+
+        ensure_vapid_keys(db, SecretBox(settings.resolved_secret_key()))
         return root
 
 

@@ -174,6 +174,12 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
         process.stoppers.append(publisher.stop)
         app.state.command_sender = MqttCommandSender(publisher)
 
+    if app is None and role in ("ingest", "scheduler"):
+        from leitstand.notifications.dispatch import start_notifier, stop_notifier
+
+        notifier = start_notifier(settings, factory)  # alarms raised here are notified from here
+        process.stoppers.append(lambda: stop_notifier(notifier))
+
     if role in ("all", "scheduler"):
         from leitstand.scheduler.loop import Scheduler
 

@@ -1,7 +1,53 @@
-"""Portal pages: notifications."""
+"""Portal page: notifications — my browser's Web Push and muted sites; for administrators the
+routing rules, webhooks, recent deliveries and the dead-letter list.
+
+The page only reads; the browser changes things through the JSON API (frontend/src/notifications.js).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from leitstand.access.roles import ROLES, Permission
+from leitstand.devicetypes.spec import Severity
+from leitstand.notifications.models import Delivery, PushSubscription, RoutingRule, SiteMute, Webhook
+from leitstand.portal.pages import page, render
+from leitstand.sites.models import Site
+from leitstand.tenancy.models import Tenant
+from leitstand.web.deps import Access
 
 router = APIRouter()
+RECENT = 20
+
+
+@router.get("/notifications", response_class=HTMLResponse)
+def notifications(request: Request, access: Annotated[Access, page(Permission.own_tokens)]) -> HTMLResponse:
+    # Everyone has personal settings (token.own is every role's); the admin part needs notification.write.
+    # Personal rows are filtered by owner in every scope: these are the viewer's own.
+    browsers = access.db.scalars(select(PushSubscription).order_by(PushSubscription.id)).all()
+    mutes = access.db.scalars(select(SiteMute)).all()
+    sites: list[Site] = []
+    if access.has(Permission.site_read):
+        with access.scoped_for(Permission.site_read) as site_db:
+            sites = list(site_db.scalars(select(Site).order_by(Site.name).limit(500)))
+    site_names = {site.id: site.name for site in sites}
+    context: dict[str, object] = {
+        "browsers": browsers, "mutes": [(mute, site_names.get(mute.site_id, "—")) for mute in mutes],
+        "sites": [site for site in sites if site.id not in {mute.site_id for mute in mutes}],
+        "severities": list(Severity), "roles": list(ROLES.values()), "admin": access.has(Permission.notification_write),
+    }
+    if context["admin"]:
+        with access.scoped_for(Permission.notification_write) as admin_db:
+            context.update({
+                "rules": admin_db.scalars(select(RoutingRule).order_by(RoutingRule.name)).all(),
+                "webhooks": admin_db.scalars(select(Webhook).order_by(Webhook.name)).all(),
+                "tenants": admin_db.scalars(select(Tenant).order_by(Tenant.path).limit(200)).all(),
+                "dead_letters": admin_db.scalars(select(Delivery).where(Delivery.dead_lettered.is_(True))
+                                                 .order_by(Delivery.id.desc()).limit(50)).all(),
+                "deliveries": admin_db.scalars(select(Delivery).order_by(Delivery.id.desc()).limit(RECENT)).all(),
+            })
+    return render(request, "notifications/index.html", context)

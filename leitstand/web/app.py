@@ -18,6 +18,7 @@ from leitstand.alarms.api import router as alarms_router
 from leitstand.audit.api import router as audit_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
+from leitstand.notifications.dispatch import start_notifier
 from leitstand.support.api import router as support_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
     app.state.live_hub = LiveHub()
     app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish])
+    # Alarm changes of this process go out as notifications (leitstand.notifications.dispatch).
+    app.state.notifier = start_notifier(settings, app.state.session_factory)
     # Replaced by the MQTT transport when the process runs one (leitstand.runtime).
     app.state.command_sender = command_sender or RecordingSender()
     install_error_handlers(app, PortalErrorPages())

@@ -106,3 +106,12 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver.start()
     yield receiver
     receiver.stop()
+
+
+# --- routing and dispatch through the app -------------------------------------------------------
+
+
+@pytest.fixture
+def notifier(app):  # type: ignore[no-untyped-def]
+    """The app's notifier (started by create_app and registered as alarm listener)."""
+    return app.state.notifier

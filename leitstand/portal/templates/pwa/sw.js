@@ -56,8 +56,8 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
-// Push notifications: the alarms issue fills these in (subscription, payload format,
-// which page a click opens). Until then a push shows its title and body as they come.
+// Push notifications (leitstand.notifications): the payload is {title, body, severity, url, tag, data}.
+// The tag replaces an older notice about the same alarm; critical ones stay until tapped.
 self.addEventListener("push", (event) => {
   let payload = {};
   try {
@@ -69,7 +69,10 @@ self.addEventListener("push", (event) => {
     self.registration.showNotification(payload.title || "Leitstand", {
       body: payload.body || "",
       icon: "/static/build/icons/icon-192.png",
-      data: { url: payload.url || "/" },
+      tag: payload.tag || undefined,
+      renotify: Boolean(payload.tag),
+      requireInteraction: payload.severity === "critical",
+      data: { url: payload.url ? new URL(payload.url, self.location.origin).pathname : "/" },
     }),
   );
 });

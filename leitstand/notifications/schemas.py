@@ -1,0 +1,162 @@
+"""Request and response shapes of the notification API. Webhook secrets leave only once, on creation or rotation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+
+from leitstand.access.roles import ROLES
+from leitstand.devicetypes.spec import Severity
+from leitstand.notifications.channels import Channel
+from leitstand.web.types import NO_CONTROL, Input, Label, Name, Public, RefId
+
+WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000,
+                                              pattern=r"^https?://[^\s\x00-\x1f]+$")]
+WebhookSecret = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=NO_CONTROL)]
+RoleKey = Annotated[str, StringConstraints(max_length=40)]
+Minutes = Annotated[int, Field(ge=1, le=7 * 24 * 60, description="Escalate if not acknowledged after this long.")]
+IdList = Annotated[list[RefId], Field(max_length=200)]
+
+
+def _known_roles(roles: list[str] | None) -> list[str] | None:
+    unknown = [role for role in roles or [] if role not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown roles: {', '.join(unknown)}")
+    return roles
+
+
+class RuleFields(Input):
+    name: Name | None = None
+    enabled: bool | None = None
+    severities: list[Severity] | None = Field(None, max_length=4, description="Empty: every severity.")
+    site_ids: IdList | None = Field(None, description="Sites (with everything below them); empty: every site.")
+    device_type_keys: Annotated[list[Label], Field(max_length=100)] | None = Field(
+        None, description="Device types; empty: every type.")
+    user_ids: IdList | None = None
+    roles: Annotated[list[RoleKey], Field(max_length=20)] | None = Field(
+        None, description="Everyone holding one of these roles in the rule's organisation (and above it).")
+    channels: Annotated[list[Channel], Field(max_length=3)] | None = None
+    webhook_ids: IdList | None = None
+    escalate_after_minutes: Minutes | None = None
+    escalation_user_ids: IdList | None = None
+    escalation_roles: Annotated[list[RoleKey], Field(max_length=20)] | None = None
+
+    _roles = field_validator("roles", "escalation_roles")(_known_roles)
+
+
+class RuleCreate(RuleFields):
+    tenant_id: RefId
+    name: Name
+    enabled: bool = True
+    severities: list[Severity] = Field(default_factory=lambda: list(Severity), max_length=4)
+    channels: Annotated[list[Channel], Field(max_length=3)] = Field(
+        default_factory=lambda: [Channel.push, Channel.email])
+
+
+class RuleUpdate(RuleFields):
+    pass
+
+
+class RulePublic(Public):
+    id: int
+    tenant_id: int
+    name: str
+    enabled: bool
+    severities: list[str]
+    site_ids: list[int]
+    device_type_keys: list[str]
+    user_ids: list[int]
+    roles: list[str]
+    channels: list[str]
+    webhook_ids: list[int]
+    escalate_after_minutes: int | None
+    escalation_user_ids: list[int]
+    escalation_roles: list[str]
+    created_at: datetime
+
+
+class WebhookCreate(Input):
+    tenant_id: RefId
+    name: Name
+    url: WebhookUrl
+    secret: WebhookSecret | None = Field(None, description="Omit to have one generated (returned once).")
+    enabled: bool = True
+
+
+class WebhookUpdate(Input):
+    name: Name | None = None
+    url: WebhookUrl | None = None
+    enabled: bool | None = None
+    rotate_secret: bool = Field(False, description="Generate a new secret (returned once).")
+
+
+class WebhookPublic(Public):
+    id: int
+    tenant_id: int
+    name: str
+    url: str
+    enabled: bool
+    created_at: datetime
+
+
+class WebhookWithSecret(WebhookPublic):
+    secret: str = Field(description="Shown once: keep it in the receiving system to verify signatures.")
+
+
+class DeliveryPublic(Public):
+    id: int
+    tenant_id: int
+    alarm_id: int | None
+    rule_id: int | None
+    user_id: int | None
+    webhook_id: int | None
+    reason: str
+    channel: str
+    target: str
+    outcome: str
+    status_code: int | None
+    detail: str
+    event_at: datetime | None
+    latency_ms: float | None
+    attempt_ms: float | None
+    attempts: int
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    dead_lettered: bool
+    created_at: datetime
+
+
+class PushSubscriptionCreate(Input):
+    """What the browser's `PushSubscription.toJSON()` gives, plus who it is."""
+
+    endpoint: Annotated[str, StringConstraints(min_length=8, max_length=1000, pattern=r"^https?://[^\s\x00-\x1f]+$")]
+    keys: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_\-=]+$")]]
+    expirationTime: Any = None  # noqa: N815 - the browser's own field name; ignored
+    user_agent: Annotated[str, StringConstraints(max_length=300, pattern=NO_CONTROL)] = ""
+
+    @field_validator("keys")
+    @classmethod
+    def _both_keys(cls, keys: dict[str, str]) -> dict[str, str]:
+        if not {"p256dh", "auth"} <= keys.keys():
+            raise ValueError("keys must hold p256dh and auth")
+        return keys
+
+
+class PushSubscriptionPublic(Public):
+    id: int
+    endpoint: str
+    user_agent: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class SiteMutePublic(Public):
+    site_id: int
+    site_name: str
+    created_at: datetime
+
+
+class VapidPublicKey(Public):
+    public_key: str
