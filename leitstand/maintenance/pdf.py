@@ -1,0 +1,179 @@
+"""The inspection book of one device and period as a PDF (fpdf2: pure Python, no system libraries).
+
+Texts are in the requesting user's language (German or English). The PDF core fonts
+cover Latin-1, which holds German; other characters are replaced rather than failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from leitstand.maintenance.models import InspectionAttachment, InspectionEntry, MaintenancePlan
+from leitstand.maintenance.traffic_light import Light
+
+TEXTS = {
+    "title": {"en": "Inspection book", "de": "Prüfbuch"},
+    "device": {"en": "Device", "de": "Gerät"},
+    "serial": {"en": "Serial number", "de": "Seriennummer"},
+    "site": {"en": "Site", "de": "Standort"},
+    "period": {"en": "Period", "de": "Zeitraum"},
+    "created": {"en": "Created", "de": "Erstellt"},
+    "plans": {"en": "Maintenance plans", "de": "Wartungspläne"},
+    "plan": {"en": "Plan", "de": "Plan"},
+    "rule": {"en": "Rule", "de": "Regel"},
+    "due": {"en": "Next due", "de": "Nächste Fälligkeit"},
+    "status": {"en": "Status", "de": "Status"},
+    "entries": {"en": "Inspections", "de": "Prüfungen"},
+    "none": {"en": "No inspections in this period.", "de": "Keine Prüfungen in diesem Zeitraum."},
+    "technician": {"en": "Technician", "de": "Techniker"},
+    "checklist": {"en": "Checklist", "de": "Checkliste"},
+    "findings": {"en": "Findings", "de": "Befund"},
+    "signature": {"en": "Signed by", "de": "Unterschrift"},
+    "attachments": {"en": "Attachments", "de": "Anhänge"},
+    "reading": {"en": "Counter reading", "de": "Zählerstand"},
+    "every_months": {"en": "every {n} months", "de": "alle {n} Monate"},
+    "every_count": {"en": "every {n} {key}", "de": "alle {n} {key}"},
+    "ok": {"en": "ok", "de": "i. O."},
+    "not_ok": {"en": "not ok", "de": "n. i. O."},
+    "na": {"en": "n/a", "de": "entfällt"},
+    "green": {"en": "up to date", "de": "aktuell"},
+    "yellow": {"en": "due soon", "de": "bald fällig"},
+    "red": {"en": "overdue", "de": "überfällig"},
+    "page": {"en": "Page", "de": "Seite"},
+}
+
+
+def text(key: str, language: str) -> str:
+    return TEXTS[key].get(language) or TEXTS[key]["en"]
+
+
+def _latin1(value: str) -> str:
+    replaced = value.replace("–", "-").replace("—", "-").replace("„", '"').replace("“", '"').replace("”", '"')
+    return replaced.encode("latin-1", "replace").decode("latin-1")
+
+
+def _day(value: date | None, language: str) -> str:
+    if value is None:
+        return "-"
+    return value.strftime("%d.%m.%Y") if language == "de" else value.isoformat()
+
+
+def _number(value: float | None, language: str) -> str:
+    if value is None:
+        return "-"
+    formatted = f"{value:,.0f}"
+    return formatted.replace(",", ".") if language == "de" else formatted
+
+
+@dataclass(frozen=True)
+class BookContents:
+    device_name: str
+    serial_number: str
+    site_name: str
+    period: tuple[date, date]
+    plans: Sequence[tuple[MaintenancePlan, Light | None]]
+    entries: Sequence[tuple[InspectionEntry, Sequence[InspectionAttachment]]]
+    created_at: datetime
+
+
+class _Document(FPDF):
+    footer_label = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.set_text_color(120)
+        self.cell(0, 6, _latin1(f"{self.footer_label} {self.page_no()}"), align="R")
+
+
+def render_book(contents: BookContents, language: str) -> bytes:
+    t = lambda key: _latin1(text(key, language))  # noqa: E731 - a short local alias keeps the layout readable
+    pdf = _Document(format="A4")
+    pdf.footer_label = t("page")
+    pdf.set_auto_page_break(auto=True, margin=16)
+    pdf.set_title(_latin1(f"{text('title', language)}: {contents.device_name}"))
+    pdf.add_page()
+    width = pdf.epw
+
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.cell(0, 10, t("title"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("Helvetica", size=10)
+    start, end = contents.period
+    for label, value in (
+        ("device", contents.device_name), ("serial", contents.serial_number), ("site", contents.site_name or "-"),
+        ("period", f"{_day(start, language)} - {_day(end, language)}"),
+        ("created", contents.created_at.strftime("%d.%m.%Y %H:%M UTC" if language == "de" else "%Y-%m-%d %H:%M UTC")),
+    ):
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.cell(40, 6, t(label))
+        pdf.set_font("Helvetica", size=10)
+        pdf.multi_cell(width - 40, 6, _latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 13)
+    pdf.cell(0, 8, t("plans"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("Helvetica", size=9)
+    with pdf.table(col_widths=(40, 25, 20, 15), text_align="LEFT", line_height=5) as table:
+        header = table.row()
+        for key in ("plan", "rule", "due", "status"):
+            header.cell(t(key))
+        for plan, light in contents.plans:
+            row = table.row()
+            row.cell(_latin1(plan.name))
+            if plan.kind == "interval":
+                row.cell(_latin1(text("every_months", language).format(n=plan.interval_months)))
+                row.cell(_day(plan.due_on, language))
+            else:
+                row.cell(_latin1(text("every_count", language).format(n=_number(plan.counter_every, language),
+                                                                      key=plan.counter_key)))
+                row.cell(_number(plan.due_count, language))
+            row.cell(t(light.name) if light is not None else "-")
+
+    pdf.ln(4)
+    pdf.set_font("Helvetica", "B", 13)
+    pdf.cell(0, 8, t("entries"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if not contents.entries:
+        pdf.set_font("Helvetica", "I", 10)
+        pdf.cell(0, 6, t("none"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    for entry, attachments in contents.entries:
+        pdf.set_draw_color(180)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
+        pdf.ln(2)
+        pdf.set_font("Helvetica", "B", 11)
+        pdf.cell(0, 7, _latin1(f"{_day(entry.performed_on, language)} - {entry.technician_name}"),
+                 new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font("Helvetica", size=9)
+        if entry.counter_reading is not None:
+            pdf.cell(0, 5, _latin1(f"{text('reading', language)}: {_number(entry.counter_reading, language)}"),
+                     new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if entry.checklist:
+            pdf.set_font("Helvetica", "B", 9)
+            pdf.cell(0, 6, t("checklist"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.set_font("Helvetica", size=9)
+            with pdf.table(col_widths=(60, 15, 35), text_align="LEFT", line_height=5, first_row_as_headings=False) as table:
+                for check in entry.checklist:
+                    row = table.row()
+                    row.cell(_latin1(str(check.get("item", ""))))
+                    result = str(check.get("result", ""))
+                    row.cell(t(result) if result in TEXTS else _latin1(result))
+                    row.cell(_latin1(str(check.get("note", ""))))
+        if entry.findings:
+            pdf.set_font("Helvetica", "B", 9)
+            pdf.cell(0, 6, t("findings"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.set_font("Helvetica", size=9)
+            pdf.multi_cell(width, 5, _latin1(entry.findings), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if attachments:
+            names = ", ".join(f"{attachment.file_name} (SHA-256 {attachment.sha256[:12]}...)" for attachment in attachments)
+            pdf.multi_cell(width, 5, _latin1(f"{text('attachments', language)}: {names}"),
+                           new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if entry.signature_name:
+            pdf.set_font("Helvetica", "I", 9)
+            pdf.cell(0, 6, _latin1(f"{text('signature', language)}: {entry.signature_name}"),
+                     new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(3)
+    return bytes(pdf.output())
