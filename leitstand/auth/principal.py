@@ -24,6 +24,8 @@ class ResolvedGrant:
     tenant_path: str | None = None
     site_path: str | None = None
     device_id: int | None = None
+    # Set on grants that come from a redeemed support-access release code (leitstand.support.access).
+    support_code_id: int | None = None
 
     @property
     def permissions(self) -> frozenset[Permission]:
@@ -78,10 +80,15 @@ def resolve_grants(db: Session, user_id: int) -> tuple[ResolvedGrant, ...]:
         .outerjoin(Site, Site.id == RoleGrant.site_id)
         .where(RoleGrant.user_id == user_id)
     )
-    return tuple(
+    grants = tuple(
         ResolvedGrant(role=role, kind=ScopeKind(kind), tenant_path=tenant_path, site_path=site_path, device_id=device_id)
         for role, kind, tenant_path, site_path, device_id in rows
     )
+    # Support access: platform support's redeemed release codes add read-only grants on the customer's
+    # tenant or device. Resolved here, on every request, so an expired or revoked code stops at once.
+    from leitstand.support.access import support_access_grants
+
+    return grants + support_access_grants(db, user_id, grants)
 
 
 def load_principal(db: Session, user: User, **extra: object) -> Principal:

@@ -52,6 +52,8 @@ class Tenant(IdMixin, CreatedAtMixin, ScopedModel, Base):
     # Raw telemetry older than this many days is deleted; rollups stay. None keeps everything.
     telemetry_retention_days: Mapped[int | None] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(String(400), unique=True)
+    # The response-time promise of the tenant's support contract (a key of leitstand/support/sla_policies.toml).
+    sla_policy: Mapped[str] = mapped_column(String(64), default="barrier-portal", server_default="barrier-portal")
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]

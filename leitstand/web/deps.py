@@ -27,6 +27,7 @@ from leitstand.auth.principal import Principal, load_principal
 from leitstand.auth.secrets import token_digest
 from leitstand.clock import clock
 from leitstand.config import Settings
+from leitstand.support.access import record_support_views
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
 from leitstand.users.models import User
@@ -93,12 +94,19 @@ def _principal_from_cookie(db: Session, request: Request, raw: str) -> Principal
 def _load_request_principal(request: Request) -> Principal:
     factory = get_session_factory(request)
     with system_session(factory, reason="authenticate request") as db:
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            return _principal_from_token(db, header[7:].strip())
-        if raw := request.cookies.get(SESSION_COOKIE):
-            return _principal_from_cookie(db, request, raw)
-        raise unauthenticated()
+        principal = _principal_from_credentials(db, request)
+        # A request made under support access is audited for the customer (leitstand.support.access).
+        record_support_views(db, principal, request.method, request.url.path, client_ip(request))
+        return principal
+
+
+def _principal_from_credentials(db: Session, request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return _principal_from_token(db, header[7:].strip())
+    if raw := request.cookies.get(SESSION_COOKIE):
+        return _principal_from_cookie(db, request, raw)
+    raise unauthenticated()
 
 
 async def authenticate(request: Request) -> Principal:

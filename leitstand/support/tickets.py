@@ -1,0 +1,252 @@
+"""The ticket service: opening tickets, their status, comments and SLA clocks, and the mails about them.
+
+The *support side* of a ticket is the provider: users whose own tenant lies above
+the ticket's tenant (the platform's support desk, the partner). They may pause the
+clock by waiting for the customer, and their first answer is the *response* the
+SLA measures. The *customer side* is everyone else who sees the ticket.
+
+The SLA clock is always recomputed from the ticket's events (`sla.compute_sla_clock`);
+the ticket stores the result only so that lists can filter and sort by it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leitstand.auth.principal import Principal
+from leitstand.clock import clock
+from leitstand.config import Settings
+from leitstand.mail.sender import MailError, send_mail
+from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketEvent, TicketStatus
+from leitstand.support.sla import ClockState, SlaClock, SlaEvent, TicketClass, compute_sla_clock, shipped_policies
+from leitstand.tenancy.models import Tenant
+from leitstand.users.models import User
+
+log = logging.getLogger(__name__)
+
+# What the customer side may set; the rest (waiting for the customer, answered) is the support desk's call.
+CUSTOMER_STATUSES = frozenset({TicketStatus.open, TicketStatus.resolved, TicketStatus.closed})
+# States the scheduler keeps watching.
+CLOCK_IN_PROGRESS = (ClockState.running.value, ClockState.paused.value)
+SLA_EVENTS = frozenset(event.value for event in SlaEvent)
+
+
+class TicketRuleError(ValueError):
+    """A change the ticket's rules do not allow (shown to the caller as 422)."""
+
+
+def is_support_side(db: Session, principal: Principal, ticket: Ticket) -> bool:
+    """True when the principal's own tenant lies strictly above the ticket's tenant."""
+    own = db.get(Tenant, principal.tenant_id)
+    target = db.get(Tenant, ticket.tenant_id)
+    return bool(own and target and target.path != own.path and target.path.startswith(own.path))
+
+
+def _event(db: Session, ticket: Ticket, kind: str, actor_id: int | None, at: datetime, **details: Any) -> None:
+    db.add(TicketEvent(ticket_id=ticket.id, kind=kind, actor_user_id=actor_id, at=at, details=details))
+
+
+def events_of(db: Session, ticket: Ticket) -> list[TicketEvent]:
+    return list(db.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                           .order_by(TicketEvent.at, TicketEvent.id)))
+
+
+# --- the SLA clock -------------------------------------------------------------
+
+
+def sla_clock(db: Session, ticket: Ticket, now: datetime | None = None) -> SlaClock | None:
+    """The ticket's clock as of `now`; None when its policy sets no target for its class."""
+    policy = shipped_policies().get(ticket.sla_policy)
+    if policy is None:
+        return None
+    target = policy.targets.get(TicketClass(ticket.ticket_class))
+    if target is None:
+        return None
+    records = [(event.at, event.kind) for event in events_of(db, ticket) if event.kind in SLA_EVENTS]
+    now = now or clock.now()
+    return compute_sla_clock(records, target, policy.service_calendar, max(now, ticket.created_at), policy.warning)
+
+
+def refresh_sla(db: Session, ticket: Ticket, now: datetime | None = None) -> SlaClock | None:
+    """Recompute the clock and store its state, due time and warning on the ticket."""
+    db.flush()  # events added in this change count
+    clock_now = sla_clock(db, ticket, now)
+    ticket.sla_state = clock_now.state.value if clock_now else None
+    ticket.sla_due_at = clock_now.due_at if clock_now else None
+    ticket.sla_warning = bool(clock_now and clock_now.warning)
+    return clock_now
+
+
+# --- changes ---------------------------------------------------------------------
+
+
+def open_ticket(
+    db: Session, principal: Principal, *, tenant: Tenant, ticket_class: TicketClass, title: str, description: str,
+    device_id: int | None = None, site_id: int | None = None,
+) -> Ticket:
+    now = clock.now()
+    ticket = Ticket(
+        tenant_id=tenant.id, device_id=device_id, site_id=site_id, ticket_class=int(ticket_class), title=title,
+        description=description, reporter_id=principal.user_id, status=TicketStatus.open.value,
+        sla_policy=tenant.sla_policy, created_at=now, updated_at=now,
+    )
+    db.add(ticket)
+    db.flush()
+    _event(db, ticket, SlaEvent.opened, principal.user_id, now)
+    refresh_sla(db, ticket, now)
+    return ticket
+
+
+def _responded_yet(db: Session, ticket: Ticket) -> bool:
+    return db.scalar(select(TicketEvent.id).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind == SlaEvent.responded.value)) is not None
+
+
+def change_status(db: Session, ticket: Ticket, status: TicketStatus, actor: Principal, support_side: bool) -> bool:
+    """Set the status and record what it means for the clock. Returns whether anything changed."""
+    if status.value == ticket.status:
+        return False
+    if not support_side and status not in CUSTOMER_STATUSES:
+        raise TicketRuleError(f"Only the support desk sets a ticket to {status.value}.")
+    now = clock.now()
+    previous = TicketStatus(ticket.status)
+    _event(db, ticket, "status", actor.user_id, now, before=previous.value, after=status.value)
+    if previous is TicketStatus.waiting_for_customer:
+        _event(db, ticket, SlaEvent.resumed, actor.user_id, now)
+    if status is TicketStatus.waiting_for_customer:
+        _event(db, ticket, SlaEvent.paused, actor.user_id, now)
+    if support_side and status in (TicketStatus.answered, *FINISHED) and not _responded_yet(db, ticket):
+        # The support desk answering or closing the ticket is its response.
+        _event(db, ticket, SlaEvent.responded, actor.user_id, now)
+    ticket.status = status.value
+    ticket.updated_at = now
+    refresh_sla(db, ticket, now)
+    return True
+
+
+def assign(db: Session, ticket: Ticket, assignee: User | None, actor: Principal) -> None:
+    now = clock.now()
+    _event(db, ticket, "assigned", actor.user_id, now, assignee_id=assignee.id if assignee else None)
+    ticket.assignee_id = assignee.id if assignee else None
+    ticket.updated_at = now
+
+
+def add_comment(db: Session, ticket: Ticket, body: str, internal: bool, actor: Principal, support_side: bool) -> TicketComment:
+    """A comment. Support's first customer-visible comment is the response; a customer's comment
+    brings a ticket that waits for them (or was answered) back to the desk."""
+    if internal and not support_side:
+        raise TicketRuleError("Internal comments are for the support desk.")
+    now = clock.now()
+    comment = TicketComment(ticket_id=ticket.id, author_id=actor.user_id, body=body, internal=internal, created_at=now)
+    db.add(comment)
+    if not internal:
+        if support_side:
+            if not _responded_yet(db, ticket):
+                _event(db, ticket, SlaEvent.responded, actor.user_id, now)
+            if ticket.status == TicketStatus.open:
+                change_status(db, ticket, TicketStatus.answered, actor, support_side)
+        elif ticket.status in (TicketStatus.waiting_for_customer, TicketStatus.answered):
+            change_status(db, ticket, TicketStatus.open, actor, support_side)
+    ticket.updated_at = now
+    refresh_sla(db, ticket, now)
+    return comment
+
+
+# --- mails -----------------------------------------------------------------------
+
+MAILS: dict[str, dict[str, tuple[str, str]]] = {
+    "status": {
+        "de": ("[Ticket #{id}] Status: {status}", "Das Ticket #{id} „{title}“ hat jetzt den Status {status}.\n\n{link}\n"),
+        "en": ("[Ticket #{id}] Status: {status}", "Ticket #{id} \"{title}\" is now {status}.\n\n{link}\n"),
+    },
+    "comment": {
+        "de": ("[Ticket #{id}] Neuer Kommentar", "{author} schreibt zu Ticket #{id} „{title}“:\n\n{body}\n\n{link}\n"),
+        "en": ("[Ticket #{id}] New comment", "{author} wrote on ticket #{id} \"{title}\":\n\n{body}\n\n{link}\n"),
+    },
+    "sla_warning": {
+        "de": ("[Ticket #{id}] Reaktionszeit läuft ab: {due}",
+               "Die Reaktionszeit für Ticket #{id} „{title}“ (Klasse {ticket_class}) endet am {due}.\n\n{link}\n"),
+        "en": ("[Ticket #{id}] Response time running out: {due}",
+               "The response time for ticket #{id} \"{title}\" (class {ticket_class}) ends at {due}.\n\n{link}\n"),
+    },
+}
+
+STATUS_LABELS = {
+    "de": {"open": "offen", "waiting_for_customer": "wartet auf Kunde", "answered": "beantwortet",
+           "resolved": "gelöst", "closed": "geschlossen"},
+    "en": {"open": "open", "waiting_for_customer": "waiting for customer", "answered": "answered",
+           "resolved": "resolved", "closed": "closed"},
+}
+
+
+def mail_users(system_db: Session, settings: Settings, user_ids: Iterable[int | None], template: str,
+               ticket: Ticket, **values: Any) -> list[str]:
+    """Mail each (distinct, active) user in their language. A failing mail server is logged, never raised:
+    the change it reports is already stored. `system_db` must see every tenant (recipients may be the
+    provider's support staff, whom the customer's session cannot see). Returns the addresses mailed."""
+    sent = []
+    for user_id in dict.fromkeys(uid for uid in user_ids if uid is not None):
+        user = system_db.get(User, user_id)
+        if user is None or not user.is_active:
+            continue
+        language = user.language if user.language in MAILS[template] else "en"
+        subject, body = MAILS[template][language]
+        status = STATUS_LABELS[language].get(ticket.status, ticket.status)
+        text = dict(id=ticket.id, title=ticket.title, status=status, ticket_class=ticket.ticket_class,
+                    link=f"{settings.public_url.rstrip('/')}/tickets/{ticket.id}", **values)
+        try:
+            send_mail(settings, user.email, subject.format(**text), body.format(**text))
+            sent.append(user.email)
+        except MailError:
+            log.warning("ticket %s: %s mail to user %s not sent", ticket.id, template, user_id)
+    return sent
+
+
+def others(ticket: Ticket, actor: Principal) -> list[int | None]:
+    """Reporter and assignee, without whoever made the change."""
+    return [uid for uid in (ticket.reporter_id, ticket.assignee_id) if uid != actor.user_id]
+
+
+# --- the scheduler's round -----------------------------------------------------------
+
+
+def support_group(system_db: Session) -> list[int]:
+    """Who hears about an unassigned ticket: the platform support staff."""
+    from leitstand.access.models import RoleGrant
+    from leitstand.access.roles import PLATFORM_SUPPORT_ROLE
+
+    return list(system_db.scalars(select(RoleGrant.user_id).where(RoleGrant.role == PLATFORM_SUPPORT_ROLE)))
+
+
+def watch_sla_clocks(system_db: Session, settings: Settings, now: datetime | None = None) -> dict[str, int]:
+    """Refresh every open ticket's clock; warn the assignee (or the support group) once before
+    the breach, and mark each breach once. `system_db` is a system session (a scheduled job)."""
+    now = now or clock.now()
+    counts = {"refreshed": 0, "warned": 0, "breached": 0}
+    tickets = system_db.scalars(select(Ticket).where(
+        Ticket.sla_state.in_(CLOCK_IN_PROGRESS), Ticket.status.not_in([status.value for status in FINISHED])))
+    for ticket in tickets.all():
+        state = refresh_sla(system_db, ticket, now)
+        counts["refreshed"] += 1
+        if state is None:
+            continue
+        if state.state is ClockState.breached and ticket.sla_breached_at is None:
+            ticket.sla_breached_at = now
+            _event(system_db, ticket, "sla_breached", None, now, due_at=state.due_at.isoformat())
+            counts["breached"] += 1
+        elif state.warning and state.state is ClockState.running and ticket.sla_warned_at is None:
+            ticket.sla_warned_at = now
+            _event(system_db, ticket, "sla_warning", None, now, due_at=state.due_at.isoformat())
+            recipients = [ticket.assignee_id] if ticket.assignee_id else support_group(system_db)
+            due = state.due_at.strftime("%d.%m.%Y %H:%M %Z")
+            system_db.commit()  # the warning counts as sent even if a later mail fails
+            mail_users(system_db, settings, recipients, "sla_warning", ticket, due=due)
+            counts["warned"] += 1
+    system_db.commit()
+    return counts
