@@ -286,12 +286,15 @@ def devices_import(
         tenant = db.get(Tenant, tenant_id)
         if tenant is None:
             raise typer.BadParameter("no such tenant", param_hint="--tenant-id")
-        current_actor.set(Actor(user_id=None, tenant_id=tenant.id, label="cli: devices import"))
+        # Reset afterwards: the command may run inside a longer-lived process (tests, a shell).
+        actor_token = current_actor.set(Actor(user_id=None, tenant_id=tenant.id, label="cli: devices import"))
         try:
             report = import_devices(db, factory, tenant, file.read_bytes(), dry_run=dry_run, max_rows=100_000)
         except CsvRejected as error:
             console.print(f"[red]{error}[/]")
             raise typer.Exit(1) from None
+        finally:
+            current_actor.reset(actor_token)
         if report.failed:
             table = Table(title=f"{report.failed} of {len(report.rows)} rows have errors; nothing was imported")
             for column in ("row", "serial number", "error"):
@@ -390,6 +393,20 @@ def bench_command(
     from leitstand.bench.command import bench_command as run_bench
 
     run_bench(_bench_server(backend, broker, database_url, data_dir), commands=commands, broker=broker, out=typer.echo)
+
+@bench_app.command("alarms")
+def bench_alarms(
+    rate: Annotated[int, typer.Option("--rate", min=1, help="Alarms raised per second.")] = 100,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.1, help="How long to raise them.")] = 10.0,
+    backend: Backend = "sqlite",
+    database_url: BenchDatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Device error message -> alarm -> webhook notification dispatched: p50/p99/max and the number dispatched."""
+    from leitstand.bench.alarms import bench_alarms as run_bench
+
+    run_bench(_bench_server(backend, "embedded", database_url, data_dir), rate=rate, seconds=seconds, out=typer.echo)
+
 
 @bench_app.command("portal")
 def bench_portal(

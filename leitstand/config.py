@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     default_time_zone: str = "Europe/Berlin"
     license_term_months: int = 12
 
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, gt=0,
+                                      description="Largest inspection-book attachment accepted (bytes).")
+
     portal_tile_url: str = Field("https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                                  description="Map tiles of the sites map (Leaflet URL template).")
     portal_tile_attribution: str = Field("&copy; OpenStreetMap contributors",

@@ -165,8 +165,11 @@ def _real_clock() -> Iterator[None]:
 def app(settings: Settings, session_factory):  # type: ignore[no-untyped-def]
     from leitstand.web.app import create_app
 
+    from leitstand.notifications.dispatch import stop_notifier
+
     application = create_app(settings)
     yield application
+    stop_notifier(application.state.notifier)
     application.state.engine.dispose()
 
 

@@ -26,7 +26,7 @@ function refreshSoon() {
 }
 
 function changesFigures(update) {
-  if (update.type === "event") return true;
+  if (update.type === "event" || update.type === "alarm") return true;
   if (update.type !== "device" || typeof update.online !== "boolean") return false;
   // Telemetry arrives as device updates too; only a change of the online flag moves a tile.
   const before = knownOnline.get(update.device_id);

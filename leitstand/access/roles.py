@@ -99,6 +99,10 @@ ROLES: dict[str, Role] = {
             ANY_SCOPE,
         ),
         Role("read_only", "Read-only", "Nur lesen", READ_ALL | {P.own_tokens}, ANY_SCOPE),
+        # The provider's support desk: handles tickets of every tenant and, only with a release code a
+        # customer admin gives out (leitstand.support.access), reads that customer's data for a while.
+        Role("platform_support", "Platform support", "Plattform-Support", frozenset({P.own_tokens, P.ticket_read,
+             P.ticket_write}), TENANT_ONLY),
         Role(
             "integration",
             "Integration",
@@ -112,3 +116,5 @@ ROLES: dict[str, Role] = {
 # The platform admin is the one role that reaches every tenant; it may only be
 # granted on the root tenant.
 PLATFORM_ROLE = "platform_admin"
+# Platform support belongs on the root tenant too; only a grant there lets its holder redeem release codes.
+PLATFORM_SUPPORT_ROLE = "platform_support"

@@ -195,6 +195,7 @@ def seed_demo(db: Session) -> list[DemoLogin]:
 
     people = (
         ("admin@example.com", "Plattform-Admin", root, "platform_admin"),
+        ("support@example.com", "Sina Support", root, "platform_support"),
         ("partner@example.com", "Petra Partner", partner, "partner_admin"),
         ("techniker@example.com", "Tim Techniker", partner, "partner_technician"),
         ("betreiber@example.com", "Olaf Betreiber", car_parks, "operator"),

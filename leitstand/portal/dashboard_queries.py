@@ -102,3 +102,21 @@ def recent_events(db: Session, limit: int = LIST_LENGTH) -> list[RecentEvent]:
         .limit(limit)
     ).all()
     return [RecentEvent(*row) for row in rows]
+
+
+def maintenance_lights(db: Session) -> dict[str, int]:
+    """Devices with maintenance plans by traffic light: {"green": n, "yellow": n, "red": n}."""
+    from leitstand.maintenance.traffic_light import light_counts
+
+    return {light.name: count for light, count in light_counts(db).items()}
+
+
+def open_alarms_by_severity(db: Session) -> dict[str, int]:
+    """Open alarms (active, or acknowledged but not cleared) by severity, zeros included."""
+    from leitstand.alarms.models import Alarm, AlarmState
+
+    rows = db.execute(
+        select(Alarm.severity, func.count()).where(Alarm.state != AlarmState.cleared).group_by(Alarm.severity)
+    ).all()
+    found = {severity: int(count) for severity, count in rows}
+    return {severity.value: found.get(severity.value, 0) for severity in Severity}

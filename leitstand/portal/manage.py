@@ -55,6 +55,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("/manage/tokens", "API tokens", "Your own tokens for integrations such as an ERP system.", Permission.own_tokens),
     Section("/manage/licenses", "Licenses", "Status, end dates and automatic renewal of device licenses.", Permission.license_read),
     Section("/manage/audit", "Audit log", "Who changed what and when, with filters and export.", Permission.audit_read),
+    Section("/notifications", "Notifications", "Push on this device, muted sites; routing rules and webhooks.", Permission.own_tokens),
 )
 
 

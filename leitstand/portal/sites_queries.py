@@ -186,6 +186,7 @@ class SiteSummary:
     site: Site
     counts: StateCounts = field(default_factory=StateCounts)
     buildings: int = 0
+    maintenance: str | None = None  # the worst maintenance traffic light below (green/yellow/red)
 
     @property
     def health(self) -> Health:
@@ -214,6 +215,10 @@ def summarise_top_sites(site_db: Session, device_db: Session | None, tops: Seque
             summary = top_site_of(path, summaries) if path else None
             if summary is not None:
                 summary.counts.add(counts)
+        from leitstand.maintenance.traffic_light import light_by_site, roll_up
+
+        for path, light in roll_up(site_paths, light_by_site(device_db), summaries).items():
+            summaries[path].maintenance = light.name
     return [summaries[site.path] for site in tops]
 
 
@@ -262,6 +267,7 @@ def map_markers(summaries: Iterable[SiteSummary]) -> list[dict[str, Any]]:
             "id": summary.site.id, "name": summary.site.name, "address": summary.address,
             "lat": summary.site.latitude, "lon": summary.site.longitude, "health": summary.health.value,
             "devices": summary.counts.total, "online": summary.counts.online, "problem": summary.counts.problem,
+            "maintenance": summary.maintenance,
             "url": f"/sites/{summary.site.id}",
         }
         for summary in summaries

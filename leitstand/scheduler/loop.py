@@ -65,6 +65,15 @@ def _retention(db: Session, publish: Publish) -> Any:
     return apply_retention(factory, clock.now().date())
 
 
+def _maintenance_due(db: Session, publish: Publish) -> int:
+    from leitstand.alarms.service import bind_live
+    from leitstand.maintenance.due_alarms import sync_due_alarms
+
+    report = sync_due_alarms(bind_live(db, publish))
+    db.commit()
+    return len(report.raised) + len(report.cleared)
+
+
 def _partitions(db: Session, publish: Publish) -> None:
     if db.get_bind().dialect.name != "postgresql":
         return
@@ -76,12 +85,43 @@ def _partitions(db: Session, publish: Publish) -> None:
         ensure_partitions(connection, months)
 
 
+def _alarms(db: Session, publish: Publish) -> int:
+    from leitstand.alarms.evaluation import evaluate_time_based
+    from leitstand.alarms.service import bind_live
+
+    return evaluate_time_based(bind_live(db, publish))
+
+
+def _notification_retries(db: Session, publish: Publish) -> int:
+    from leitstand.notifications.dispatch import retry_job
+
+    return retry_job(db)
+
+
+def _notification_escalations(db: Session, publish: Publish) -> int:
+    from leitstand.notifications.dispatch import escalation_job
+
+    return escalation_job(db)
+
+
+def _sla_clocks(db: Session, publish: Publish) -> Any:
+    from leitstand import config
+    from leitstand.support.tickets import watch_sla_clocks
+
+    return watch_sla_clocks(db, config.get_settings())
+
+
 JOBS: tuple[Job, ...] = (
     Job("offline detection", timedelta(seconds=30), _offline),
     Job("command timeouts", timedelta(seconds=5), _command_timeouts),
+    Job("alarm rules over time", timedelta(seconds=15), _alarms),
+    Job("webhook retries", timedelta(seconds=10), _notification_retries),
+    Job("alarm escalations", timedelta(seconds=30), _notification_escalations),
     Job("license renewal", timedelta(hours=1), _license_renewal),
     Job("telemetry retention", timedelta(hours=6), _retention),
     Job("telemetry partitions", timedelta(hours=6), _partitions),
+    Job("maintenance due", timedelta(minutes=1), _maintenance_due),
+    Job("ticket SLA clocks", timedelta(minutes=1), _sla_clocks),
 )
 
 

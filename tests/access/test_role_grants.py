@@ -12,7 +12,7 @@ from leitstand.tenancy.models import new_path_segment
 GRANTS = "/api/v1/role-grants"
 ALL_ROLES = {
     "platform_admin", "partner_admin", "partner_technician", "operator", "operator_technician",
-    "end_customer", "read_only", "integration",
+    "end_customer", "read_only", "integration", "platform_support",
 }
 
 

@@ -74,10 +74,25 @@ BODIES: dict[tuple[str, str], Body] = {
 }
 
 
-# Later domains keep their entries beside them, in tests/api/bodies_<domain>.py (a dict BODIES).
+# Later domains keep their entries beside them, in tests/api/bodies_<domain>.py: a dict BODIES,
+# and optionally SEED(org, world) -> {path parameter: id}, which creates that domain's records of
+# one organisation (committed by the walk) so its routes can be aimed at them.
+SEEDS: list[Callable[[Organisation, World], dict[str, Any]]] = []
 for _module_path in sorted(Path(__file__).parent.glob("bodies_*.py")):
     _module = importlib.import_module(f"tests.api.{_module_path.stem}")
     BODIES.update(_module.BODIES)
+    if hasattr(_module, "SEED"):
+        SEEDS.append(_module.SEED)
+
+
+@pytest.fixture(autouse=True)
+def _seed_later_domains(world: World) -> None:
+    for organisation in (world.alpha, world.beta):
+        for seed in SEEDS:
+            organisation.extra_ids.update(seed(organisation, world))
+    world.db.commit()
+    # A seeded alarm is notified in the background; let that settle before the walk counts rows.
+    assert world.app.state.notifier.wait_idle()
 
 
 @dataclass(frozen=True)

@@ -90,10 +90,12 @@ class Organisation:
     grant: RoleGrant
     command: Command
     end_customer: Tenant | None = None
+    # Path parameters of later domains' records, seeded by tests/api/bodies_<domain>.py SEED.
+    extra_ids: dict[str, Any] = field(default_factory=dict)
 
     def ids(self) -> dict[str, Any]:
         """Path parameter values pointing at this organisation's records."""
-        return {
+        return self.extra_ids | {
             "tenant_id": self.customer.id, "user_id": self.operator.id, "site_id": self.site.id,
             "group_id": self.group.id, "device_id": self.barrier.id, "license_id": self.license.id,
             "grant_id": self.grant.id, "type_key": self.device_type.key, "token_id": self.token.id,
