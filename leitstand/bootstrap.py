@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.access.models import RoleGrant
-from leitstand.access.roles import PLATFORM_ROLE, ROLES, ScopeKind
+from leitstand.access.roles import ROLES, ROOT_ONLY_ROLES, ScopeKind
 from leitstand.auth.secrets import SecretBox, hash_password
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -57,8 +57,8 @@ def create_user(
         raise UserExists(email)
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
-    if role == PLATFORM_ROLE and tenant.kind != TenantKind.root:
-        raise ValueError("platform_admin is granted on the root tenant only")
+    if role in ROOT_ONLY_ROLES and tenant.kind != TenantKind.root:
+        raise ValueError(f"{role} is granted on the root tenant only")
     user = User(
         tenant_id=tenant.id, email=email, display_name=display_name, language=language,
         password_hash=hash_password(password) if password else None,

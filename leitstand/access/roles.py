@@ -118,3 +118,4 @@ ROLES: dict[str, Role] = {
 PLATFORM_ROLE = "platform_admin"
 # Platform support belongs on the root tenant too; only a grant there lets its holder redeem release codes.
 PLATFORM_SUPPORT_ROLE = "platform_support"
+ROOT_ONLY_ROLES = frozenset({PLATFORM_ROLE, PLATFORM_SUPPORT_ROLE})

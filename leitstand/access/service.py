@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leitstand.access.roles import PLATFORM_ROLE, ROLES, Role, ScopeKind
+from leitstand.access.roles import ROLES, ROOT_ONLY_ROLES, Role, ScopeKind
 from sqlalchemy import select
 
 from leitstand.devices.models import Device, DeviceShare
@@ -53,8 +53,8 @@ def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int)
     target = access.db.get(model, target_id)
     if target is None:
         raise not_found(kind.value)
-    if role.key == PLATFORM_ROLE and not (kind == ScopeKind.tenant and target.kind == TenantKind.root):
-        raise invalid("The platform admin role can only be granted on the root tenant.")
+    if role.key in ROOT_ONLY_ROLES and not (kind == ScopeKind.tenant and target.kind == TenantKind.root):
+        raise invalid(f"The role {role.key} can only be granted on the root tenant.")
     for permission in role.permissions:
         with access.scoped_for(permission) as session:
             if session.get(model, target_id) is None:

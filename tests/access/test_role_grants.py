@@ -89,10 +89,11 @@ def test_operator_cannot_grant_partner_admin(world, colleague):
     assert world.as_user("alpha_operator").get(GRANTS, params={"user_id": colleague.id}).json()["total"] == 0
 
 
-def test_platform_admin_can_only_be_granted_on_the_root_tenant(world, colleague):
-    operator = grant(world.as_user("alpha_operator"), colleague.id, "platform_admin", tenant=world.alpha.customer.id)
-    partner = grant(world.as_user("alpha_admin"), colleague.id, "platform_admin", tenant=world.alpha.partner.id)
-    root = grant(world.as_user("platform_admin"), colleague.id, "platform_admin", tenant=world.alpha.customer.id)
+@pytest.mark.parametrize("role", ["platform_admin", "platform_support"])
+def test_platform_roles_can_only_be_granted_on_the_root_tenant(world, colleague, role):
+    operator = grant(world.as_user("alpha_operator"), colleague.id, role, tenant=world.alpha.customer.id)
+    partner = grant(world.as_user("alpha_admin"), colleague.id, role, tenant=world.alpha.partner.id)
+    root = grant(world.as_user("platform_admin"), colleague.id, role, tenant=world.alpha.customer.id)
 
     assert (operator.status_code, partner.status_code, root.status_code) == (422, 422, 422)
 
