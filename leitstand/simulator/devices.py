@@ -21,6 +21,8 @@ class SimulatedDevice:
     error_rate: float = 0.002  # chance per tick of reporting an error code
     errors: tuple[str, ...] = ()
     messages_sent: int = 0
+    recovery_ticks: int = 5  # a reported fault goes away after this many ticks
+    active_faults: dict[str, int] = field(default_factory=dict)  # code -> ticks until it recovers
 
     def telemetry(self, now: datetime) -> dict[str, float | str | bool]:
         return {}
@@ -28,10 +30,23 @@ class SimulatedDevice:
     def tick(self, now: datetime) -> list[DeviceMessage]:
         out = [DeviceMessage(serial=self.serial, kind=MessageKind.telemetry, received_at=now,
                              readings=tuple(Reading(key, now, value) for key, value in self.telemetry(now).items()))]
+        for code in list(self.active_faults):
+            self.active_faults[code] -= 1
+            if self.active_faults[code] <= 0:
+                out.append(self.recover(code, now))
         if self.errors and self.rng.random() < self.error_rate:
-            out.append(DeviceMessage(serial=self.serial, kind=MessageKind.event, received_at=now, sent_at=now,
-                                     event_code=self.rng.choice(self.errors)))
+            out.append(self.report_fault(self.rng.choice(self.errors), now))
         return out
+
+    def report_fault(self, code: str, now: datetime) -> DeviceMessage:
+        self.active_faults[code] = self.recovery_ticks
+        return DeviceMessage(serial=self.serial, kind=MessageKind.event, received_at=now, sent_at=now, event_code=code)
+
+    def recover(self, code: str, now: datetime) -> DeviceMessage:
+        """The fault is gone: the same code with `active: false`, which clears its alarm."""
+        self.active_faults.pop(code, None)
+        return DeviceMessage(serial=self.serial, kind=MessageKind.event, received_at=now, sent_at=now, event_code=code,
+                             event_data={"active": False})
 
     def heartbeat(self, now: datetime) -> DeviceMessage:
         return DeviceMessage(serial=self.serial, kind=MessageKind.heartbeat, received_at=now, sent_at=now)

@@ -15,7 +15,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from leitstand.clock import clock
-from leitstand.ingest.message import DeviceMessage, MessageKind
 from tests.portal.devices_support import SimulatorSender, wait_for_live_subscribers
 from tests.support.world import World
 
@@ -27,24 +26,18 @@ def simulator(app: Any) -> Iterator[SimulatorSender]:
     sender.close()
 
 
-def barrier_event(serial: str, code: str, **data: Any) -> DeviceMessage:
-    now = clock.now()
-    return DeviceMessage(serial=serial, kind=MessageKind.event, received_at=now, sent_at=now, event_code=code,
-                         event_data=data)
-
-
 def test_an_error_code_raises_a_live_alarm_that_is_acknowledged_and_clears_on_recovery(
     page: Page, portal_url: str, world: World, app: Any, login, shot, simulator: SimulatorSender,  # type: ignore[no-untyped-def]
 ) -> None:
     serial = world.alpha.barrier.serial_number
-    simulator.add(serial, "barrier")
+    barrier = simulator.add(serial, "barrier")
     login(page, "admin@alpha.test")
     page.goto("/")
     tile = page.locator("#tile-alarms [data-open-alarms]")
     expect(tile).to_have_attribute("data-open-alarms", "0")
     wait_for_live_subscribers(app)
 
-    simulator.report([barrier_event(serial, "E01")])  # the boom is blocked
+    simulator.report([barrier.report_fault("E01", clock.now())])  # the boom is blocked
 
     expect(tile).to_have_attribute("data-open-alarms", "1")  # live: no reload
     expect(tile.locator('[data-severity="critical"]')).to_be_visible()
@@ -71,7 +64,7 @@ def test_an_error_code_raises_a_live_alarm_that_is_acknowledged_and_clears_on_re
     expect(page.locator(".alarm-comments")).to_contain_text("Techniker ist unterwegs")
     shot(page, "alarm")
 
-    simulator.report([barrier_event(serial, "E01", active=False)])  # the simulator recovers
+    simulator.report([barrier.recover("E01", clock.now())])  # the simulated barrier recovers
 
     expect(page.locator("#alarm-panel [data-alarm-state]").first).to_have_attribute("data-alarm-state", "cleared")
     expect(page.locator("#alarm-panel")).to_contain_text("automatisch")

@@ -37,6 +37,18 @@ def test_a_barrier_opens_counts_a_cycle_and_reports_success():
     assert reported["position"] == "open" and reported["cycles"] == cycles + 1
 
 
+def test_a_reported_fault_recovers_after_a_few_ticks_with_the_same_code_inactive():
+    barrier = Barrier(serial="SIM-FAULT", rng=random.Random(3), error_rate=0.0, recovery_ticks=2)
+    fault = barrier.report_fault("E01", NOW)
+    first, second = barrier.tick(NOW), barrier.tick(NOW)
+
+    assert (fault.event_code, fault.event_data) == ("E01", {})
+    assert [m for m in first if m.kind == MessageKind.event] == []
+    recovered = [m for m in second if m.kind == MessageKind.event]
+    assert [(m.event_code, m.event_data) for m in recovered] == [("E01", {"active": False})]
+    assert barrier.active_faults == {}
+
+
 def test_unknown_commands_and_bad_parameters_fail_like_on_a_real_device():
     thermostat = Thermostat(serial="THM-1", rng=random.Random(1))
 
