@@ -15,6 +15,7 @@ from fpdf.enums import XPos, YPos
 
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry, MaintenancePlan
 from leitstand.maintenance.traffic_light import Light
+from leitstand.portal.i18n import translations
 
 TEXTS = {
     "title": {"en": "Inspection book", "de": "Prüfbuch"},
@@ -93,6 +94,8 @@ class _Document(FPDF):
 
 def render_book(contents: BookContents, language: str) -> bytes:
     t = lambda key: _latin1(text(key, language))  # noqa: E731 - a short local alias keeps the layout readable
+    # Shipped plan names and checklist items are English ids with German texts in the portal's catalogue.
+    shipped = translations(language).gettext
     pdf = _Document(format="A4")
     pdf.footer_label = t("page")
     pdf.set_auto_page_break(auto=True, margin=16)
@@ -124,7 +127,7 @@ def render_book(contents: BookContents, language: str) -> bytes:
             header.cell(t(key))
         for plan, light in contents.plans:
             row = table.row()
-            row.cell(_latin1(plan.name))
+            row.cell(_latin1(shipped(plan.name)))
             if plan.kind == "interval":
                 row.cell(_latin1(text("every_months", language).format(n=plan.interval_months)))
                 row.cell(_day(plan.due_on, language))
@@ -158,7 +161,7 @@ def render_book(contents: BookContents, language: str) -> bytes:
             with pdf.table(col_widths=(60, 15, 35), text_align="LEFT", line_height=5, first_row_as_headings=False) as table:
                 for check in entry.checklist:
                     row = table.row()
-                    row.cell(_latin1(str(check.get("item", ""))))
+                    row.cell(_latin1(shipped(str(check.get("item", "")))))
                     result = str(check.get("result", ""))
                     row.cell(t(result) if result in TEXTS else _latin1(result))
                     row.cell(_latin1(str(check.get("note", ""))))

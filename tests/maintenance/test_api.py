@@ -182,7 +182,7 @@ def test_history_per_device_and_site_lists_entries_and_maintenance_alarms(world:
     plan = _overdue_plan(api, alpha.barrier.id)  # raises the maintenance alarm at once
     _entry(api, alpha.thermostat.id, findings="Battery replaced")
     device = api.get(f"/api/v1/maintenance/devices/{alpha.barrier.id}/history").json()
-    assert [(item["kind"], item["title"]) for item in device] == [("alarm", "Wartung überfällig: Annual safety inspection")]
+    assert [(item["kind"], item["title"]) for item in device] == [("alarm", "Wartung überfällig: Jährliche Sicherheitsprüfung")]
     _entry(api, alpha.barrier.id, completed_plan_ids=[plan["id"]])
     site = api.get(f"/api/v1/maintenance/sites/{alpha.site.id}/history").json()
     assert sorted(item["kind"] for item in site) == ["alarm", "inspection", "inspection"]

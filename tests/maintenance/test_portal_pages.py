@@ -61,13 +61,13 @@ def test_inspection_book_page_and_device_card(world: World) -> None:
         "checklist": [{"item": "Boom", "result": "not_ok", "note": "bent"}]})
     book = api.get(f"/maintenance/devices/{barrier.id}").text
     assert "Spring worn" in book and "bent" in book and 'id="inspection-form"' in book
-    assert "Boom, fixing and break-away coupling" in book  # the type's checklist in the form
+    assert "Schrankenbaum, Befestigung und Abfahrsicherung" in book  # the type's checklist, in German
     assert f"/api/v1/maintenance/devices/{barrier.id}/book.pdf" in book
     reader_book = world.as_user("alpha_reader").get(f"/maintenance/devices/{barrier.id}").text
     assert 'id="inspection-form"' not in reader_book
     assert 'hx-get="/maintenance/devices/%d/card"' % barrier.id in api.get(f"/devices/{barrier.id}").text
     card = api.get(f"/maintenance/devices/{barrier.id}/card").text
-    assert 'data-maintenance="red"' in card and "Annual safety inspection" in card
+    assert 'data-maintenance="red"' in card and "Jährliche Sicherheitsprüfung" in card  # shown in German
     assert world.as_user("beta_admin").get(f"/maintenance/devices/{barrier.id}").status_code == 404
 
 
@@ -81,5 +81,5 @@ def test_site_list_and_service_history(world: World) -> None:
     api.post(f"/api/v1/maintenance/devices/{alpha.thermostat.id}/entries", json={
         "performed_on": "2026-06-01", "technician_name": "J. Kraus", "findings": "Battery replaced"})
     history = api.get(f"/maintenance/sites/{alpha.site.id}").text
-    assert "Battery replaced" in history and "Wartung überfällig: Annual safety inspection" in history
+    assert "Battery replaced" in history and "Wartung überfällig: Jährliche Sicherheitsprüfung" in history
     assert world.as_user("beta_admin").get(f"/maintenance/sites/{alpha.site.id}").status_code == 404
