@@ -284,7 +284,7 @@ def subscribe_push(body: PushSubscriptionCreate, request: Request, access: SelfS
 
 @router.delete("/me/push-subscriptions", status_code=204)
 def unsubscribe_push(access: SelfService,
-                     endpoint: Annotated[str, Query(min_length=8, max_length=1000)]) -> Response:
+                     endpoint: Annotated[str, Query(min_length=8, max_length=1000, pattern=r"^https?://[^\s\x00-\x1f]+$")]) -> Response:
     """Unregister a browser by its push endpoint (what the browser knows of itself)."""
     subscription = access.db.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     if subscription is None:

@@ -17,9 +17,18 @@ def assert_problem(response, status: int, kind: str) -> dict:  # type: ignore[no
     return body
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nowhere", "/no/such/page", "/api/v1/devices/1/nothing"])
+@pytest.mark.parametrize("path", ["/api/v1/nowhere", "/api/v1/devices/1/nothing"])
 def test_unknown_route_is_a_404_problem(client, path):
     assert_problem(client.get(path), 404, "not-found")
+
+
+def test_an_unknown_page_outside_the_api_is_a_404_page(client):
+    # People reach those with a browser: they get the portal's error page, not a JSON document.
+    response = client.get("/no/such/page")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "404" in response.text
 
 
 def test_unknown_record_is_a_404_problem(world):
