@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from sqlalchemy import ColumnElement, column, event, false, inspect, or_, select, table, true
@@ -139,13 +140,21 @@ def scope_of(session: Session) -> AccessScope:
 SYSTEM = AccessScope(unrestricted=True, reason="system")
 
 
-def _criteria_for(scope: AccessScope) -> list[Any]:
+def _criteria_for(scope: AccessScope) -> tuple[Any, ...]:
+    # Building the criteria of every scoped model costs more than many queries themselves;
+    # they depend only on the scope, so they are built once per scope (and again should a
+    # model register later: the registry's size is part of the key).
+    return _cached_criteria(scope, len(ScopedModel.registry))
+
+
+@lru_cache(maxsize=1024)
+def _cached_criteria(scope: AccessScope, models: int) -> tuple[Any, ...]:
     options = []
-    for model in ScopedModel.registry:
+    for model in ScopedModel.registry[:models]:
         if scope.unrestricted and not model.personal:
             continue
         options.append(with_loader_criteria(model, model.visible_in(scope), include_aliases=True))
-    return options
+    return tuple(options)
 
 
 @event.listens_for(Session, "do_orm_execute")
