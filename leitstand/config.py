@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     mqtt_admin_password: str = ""
     mqtt_shared_group: str = Field("", description="Ingest workers share the stream via $share/{group}/ (Mosquitto).")
 
+    backup_dir: Path | None = Field(None, description="Where `leitstand backup` writes archives; empty means data_dir/backups.")
+    backup_every_days: int = Field(7, gt=0, description="The scheduler makes a backup when the newest is this old.")
+    backup_keep: int = Field(8, gt=0, description="Backups kept in backup_dir; older ones are deleted.")
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -97,6 +101,10 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'leitstand.db'}"
+
+    @property
+    def backups_path(self) -> Path:
+        return (self.backup_dir or self.data_dir / "backups").expanduser().resolve()
 
     @property
     def is_sqlite(self) -> bool:

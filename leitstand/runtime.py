@@ -183,7 +183,7 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
     if role in ("all", "scheduler"):
         from leitstand.scheduler.loop import Scheduler
 
-        scheduler = Scheduler(factory, publish)
+        scheduler = Scheduler(factory, publish, settings=settings)
         thread = threading.Thread(target=scheduler.run_forever, name="scheduler", daemon=True)
         thread.start()
         process.stoppers.append(scheduler.stop)

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.clock import clock
+from leitstand.config import Settings
 from leitstand.tenancy.scope import system_session
 
 log = logging.getLogger(__name__)
@@ -26,23 +27,31 @@ Publish = Callable[[int, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
+class JobContext:
+    """What a job gets besides its session: where live updates go, and the process's settings."""
+
+    publish: Publish
+    settings: Settings
+
+
+@dataclass(frozen=True)
 class Job:
     name: str
     every: timedelta
-    run: Callable[[Session, Publish], Any]
+    run: Callable[[Session, JobContext], Any]
 
 
-def _offline(db: Session, publish: Publish) -> int:
+def _offline(db: Session, context: JobContext) -> int:
     from leitstand.state.service import mark_offline
 
     updates = mark_offline(db)
     db.commit()
     for tenant_id, update in updates:
-        publish(tenant_id, update)
+        context.publish(tenant_id, update)
     return len(updates)
 
 
-def _command_timeouts(db: Session, publish: Publish) -> int:
+def _command_timeouts(db: Session, context: JobContext) -> int:
     from leitstand.commands.service import expire_overdue
 
     expired = expire_overdue(db)
@@ -50,7 +59,7 @@ def _command_timeouts(db: Session, publish: Publish) -> int:
     return expired
 
 
-def _license_renewal(db: Session, publish: Publish) -> int:
+def _license_renewal(db: Session, context: JobContext) -> int:
     from leitstand.licenses.service import renew_due
 
     renewed = renew_due(db, clock.now().date())
@@ -58,23 +67,23 @@ def _license_renewal(db: Session, publish: Publish) -> int:
     return renewed
 
 
-def _retention(db: Session, publish: Publish) -> Any:
+def _retention(db: Session, context: JobContext) -> Any:
     from leitstand.telemetry.retention import apply_retention
 
     factory = sessionmaker(db.get_bind(), expire_on_commit=False)
     return apply_retention(factory, clock.now().date())
 
 
-def _maintenance_due(db: Session, publish: Publish) -> int:
+def _maintenance_due(db: Session, context: JobContext) -> int:
     from leitstand.alarms.service import bind_live
     from leitstand.maintenance.due_alarms import sync_due_alarms
 
-    report = sync_due_alarms(bind_live(db, publish))
+    report = sync_due_alarms(bind_live(db, context.publish))
     db.commit()
     return len(report.raised) + len(report.cleared)
 
 
-def _partitions(db: Session, publish: Publish) -> None:
+def _partitions(db: Session, context: JobContext) -> None:
     if db.get_bind().dialect.name != "postgresql":
         return
     from leitstand.telemetry.store import ensure_partitions
@@ -85,30 +94,35 @@ def _partitions(db: Session, publish: Publish) -> None:
         ensure_partitions(connection, months)
 
 
-def _alarms(db: Session, publish: Publish) -> int:
+def _alarms(db: Session, context: JobContext) -> int:
     from leitstand.alarms.evaluation import evaluate_time_based
     from leitstand.alarms.service import bind_live
 
-    return evaluate_time_based(bind_live(db, publish))
+    return evaluate_time_based(bind_live(db, context.publish))
 
 
-def _notification_retries(db: Session, publish: Publish) -> int:
+def _notification_retries(db: Session, context: JobContext) -> int:
     from leitstand.notifications.dispatch import retry_job
 
     return retry_job(db)
 
 
-def _notification_escalations(db: Session, publish: Publish) -> int:
+def _notification_escalations(db: Session, context: JobContext) -> int:
     from leitstand.notifications.dispatch import escalation_job
 
     return escalation_job(db)
 
 
-def _sla_clocks(db: Session, publish: Publish) -> Any:
-    from leitstand import config
+def _sla_clocks(db: Session, context: JobContext) -> Any:
     from leitstand.support.tickets import watch_sla_clocks
 
-    return watch_sla_clocks(db, config.get_settings())
+    return watch_sla_clocks(db, context.settings)
+
+
+def _backup(db: Session, context: JobContext) -> str:
+    from leitstand.backups.schedule import run_if_due
+
+    return run_if_due(db, context.settings)
 
 
 JOBS: tuple[Job, ...] = (
@@ -122,13 +136,18 @@ JOBS: tuple[Job, ...] = (
     Job("telemetry partitions", timedelta(hours=6), _partitions),
     Job("maintenance due", timedelta(minutes=1), _maintenance_due),
     Job("ticket SLA clocks", timedelta(minutes=1), _sla_clocks),
+    Job("backup", timedelta(hours=1), _backup),
 )
 
 
 class Scheduler:
-    def __init__(self, factory: sessionmaker[Session], publish: Publish, jobs: tuple[Job, ...] = JOBS) -> None:
+    def __init__(self, factory: sessionmaker[Session], publish: Publish, jobs: tuple[Job, ...] = JOBS,
+                 settings: Settings | None = None) -> None:
+        from leitstand import config
+
         self.factory = factory
         self.publish = publish
+        self.context = JobContext(publish, settings or config.get_settings())
         self.jobs = jobs
         self._next_run = {job.name: clock.now() for job in jobs}
         self._stop = threading.Event()
@@ -142,7 +161,7 @@ class Scheduler:
                 continue
             try:
                 with system_session(self.factory, reason=f"scheduled job: {job.name}") as db:
-                    results[job.name] = job.run(db, self.publish)
+                    results[job.name] = job.run(db, self.context)
             except Exception:  # one failing job must not stop the others
                 log.exception("scheduled job %s failed", job.name)
             self._next_run[job.name] = clock.now() + job.every

@@ -14,7 +14,7 @@ from leitstand.audit.models import AuditEntry
 from leitstand.clock import clock
 from leitstand.maintenance.due_alarms import sync_due_alarms
 from leitstand.maintenance.models import MaintenancePlan
-from leitstand.scheduler.loop import JOBS
+from leitstand.scheduler.loop import JOBS, JobContext
 from tests.support.world import World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
@@ -207,9 +207,9 @@ def test_maintenance_due_alarms_follow_the_light(world: World) -> None:
     # The scheduler's job turns it major once the plan is overdue, and does not repeat itself.
     job = next(job for job in JOBS if job.name == "maintenance due")
     clock.freeze(datetime(2026, 7, 2, 9, tzinfo=UTC))
-    assert job.run(db, lambda tenant_id, update: None) == 1
+    assert job.run(db, JobContext(lambda tenant_id, update: None, world.app.state.settings)) == 1
     assert open_alarms() == [(key, "major")]
-    assert job.run(db, lambda tenant_id, update: None) == 0
+    assert job.run(db, JobContext(lambda tenant_id, update: None, world.app.state.settings)) == 0
     occurrences = db.scalar(select(Alarm.occurrences).where(Alarm.key == key, Alarm.open_key.is_not(None)))
     # An inspection completing the plan clears it.
     _entry(api, barrier.id, performed_on="2026-07-02", completed_plan_ids=[plan["id"]])

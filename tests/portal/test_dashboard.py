@@ -9,7 +9,7 @@ import pytest
 
 from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind
-from leitstand.scheduler.loop import JOBS
+from leitstand.scheduler.loop import JOBS, JobContext
 from leitstand.tenancy.scope import system_session
 from tests.support.world import BETA_MARK, World
 
@@ -39,7 +39,7 @@ def run_offline_detection(app) -> None:  # type: ignore[no-untyped-def]
     """The scheduler's offline job, as the scheduler runs it: mark, commit, publish to the live hub."""
     job = next(job for job in JOBS if job.name == "offline detection")
     with system_session(app.state.session_factory, reason="test runs offline detection") as db:
-        job.run(db, app.state.live_hub.publish)
+        job.run(db, JobContext(app.state.live_hub.publish, app.state.settings))
 
 
 def error_report(app, serial: str, code: str) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from leitstand.access.models import RoleGrant
+from leitstand.access.roles import ScopeKind
 from leitstand.auth.secrets import token_digest
 from leitstand.clock import clock
 from leitstand.support.access import normalise
@@ -117,7 +119,12 @@ def test_an_expired_code_is_refused_and_stops_access(world: World, support: str)
 
 def test_only_platform_support_on_the_root_tenant_redeems(world: World, system_db) -> None:
     code = issue(world)["code"]
-    world.user_with_role("fake_support", "platform_support", world.alpha.partner)
+    # The role is granted on the root tenant only; a grant elsewhere (written past that check,
+    # e.g. by an old installation) must still not open a customer's data.
+    fake = world.user_with_role("fake_support", None, world.alpha.partner)
+    system_db.add(RoleGrant(user_id=fake.id, tenant_id=fake.tenant_id, role="platform_support",
+                            scope_kind=ScopeKind.tenant, scope_tenant_id=world.alpha.partner.id))
+    system_db.commit()
 
     assert redeem(world, "alpha_admin", code).status_code == 403  # holds every permission, but is no support desk
     assert redeem(world, "fake_support", code).status_code == 403

@@ -178,13 +178,12 @@ def test_warning_mail_before_the_breach_and_the_breach_marked_once(world: World,
 
 
 def test_an_unassigned_ticket_warns_the_support_group_via_the_scheduler(world: World, support: str, session_factory,
-                                                                        settings, smtp, monkeypatch) -> None:
-    monkeypatch.setattr("leitstand.config.get_settings", lambda: settings)
+                                                                        settings, smtp) -> None:
     clock.freeze(berlin("2026-11-20 15:30"))
     open_ticket(world)
     clock.freeze(berlin("2026-11-23 14:00"))
 
-    results = Scheduler(session_factory, publish=lambda *_: None).run_due()
+    results = Scheduler(session_factory, publish=lambda *_: None, settings=settings).run_due()
 
     assert results["ticket SLA clocks"]["warned"] == 1
     assert len(smtp.to(world.users[support].email)) == 1
