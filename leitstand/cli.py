@@ -146,6 +146,35 @@ def simulate(
                   f"{stats.disconnects} simulated outages.")
 
 
+@app.command("export")
+def export_data(
+    tenant: Annotated[int, typer.Option("--tenant", help="The tenant to export, with everything below it.")],
+    out: Annotated[Path | None, typer.Option("--out", help="The zip to write (default: a dated name here).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export a tenant and its subtree as a zip: master data, telemetry, documents, audit log."""
+    from leitstand.dataexport.cli import run_export
+
+    settings = _settings(data_dir)
+    run_export(settings, _factory(settings), tenant, out, console)
+
+
+@app.command("import")
+def import_data(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A zip made by `leitstand export`.")],
+    parent_tenant: Annotated[int | None, typer.Option("--parent-tenant", help="Import below this tenant (default: root).")] = None,
+    on_conflict: Annotated[str, typer.Option("--on-conflict", help="refuse | suffix: e-mails and serial numbers that exist already.")] = "refuse",
+    data_dir: DataDir = None,
+) -> None:
+    """Import an export into this instance (new ids; verified before anything is written)."""
+    from leitstand.dataexport.cli import run_import
+
+    if on_conflict not in ("refuse", "suffix"):
+        raise typer.BadParameter("choose refuse or suffix", param_hint="--on-conflict")
+    settings = _settings(data_dir)
+    run_import(settings, _factory(settings), file, parent_tenant, on_conflict, console)
+
+
 @user_app.command("create")
 def user_create(
     email: Annotated[str, typer.Argument(help="Login e-mail address.")],
@@ -207,6 +236,102 @@ def license_renew(
         renewed = renew_due(db, day)
         db.commit()
     console.print(f"Renewed {renewed} license(s) as of {day.isoformat()}.")
+
+
+# --- backups: leitstand.backups ------------------------------------------------------------
+
+backup_app = typer.Typer(help="Back up the database and the document store into one archive "
+                                "(without a command), or verify a backup.")
+app.add_typer(backup_app, name="backup")
+
+
+def _print_verify_report(report) -> None:  # type: ignore[no-untyped-def]
+    table = Table(title=f"Verification of {report.archive.name}")
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    for check in report.checks:
+        table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAILED[/]", check.detail)
+    console.print(table)
+
+
+@backup_app.callback(invoke_without_command=True)
+def backup(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the archive into this folder instead of "
+                                                           "backup_dir (no retention there).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Back up the database and the document store into one archive with a checksum file.
+
+    Into backup_dir (default data_dir/backups), keeping the newest backup_keep there.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from leitstand.backups.backup import create_backup
+    from leitstand.backups.database import BackupError
+
+    try:
+        result = create_backup(_settings(data_dir), out)
+    except BackupError as error:
+        console.print(f"[red]Backup failed: {error}[/]")
+        raise typer.Exit(1) from None
+    manifest = result.manifest
+    console.print(f"Wrote {result.archive} ({manifest.backend}, revision {manifest.alembic_revision}, "
+                  f"{sum(manifest.tables.values())} rows in {len(manifest.tables)} tables, {len(manifest.files)} files).")
+    for deleted in result.deleted:
+        console.print(f"Deleted the older backup {deleted.name}.")
+
+
+@backup_app.command("verify")
+def backup_verify(
+    archive: Annotated[Path | None, typer.Argument(help="The archive (default: the newest in backup_dir).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Check an archive's checksums, restore it into a scratch database and check that; exit 1 on failure."""
+    from leitstand.backups.backup import list_backups
+    from leitstand.backups.verify import verify_archive
+
+    settings = _settings(data_dir)
+    if archive is None:
+        backups = list_backups(settings.backups_path)
+        if not backups:
+            console.print(f"[red]There is no backup in {settings.backups_path}.[/]")
+            raise typer.Exit(1)
+        archive = backups[-1]
+    report = verify_archive(settings, archive)
+    _print_verify_report(report)
+    if not report.ok:
+        console.print(f"[red]{archive.name} FAILED verification.[/]")
+        raise typer.Exit(1)
+    console.print(f"{archive.name} is OK.")
+
+
+@app.command()
+def restore(
+    archive: Annotated[Path, typer.Argument(help="The backup archive (its .sha256 file beside it).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before replacing the installation's data.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Replace the database and the document store with a backup, after verifying it. Stop the platform first."""
+    from leitstand.backups.database import BackupError
+    from leitstand.backups.restore import RestoreRefused, restore_archive
+
+    settings = _settings(data_dir)
+    if not yes and not typer.confirm(f"Stop every Leitstand process first. Replace all data of "
+                                     f"{settings.effective_database_url.split('@')[-1]} with {archive.name}?"):
+        raise typer.Exit(1)
+    try:
+        result = restore_archive(settings, archive)
+    except RestoreRefused as error:
+        _print_verify_report(error.report)
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    except BackupError as error:
+        console.print(f"[red]Restore failed: {error}[/]")
+        raise typer.Exit(1) from None
+    _print_verify_report(result.report)
+    console.print(f"Restored {archive.name} (made {result.manifest.created_at}): "
+                  f"{sum(result.manifest.tables.values())} rows, {result.files} files.")
 
 
 @devices_app.command("qr")
@@ -428,6 +553,20 @@ def bench_portal(
     run_bench(_bench_server(backend, "embedded", database_url, data_dir), devices=devices, sites=sites,
               chart_devices=chart_devices, requests=requests, days=days, out=typer.echo)
 
+
+
+@bench_app.command("export")
+def bench_export(
+    devices: Annotated[int, typer.Option("--devices", min=1, help="Devices of the seeded tenant.")] = 1000,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days of 15-minute values on 4 keys per device.")] = 30,
+    backend: Backend = "postgresql",
+    database_url: BenchDatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export and import of a seeded tenant: points/s each way and the peak RSS of each process."""
+    from leitstand.bench.export import bench_export as run_bench
+
+    run_bench(_bench_server(backend, "embedded", database_url, data_dir), devices=devices, days=days, out=typer.echo)
 
 if __name__ == "__main__":
     app()

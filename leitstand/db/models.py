@@ -1,6 +1,7 @@
 """Every domain's models, imported once so the metadata (and Alembic) sees all tables."""
 
 import leitstand.alarms.models  # noqa: F401 - registers the domain's tables
+import leitstand.dataexport.models  # noqa: F401
 import leitstand.maintenance.models  # noqa: F401
 import leitstand.notifications.models  # noqa: F401
 import leitstand.support.models  # noqa: F401

@@ -10,6 +10,7 @@ from leitstand.portal import (
     account,
     alarms,
     dashboard,
+    dataexport,
     devices,
     login,
     maintenance,
@@ -34,6 +35,7 @@ PORTAL_ROUTERS: tuple[APIRouter, ...] = (
     support.router,
     notifications.router,
     manage.router,
+    dataexport.router,
     account.router,
     pwa.router,
 )

@@ -16,6 +16,7 @@ from leitstand.access.api import router as roles_router
 from leitstand.access.roles import Permission
 from leitstand.alarms.api import router as alarms_router
 from leitstand.audit.api import router as audit_router
+from leitstand.dataexport.api import router as exports_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
 from leitstand.notifications.dispatch import start_notifier
@@ -66,6 +67,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     notifications_router,
     maintenance_router,
     support_router,
+    exports_router,
     # Authenticated by device credentials, not by users: see leitstand.transports.http.api.
     http_ingest_router,
 )

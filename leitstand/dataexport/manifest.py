@@ -1,0 +1,292 @@
+"""The export format: which tables go into an export and how, the manifest, and checking a zip.
+
+Layout of an export zip (format `leitstand-export`, schema version 1):
+
+    manifest.json                 what is in the zip (see `build_manifest`)
+    data/<table>.jsonl            master and movement data, one JSON object per row
+    telemetry/<serial>/<key>.csv  raw telemetry of one device and key: ts,value,text
+    documents/<id>-<file name>    uploaded documents (inspection-book attachments) as uploaded
+
+Rows keep their source ids and reference each other by those ids; an import gives every row
+a new id and rewrites the references. So that two exports of the same data compare equal
+whatever ids the instances gave out, the manifest carries a *content checksum*: per table
+a hash over the rows with every id left out and every reference replaced by the content
+hash of the row it points at (see `ContentHasher`).
+
+Every table of the schema is either in EXPORTED or in NOT_EXPORTED with the reason;
+tests/dataexport/test_catalogue.py fails for a table in neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+FORMAT = "leitstand-export"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+TELEMETRY_HEADER = b"ts,value,text\n"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one table is exported.
+
+    select_by: the column that ties a row to the subtree (default: tenant_id, else device_id,
+    else its first required reference to another exported table).
+    omit: secret columns that never leave the instance (hashes, sealed secrets).
+    regenerated: columns an import sets anew (tree paths, storage keys); not content.
+    skip_if_unresolved: nullable references without which the row makes no sense (a role grant
+    on a site outside the export is dropped, not turned into a grant on nothing).
+    """
+
+    name: str
+    select_by: str | None = None
+    omit: frozenset[str] = frozenset()
+    regenerated: frozenset[str] = frozenset()
+    skip_if_unresolved: frozenset[str] = frozenset()
+
+
+# In dependency order: a table comes after every table it references.
+EXPORTED: tuple[TableSpec, ...] = (
+    TableSpec("tenants", select_by="path", regenerated=frozenset({"path"})),
+    TableSpec("users", omit=frozenset({"password_hash", "totp_secret_encrypted", "totp_last_step"})),
+    TableSpec("sites", regenerated=frozenset({"path"})),
+    TableSpec("site_groups"),
+    TableSpec("site_group_members"),
+    TableSpec("device_types"),  # the subtree's own types; shipped types are referenced by key
+    TableSpec("devices", omit=frozenset({"claim_secret_hash"})),
+    TableSpec("role_grants", skip_if_unresolved=frozenset({"scope_tenant_id", "site_id", "device_id"})),
+    TableSpec("device_shares", select_by="owner_tenant_id"),
+    TableSpec("licenses"),
+    TableSpec("license_changes"),
+    TableSpec("commands"),
+    TableSpec("device_states"),
+    TableSpec("device_events"),
+    TableSpec("alarm_rules"),
+    TableSpec("alarms"),
+    TableSpec("alarm_comments"),
+    TableSpec("notification_rules"),
+    TableSpec("maintenance_plans"),
+    TableSpec("inspection_entries"),
+    TableSpec("inspection_attachments", regenerated=frozenset({"storage_key"})),
+    TableSpec("tickets"),
+    TableSpec("ticket_events"),
+    TableSpec("ticket_comments"),
+    TableSpec("support_access_codes", omit=frozenset({"code_hash"})),
+    TableSpec("audit_log"),
+)
+SPECS = {spec.name: spec for spec in EXPORTED}
+
+# Tables deliberately left out, and why. Telemetry is exported too, as CSV (not JSON Lines).
+NOT_EXPORTED: dict[str, str] = {
+    "telemetry": "exported as telemetry/<serial>/<key>.csv, not as JSON Lines",
+    "telemetry_rollups": "derived from telemetry; an import recomputes them",
+    "login_sessions": "browser logins of this instance (secret token hashes)",
+    "login_throttles": "failed-login counters of this instance",
+    "api_tokens": "credentials: integrations get new tokens on the new instance",
+    "webauthn_keys": "credentials bound to this instance's origin; users enrol again",
+    "yubikeys": "credentials (sealed AES secrets); users enrol again",
+    "email_tokens": "pending invitation and reset links of this instance",
+    "device_credentials": "device secrets (hashes); devices get new credentials",
+    "ingest_rejections": "operational counters of refused messages",
+    "alarm_rule_states": "evaluation in progress; rebuilt from the next messages",
+    "notification_site_mutes": "personal notification preferences of a login",
+    "push_subscriptions": "browser push endpoints bound to this instance's VAPID key",
+    "notification_keys": "this installation's own keys",
+    "notification_webhooks": "signing secrets sealed with this installation's key; integrations register anew",
+    "notification_deliveries": "delivery log of this installation's channels",
+    "notification_escalations": "pending escalations of this installation",
+    "export_jobs": "records of exports themselves",
+}
+
+# References without a foreign key (the audit log outlives what it names).
+SOFT_REFERENCES: dict[tuple[str, str], str] = {
+    ("audit_log", "tenant_id"): "tenants",
+    ("audit_log", "actor_user_id"): "users",
+    ("commands", "requested_by_user_id"): "users",
+}
+# JSON lists of ids.
+JSON_REFERENCES: dict[tuple[str, str], str] = {
+    ("notification_rules", "site_ids"): "sites",
+    ("notification_rules", "user_ids"): "users",
+    ("notification_rules", "escalation_user_ids"): "users",
+    ("notification_rules", "webhook_ids"): "notification_webhooks",
+    ("inspection_entries", "completed_plan_ids"): "maintenance_plans",
+}
+DOCUMENT_FIELD = "document"  # the zip path of an attachment's file, added to its row
+
+
+# --- value formats ----------------------------------------------------------------------
+
+
+def format_ts(at: datetime) -> str:
+    """ISO 8601 in UTC with a Z; a fraction of a second only when there is one, without trailing zeros
+    (exactly as PostgreSQL prints a timestamp, which the COPY export path uses)."""
+    at = at.astimezone(UTC)
+    text = at.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{at.microsecond:06d}".rstrip("0") + "Z" if at.microsecond else f"{text}Z"
+
+
+def format_number(value: float) -> str:
+    """The shortest text that reads back as the same double, written as PostgreSQL writes float8."""
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    text = repr(float(value))
+    if "e" in text or "n" in text:  # exponent form (same in both), inf, nan
+        return text.replace("inf", "Infinity").replace("nan", "NaN")
+    if abs(value) >= 1e15:  # PostgreSQL switches to an exponent here, Python one digit later
+        return format(Decimal(text).normalize(), "e")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def csv_field(text: str) -> str:
+    """A text field quoted like PostgreSQL's CSV output: an empty string is "" (NULL is empty)."""
+    if text == "" or text == "\\." or any(char in text for char in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def telemetry_line(at: datetime, num: float | None, txt: str | None) -> str:
+    return f"{format_ts(at)},{'' if num is None else format_number(num)},{'' if txt is None else csv_field(txt)}\n"
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        raise TypeError("binary columns are not exported")
+    return value
+
+
+def dumps(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, ensure_ascii=False, default=json_value, separators=(",", ":"))
+
+
+# --- content checksum ---------------------------------------------------------------------
+
+MODULUS = 2**256
+
+
+class MultisetDigest:
+    """An order-independent hash of a multiset of rows: the sum of their SHA-256 values mod 2^256.
+
+    Rows are streamed, so their order must not matter and they cannot all be kept to sort.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.count = 0
+
+    def add(self, digest: bytes) -> None:
+        self.total = (self.total + int.from_bytes(digest, "big")) % MODULUS
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return self.total.to_bytes(32, "big").hex()
+
+
+def canonical_digest(canonical: dict[str, Any]) -> bytes:
+    return hashlib.sha256(dumps(canonical).encode()).digest()
+
+
+# --- the manifest ---------------------------------------------------------------------------
+
+
+@dataclass
+class FileEntry:
+    sha256: str
+    size: int
+    rows: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"sha256": self.sha256, "size": self.size}
+        if self.rows is not None:
+            entry["rows"] = self.rows
+        return entry
+
+
+@dataclass
+class ManifestData:
+    """What `build_manifest` writes; gathered while the export runs."""
+
+    source: dict[str, Any]
+    exported_at: datetime
+    leitstand_version: str
+    counts: dict[str, int] = field(default_factory=dict)
+    files: dict[str, FileEntry] = field(default_factory=dict)
+    content: dict[str, Any] = field(default_factory=dict)
+    telemetry: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    missing_documents: list[str] = field(default_factory=list)
+
+
+def build_manifest(data: ManifestData) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "leitstand_version": data.leitstand_version,
+        "exported_at": format_ts(data.exported_at),
+        "source": data.source,
+        "counts": data.counts,
+        "files": {name: entry.as_json() for name, entry in sorted(data.files.items())},
+        "telemetry": {
+            "columns": ["ts", "value", "text"],
+            "rollups": "not exported; recomputed from the points on import",
+            "files": data.telemetry,
+        },
+        "content": data.content,
+        "skipped_rows": data.skipped,
+        "missing_documents": data.missing_documents,
+        # Fields that differ between two exports of the same data: ids (source.tenant_id, row ids,
+        # telemetry[].device_id), exported_at, leitstand_version, files (they hold ids); `content` does not.
+        "volatile_fields": ["exported_at", "leitstand_version", "source.tenant_id", "files", "telemetry.files[].device_id"],
+    }
+
+
+# --- references --------------------------------------------------------------------------
+
+
+def model_classes() -> dict[str, type]:
+    """Every mapped class by table name."""
+    from leitstand.db.models import Base
+
+    return {mapper.local_table.name: mapper.class_ for mapper in Base.registry.mappers}
+
+
+def reference_target(table_name: str, column_name: str) -> str | None:
+    """The table a column refers to, by foreign key or as a declared soft reference."""
+    from leitstand.db.models import Base
+
+    soft = SOFT_REFERENCES.get((table_name, column_name))
+    if soft:
+        return soft
+    column = Base.metadata.tables[table_name].c[column_name]
+    for foreign_key in column.foreign_keys:
+        return foreign_key.column.table.name
+    return None
+
+
+def tables_with_id_maps() -> frozenset[str]:
+    """Exported tables whose rows others point at (by key, soft reference, JSON list or audit
+    target): export and import keep an id map for exactly these."""
+    from leitstand.db.models import Base
+
+    classes = model_classes()
+    names = set()
+    for spec in EXPORTED:
+        table = Base.metadata.tables[spec.name]
+        for column in table.c:
+            if (target := reference_target(spec.name, column.name)) is not None:
+                names.add(target)
+        if getattr(classes[spec.name], "__audited__", False):
+            names.add(spec.name)
+    names.update(JSON_REFERENCES.values())
+    return frozenset(name for name in names if name in SPECS)
