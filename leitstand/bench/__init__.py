@@ -182,3 +182,21 @@ def start_mosquitto(extra_users: dict[str, str] | None = None) -> Iterator[Mosqu
             yield broker
         finally:
             broker.stop()
+
+
+def bench_tenants(db: Any, customer_name: str, time_zone: str = "Europe/Berlin") -> tuple[Any, Any]:
+    """A partner under the root tenant and a customer under it: where every bench puts its fleet."""
+    from leitstand.bootstrap import root_tenant
+    from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
+
+    root = root_tenant(db)
+    assert root is not None
+    partner = Tenant(parent_id=root.id, kind=TenantKind.partner, name="Bench Partner",
+                     path=f"{root.path}{new_path_segment()}/", time_zone=time_zone)
+    db.add(partner)
+    db.flush()
+    customer = Tenant(parent_id=partner.id, kind=TenantKind.customer, name=customer_name,
+                      path=f"{partner.path}{new_path_segment()}/", time_zone=time_zone)
+    db.add(customer)
+    db.flush()
+    return partner, customer

@@ -108,11 +108,11 @@ def _initialise(url: str, data_dir: Path) -> Any:
 def _seed(url: str, data_dir: Path, devices: int, days: int) -> tuple[int, int]:
     from sqlalchemy import insert, select, text
 
-    from leitstand.bootstrap import root_tenant
+    from leitstand.bench import bench_tenants
     from leitstand.devices.models import Device
     from leitstand.sites.models import Site, SiteKind
     from leitstand.telemetry.store import Point, ensure_partitions, local_midnight, months_between, write_points
-    from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
+    from leitstand.tenancy.models import new_path_segment
     from leitstand.tenancy.scope import system_session
 
     engine, factory = _initialise(url, data_dir)
@@ -120,16 +120,7 @@ def _seed(url: str, data_dir: Path, devices: int, days: int) -> tuple[int, int]:
     start = end - timedelta(days=days)
     try:
         with system_session(factory, reason="bench export seeds a tenant") as db:
-            root = root_tenant(db)
-            assert root is not None
-            partner = Tenant(parent_id=root.id, kind=TenantKind.partner, name="Bench Partner",
-                             path=f"{root.path}{new_path_segment()}/", time_zone=TIME_ZONE)
-            db.add(partner)
-            db.flush()
-            customer = Tenant(parent_id=partner.id, kind=TenantKind.customer, name="Bench Kunde",
-                              path=f"{partner.path}{new_path_segment()}/", time_zone=TIME_ZONE)
-            db.add(customer)
-            db.flush()
+            partner, customer = bench_tenants(db, "Bench Kunde", TIME_ZONE)
             site = Site(tenant_id=customer.id, kind=SiteKind.site, name="Bench Quartier", path=f"/{new_path_segment()}/")
             db.add(site)
             db.flush()

@@ -177,27 +177,19 @@ def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_
     from leitstand.access.roles import Permission
     from leitstand.auth.models import ApiToken
     from leitstand.auth.secrets import new_token, token_digest
-    from leitstand.bootstrap import create_user, root_tenant
+    from leitstand.bench import bench_tenants
+    from leitstand.bootstrap import create_user
     from leitstand.devices.models import Device
     from leitstand.licenses.models import License
     from leitstand.sites.models import Site, SiteKind
     from leitstand.state.models import DeviceEvent, DeviceState
-    from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
+    from leitstand.tenancy.models import new_path_segment
     from leitstand.tenancy.scope import system_session
 
     now = datetime.now(UTC)
     today = now.date()
     with system_session(factory, reason="bench portal builds its fleet") as db:
-        root = root_tenant(db)
-        assert root is not None
-        partner = Tenant(parent_id=root.id, kind=TenantKind.partner, name="Bench Partner",
-                         path=f"{root.path}{new_path_segment()}/", time_zone=TIME_ZONE)
-        db.add(partner)
-        db.flush()
-        customer = Tenant(parent_id=partner.id, kind=TenantKind.customer, name="Bench Immobilien",
-                          path=f"{partner.path}{new_path_segment()}/", time_zone=TIME_ZONE)
-        db.add(customer)
-        db.flush()
+        partner, customer = bench_tenants(db, "Bench Immobilien", TIME_ZONE)
         admin = create_user(db, tenant=partner, email="bench-partner@example.com", display_name="Bench partner admin",
                             password=None, role="partner_admin")
         raw_token = new_token("lst_")

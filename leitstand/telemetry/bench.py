@@ -33,14 +33,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from leitstand.bootstrap import initialise, root_tenant
+from leitstand.bootstrap import initialise
 from leitstand.config import Settings
 from leitstand.db.engine import make_engine, make_session_factory
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site, SiteKind
 from leitstand.telemetry import queries
 from leitstand.telemetry.store import Point, forget_known_partitions, local_midnight, write_points
-from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
+from leitstand.tenancy.models import new_path_segment
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
 
 TIME_ZONE = "Europe/Berlin"
@@ -134,16 +134,9 @@ class Fleet:
 
 def _seed_fleet(factory: sessionmaker[Session], devices: int) -> Fleet:
     with system_session(factory, reason="bench query seeds its fleet") as db:
-        root = root_tenant(db)
-        assert root is not None
-        partner = Tenant(parent_id=root.id, kind=TenantKind.partner, name="Bench Partner",
-                         path=f"{root.path}{new_path_segment()}/", time_zone=TIME_ZONE)
-        db.add(partner)
-        db.flush()
-        customer = Tenant(parent_id=partner.id, kind=TenantKind.customer, name="Bench Wohnbau",
-                          path=f"{partner.path}{new_path_segment()}/", time_zone=TIME_ZONE)
-        db.add(customer)
-        db.flush()
+        from leitstand.bench import bench_tenants  # leitstand.bench imports this module
+
+        partner, customer = bench_tenants(db, "Bench Wohnbau", TIME_ZONE)
         site = Site(tenant_id=customer.id, kind=SiteKind.site, name="Bench Quartier", path=f"/{new_path_segment()}/")
         db.add(site)
         db.flush()
