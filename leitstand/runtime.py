@@ -3,6 +3,7 @@
 The start-up list is explicit and in order:
 
     broker     the embedded MQTT broker (role all or ingest, when mqtt_broker = "embedded")
+    rollups    the rollup drainer (every role, on PostgreSQL; one process at a time drains)
     ingest     the MQTT ingest worker (role all or ingest)
     scheduler  periodic jobs, one leader per installation (role all or scheduler)
     api        the HTTP API and live stream (role all or api; runs in the foreground)
@@ -130,6 +131,7 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
     _connect_broker_admin(settings)
 
     app = None
+    notifier = None  # PostgreSQL NOTIFY, for a process without its own live hub
     publish: Callable[[int, dict[str, Any]], None] = lambda tenant_id, update: None  # noqa: E731
     if role in ("all", "api"):
         from leitstand.web.app import create_app
@@ -145,7 +147,8 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
     elif postgres:
         from leitstand.state.bridge import PgNotifier
 
-        publish = PgNotifier(engine).publish
+        notifier = PgNotifier(engine)
+        publish = notifier.publish
 
     if role in ("all", "ingest") and settings.mqtt_broker == "embedded":
         from leitstand.transports.mqtt.embedded import EmbeddedBroker
@@ -156,11 +159,20 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
         announce_embedded_broker(settings)
         process.stoppers.append(lambda: broker_file(settings).unlink(missing_ok=True))
 
+    if postgres:
+        from leitstand.telemetry.drainer import RollupDrainer
+
+        drainer = RollupDrainer(engine, settings.rollup_drain_seconds)
+        drainer.start()
+        process.stoppers.append(drainer.stop)
+
     if role in ("all", "ingest"):
         from leitstand.ingest.pipeline import Ingestor
         from leitstand.transports.mqtt.worker import IngestWorker
 
-        ingestor = app.state.ingestor if app is not None else Ingestor(factory, listeners=[publish])
+        ingestor = app.state.ingestor if app is not None else Ingestor(
+            factory, live_batch_listeners=[notifier.publish_many] if notifier else [],
+            defer_rollups=settings.telemetry_rollups == "deferred")
         worker = IngestWorker(settings, ingestor, name=f"ingest-{settings.port}")
         worker.start()
         process.stoppers.append(worker.stop)
@@ -188,6 +200,10 @@ def start(settings: Settings, role: str) -> tuple[Process, Any]:
         thread.start()
         process.stoppers.append(scheduler.stop)
     process.stoppers.append(engine.dispose)
+    if role in ("all", "ingest"):
+        from leitstand.transports.mqtt.worker import settle_garbage_collector
+
+        settle_garbage_collector()
     return process, app
 
 

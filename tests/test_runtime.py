@@ -104,7 +104,7 @@ def test_a_device_reports_and_obeys_through_a_full_process(process, world: World
 def test_live_updates_reach_every_api_process_through_postgresql(settings, backend, session_factory) -> None:
     if backend != "postgresql":
         pytest.skip("cross-process live updates travel through PostgreSQL NOTIFY")
-    from leitstand.state.bridge import PgListener, PgNotifier
+    from leitstand.state.bridge import PgListener, PgNotifier, pack
 
     received: list[tuple[str, dict[str, Any]]] = []
     done = threading.Event()
@@ -116,20 +116,26 @@ def test_live_updates_reach_every_api_process_through_postgresql(settings, backe
 
         def publish(self, tenant_id: int, update: dict[str, Any]) -> None:
             received.append((self.name, update))
-            if len(received) == 2:
+            if len(received) == 2 * (1 + len(batch)):
                 done.set()
 
+    # An ingest batch's updates: more than one notification's worth (8000 bytes each).
+    batch = [(2, {"type": "device", "device_id": n, "online": True, "latest": {"cycles": {"value": n}}})
+             for n in range(400)]
+    assert len(pack(batch)) > 1
     listeners = [PgListener(settings.effective_database_url, RecordingHub(name)) for name in ("api-1", "api-2")]
     for listener in listeners:
         listener.start()
     try:
-        PgNotifier(session_factory.kw["bind"]).publish(1, {"type": "device", "device_id": 7, "online": False})
+        notifier = PgNotifier(session_factory.kw["bind"])
+        notifier.publish(1, {"type": "device", "device_id": 7, "online": False})
+        notifier.publish_many(batch)
         assert done.wait(WAIT)
     finally:
         for listener in listeners:
             listener.stop()
-    assert sorted(name for name, _ in received) == ["api-1", "api-2"]
-    assert all(update["device_id"] == 7 for _, update in received)
+    for name in ("api-1", "api-2"):
+        assert [update["device_id"] for hub, update in received if hub == name] == [7, *range(400)]
 
 
 def test_the_embedded_broker_moves_off_a_taken_port_and_simulate_finds_it(settings, monkeypatch) -> None:

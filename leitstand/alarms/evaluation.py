@@ -36,6 +36,7 @@ from leitstand.alarms.rules import (
 )
 from leitstand.alarms.service import bind_live, clear_alarm, raise_alarm
 from leitstand.clock import clock
+from leitstand.db.base import one_of
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import DeviceTypeSpec, shipped_types
 from leitstand.sites.models import Site
@@ -54,17 +55,30 @@ DEFAULT_SEVERITY = "major"
 class Evaluation:
     """One pass over some devices in one transaction: their contexts, rule states and rules."""
 
-    def __init__(self, db: Session, device_ids: Iterable[int]) -> None:
+    def __init__(self, db: Session, device_ids: Iterable[int],
+                 contexts: dict[int, DeviceContext] | None = None) -> None:
         self.db = db
-        self.contexts = load_contexts(db, device_ids)
+        self.contexts = load_contexts(db, device_ids) if contexts is None else contexts
         self.states: dict[tuple[int, str], AlarmRuleState] = {
             (state.device_id, state.rule_key): state
-            for state in db.scalars(select(AlarmRuleState).where(AlarmRuleState.device_id.in_(list(self.contexts))))
+            for state in db.scalars(select(AlarmRuleState).where(
+                one_of(AlarmRuleState.device_id, self.contexts, db.get_bind().dialect.name)))
         } if self.contexts else {}
         self.changes = 0
+        self._rules: dict[tuple[str, str, str | None, int | None], list[EffectiveRule]] = {}
+        self._device_targeted: dict[str, bool] = {}
 
     def rules(self, device: DeviceContext) -> list[EffectiveRule]:
-        return rule_book.rules_for(self.db, device)
+        # Devices of one type, tenant and site share their rules unless a rule names a device.
+        targeted = self._device_targeted.get(device.type_key)
+        if targeted is None:
+            targeted = self._device_targeted[device.type_key] = any(
+                rule.target_kind == "device" for rule in rule_book.tenant_rules(self.db, device.type_key))
+        key = (device.type_key, device.tenant_path, device.site_path, device.id if targeted else None)
+        rules = self._rules.get(key)
+        if rules is None:
+            rules = self._rules[key] = rule_book.rules_for(self.db, device)
+        return rules
 
     def state(self, device_id: int, rule_key: str) -> AlarmRuleState:
         state = self.states.get((device_id, rule_key))
@@ -171,7 +185,7 @@ def load_contexts(db: Session, device_ids: Iterable[int]) -> dict[int, DeviceCon
         select(Device.id, Device.type_key, Device.tenant_id, Device.name, Device.site_id, Tenant.path, site.path)
         .join(Tenant, Tenant.id == Device.tenant_id)
         .outerjoin(site, site.id == Device.site_id)
-        .where(Device.id.in_(ids), Device.decommissioned_at.is_(None))
+        .where(one_of(Device.id, ids, db.get_bind().dialect.name), Device.decommissioned_at.is_(None))
     ).all()
     return {
         row[0]: DeviceContext(id=row[0], type_key=row[1], tenant_id=row[2], name=row[3], site_id=row[4],
@@ -189,16 +203,23 @@ def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
     for event in batch.events:
         if event["kind"] in ("error", "event"):
             events_by_device[event["device_id"]].append(event)
-    device_ids = set(batch.updates) | set(events_by_device)
-    if not device_ids:
+    if not batch.updates:
         return 0
+    # Every device of the batch is in `updates`, as ingest's device directory knows it (cached
+    # for a short while): no query per batch for what rule selection needs.
+    contexts = {
+        device_id: DeviceContext(id=device_id, type_key=known.type_spec.key, tenant_id=known.tenant_id,
+                                 name=known.name, site_id=known.site_id, tenant_path=known.tenant_path,
+                                 site_path=known.site_path)
+        for device_id, known in ((device_id, update.device) for device_id, update in batch.updates.items())
+    }
 
     def publish(tenant_id: int, update: dict[str, Any]) -> None:
         ingestor._announce([(tenant_id, update)])
 
     with system_session(ingestor.factory, reason="alarm evaluation on ingest") as db:
         bind_live(db, publish)
-        evaluation = Evaluation(db, device_ids)
+        evaluation = Evaluation(db, contexts, contexts)
         types = shipped_types()
         for device_id, device in evaluation.contexts.items():
             update = batch.updates.get(device_id)

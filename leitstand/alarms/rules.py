@@ -16,7 +16,7 @@ import threading
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -164,7 +164,7 @@ class EffectiveRule:
     def kind(self) -> str:
         return self.condition.kind
 
-    @property
+    @cached_property  # asked for every device of every batch; BatteryLow builds a new Threshold
     def threshold(self) -> Threshold | None:
         if isinstance(self.condition, Threshold):
             return self.condition

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, TypeDecorator, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -63,3 +64,14 @@ def utcnow() -> datetime:
 
 class CreatedAtMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def one_of(column: Any, values: Any, dialect_name: str) -> ColumnElement[bool]:
+    """`column IN (values)`, as `= ANY(:array)` on PostgreSQL.
+
+    An IN list renders a different SQL text for every length, so each batch of the hot
+    path would be parsed and planned anew; one array parameter keeps the text constant.
+    """
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

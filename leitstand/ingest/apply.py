@@ -10,15 +10,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+import orjson
+from sqlalchemy import Table, Text, bindparam, cast, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from leitstand.commands.models import Command, CommandStatus
+from leitstand.db.base import one_of
 from leitstand.devicetypes.spec import MetricKind
 from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
 from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading
 from leitstand.state.models import DeviceEvent, DeviceState
+from leitstand.telemetry.store import Point, write_points
 
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_TEXT = 200
@@ -57,42 +60,41 @@ class DeviceUpdate:
 
 
 class BatchWriter:
-    def __init__(self, db: Session) -> None:
+    def __init__(self, db: Session, defer_rollups: bool = False) -> None:
         self.db = db
+        self.defer_rollups = defer_rollups
         self.points: list[Any] = []
         self.updates: dict[int, DeviceUpdate] = {}
         self.events: list[dict[str, Any]] = []
         self.live_updates: list[tuple[int, dict[str, Any]]] = []
 
     def _update_for(self, device: KnownDevice) -> DeviceUpdate:
-        return self.updates.setdefault(device.id, DeviceUpdate(device))
+        update = self.updates.get(device.id)
+        if update is None:
+            update = self.updates[device.id] = DeviceUpdate(device)
+        return update
 
     def add(self, device: KnownDevice, message: DeviceMessage, licensed: bool) -> None:
         """Validate one message fully, then record its effects. Raises Rejection, changing nothing."""
-        handler = {
-            MessageKind.telemetry: self._telemetry,
-            MessageKind.attributes: self._attributes,
-            MessageKind.event: self._event,
-            MessageKind.heartbeat: self._heartbeat,
-            MessageKind.command_result: self._command_result,
-        }[message.kind]
-        handler(device, message)
+        getattr(self, _HANDLERS[message.kind])(device, message)
 
     def _heartbeat(self, device: KnownDevice, message: DeviceMessage) -> None:
         self._update_for(device).seen(message.received_at)
 
     def _telemetry(self, device: KnownDevice, message: DeviceMessage) -> None:
-        from leitstand.telemetry.store import Point
-
-        if not message.readings:
+        readings = message.readings
+        if not readings:
             raise Rejection(RejectReason.malformed, "telemetry without values")
-        for reading in message.readings:
-            check_reading(device.type_spec, reading, message.received_at)
+        spec, received_at = device.type_spec, message.received_at
+        for reading in readings:
+            check_reading(spec, reading, received_at)
         update = self._update_for(device)
-        update.seen(message.received_at)
-        for reading in message.readings:
-            self.points.append(Point(device.id, reading.key, reading.at, reading.value, device.time_zone))
-            update.value(reading.key, reading.at, reading.value)
+        update.seen(received_at)
+        device_id, zone, append = device.id, device.time_zone, self.points.append
+        for reading in readings:
+            key, at, value = reading.key, reading.at, reading.value
+            append(Point(device_id, key, at, value, zone))
+            update.value(key, at, value)
 
     def _attributes(self, device: KnownDevice, message: DeviceMessage) -> None:
         attributes = message.attributes
@@ -147,9 +149,7 @@ class BatchWriter:
     # --- writing ------------------------------------------------------------------------
 
     def flush(self) -> int:
-        from leitstand.telemetry.store import write_points
-
-        written = write_points(self.db.connection(), self.points) if self.points else 0
+        written = write_points(self.db.connection(), self.points, defer_rollups=self.defer_rollups) if self.points else 0
         self._write_states()
         insert_ignoring_duplicates(self.db, DeviceEvent.__table__, self.events)
         for event in self.events:
@@ -163,16 +163,20 @@ class BatchWriter:
         if not self.updates:
             return
         states = DeviceState.__table__
+        dialect = self.db.get_bind().dialect.name
         # Plain rows, not ORM objects: this runs for every device of every batch. Locked in
         # device order, so two workers updating the same devices serialise instead of
-        # overwriting each other's latest values (SQLite has one writer anyway).
+        # overwriting each other's latest values (SQLite has one writer anyway). `latest`
+        # comes as text for orjson; attributes only when the batch changes some.
+        with_attributes = any(update.attributes for update in self.updates.values())
+        columns = [states.c.device_id, states.c.online, states.c.last_seen_at, cast(states.c.latest, Text)]
+        if with_attributes:
+            columns.append(states.c.attributes)
         existing = {
-            row.device_id: row
+            row[0]: row
             for row in self.db.execute(
-                select(states.c.device_id, states.c.online, states.c.last_seen_at, states.c.latest, states.c.attributes)
-                .where(states.c.device_id.in_(sorted(self.updates)))
-                .order_by(states.c.device_id)
-                .with_for_update()
+                select(*columns).where(one_of(states.c.device_id, sorted(self.updates), dialect))
+                .order_by(states.c.device_id).with_for_update()
             )
         }
         state_keys_by_type: dict[str, set[str]] = {}
@@ -181,8 +185,8 @@ class BatchWriter:
         for device_id, update in self.updates.items():
             device = update.device
             row = existing.get(device_id)
-            online = bool(row and row.online)
-            last_seen = row.last_seen_at if row else None
+            online = bool(row and row[1])
+            last_seen = row[2] if row else None
             values: dict[str, Any] = {"b_device_id": device_id}
             if update.last_seen and (last_seen is None or update.last_seen > last_seen):
                 last_seen = values["last_seen_at"] = update.last_seen
@@ -190,23 +194,24 @@ class BatchWriter:
                 online = values["online"] = True
                 values["online_changed_at"] = update.last_seen
                 self.events.append(_event(device, update.last_seen, "connectivity", "online"))
-            state_keys = state_keys_by_type.setdefault(
-                device.type_spec.key, {key.key for key in device.type_spec.telemetry if key.kind == MetricKind.state}
-            )
-            latest = dict(row.latest or {}) if row else {}
-            changed_latest = False
+            state_keys = state_keys_by_type.get(device.type_spec.key)
+            if state_keys is None:
+                state_keys = {key.key for key in device.type_spec.telemetry if key.kind == MetricKind.state}
+                state_keys_by_type[device.type_spec.key] = state_keys
+            latest = orjson.loads(row[3]) if row and row[3] else {}
+            changed_latest: dict[str, Any] = {}
             for key, (at, value) in update.latest.items():
+                stamp = at.isoformat()
                 previous = latest.get(key)
-                if previous is not None and previous["at"] > at.isoformat():
+                if previous is not None and previous["at"] > stamp:
                     continue
                 if key in state_keys and (previous is None or previous["value"] != value):
                     self.events.append(_event(device, at, "state", f"{key}={value}"))
-                latest[key] = {"at": at.isoformat(), "value": value}
-                changed_latest = True
+                latest[key] = changed_latest[key] = {"at": stamp, "value": value}
             if changed_latest:
-                values["latest"] = latest
+                values["latest"] = orjson.dumps(latest).decode()
             if update.attributes:
-                values["attributes"] = {**((row.attributes or {}) if row else {}), **update.attributes}
+                values["attributes"] = {**((row[4] or {}) if row else {}), **update.attributes}
             if row is None:
                 inserts.append({"device_id": device_id, "tenant_id": device.tenant_id, "online": online,
                                 "last_seen_at": last_seen, "online_changed_at": values.get("online_changed_at"),
@@ -220,15 +225,65 @@ class BatchWriter:
             }))
         if inserts:
             self.db.execute(states.insert(), inserts)
+        if not changes:
+            return
+        if dialect == "postgresql":
+            _update_states_postgresql(self.db, changes)
+            return
         # One UPDATE per set of changed columns: executemany needs the same columns in every row.
         by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for values in changes:
             by_columns.setdefault(tuple(sorted(values)), []).append(values)
-        for columns, rows in by_columns.items():
-            assignments = {column: bindparam(column) for column in columns if column != "b_device_id"}
+        for names, rows in by_columns.items():
+            assignments = {name: _bound(name) for name in names if name != "b_device_id"}
             self.db.execute(
                 states.update().where(states.c.device_id == bindparam("b_device_id")).values(assignments), rows
             )
+
+
+def _bound(name: str) -> Any:
+    """A parameter for an UPDATE of device_states; `latest` arrives as JSON text already."""
+    return type_coerce(bindparam(name), Text) if name == "latest" else bindparam(name)
+
+
+_PG_STATE_CHANGES = (
+    # Session-local, emptied at commit; NULL means "unchanged".
+    "CREATE TEMP TABLE IF NOT EXISTS device_state_changes (device_id integer, last_seen_at timestamptz,"
+    " online boolean, online_changed_at timestamptz, latest text, attributes text) ON COMMIT DELETE ROWS;"
+    " DELETE FROM device_state_changes"
+)
+_PG_COPY_STATE_CHANGES = "COPY device_state_changes FROM STDIN (FORMAT BINARY)"
+_PG_APPLY_STATE_CHANGES = (
+    "UPDATE device_states AS s SET last_seen_at = coalesce(c.last_seen_at, s.last_seen_at),"
+    " online = coalesce(c.online, s.online), online_changed_at = coalesce(c.online_changed_at, s.online_changed_at),"
+    " latest = coalesce(CAST(c.latest AS json), s.latest), attributes = coalesce(CAST(c.attributes AS json), s.attributes)"
+    " FROM device_state_changes AS c WHERE s.device_id = c.device_id"
+)
+
+
+def _update_states_postgresql(db: Session, changes: list[dict[str, Any]]) -> None:
+    """All of a batch's state changes in one COPY and one UPDATE: a statement per device
+    cost PostgreSQL more than everything else ingest asks of it."""
+    driver = db.connection().connection.driver_connection  # psycopg 3, inside the ingest transaction
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(_PG_STATE_CHANGES)
+        with cursor.copy(_PG_COPY_STATE_CHANGES) as copy:
+            copy.set_types(["int4", "timestamptz", "bool", "timestamptz", "text", "text"])
+            for values in changes:
+                attributes = values.get("attributes")
+                copy.write_row((values["b_device_id"], values.get("last_seen_at"), values.get("online"),
+                                values.get("online_changed_at"), values.get("latest"),
+                                None if attributes is None else orjson.dumps(attributes).decode()))
+        cursor.execute(_PG_APPLY_STATE_CHANGES)
+
+
+_HANDLERS = {
+    MessageKind.telemetry: "_telemetry",
+    MessageKind.attributes: "_attributes",
+    MessageKind.event: "_event",
+    MessageKind.heartbeat: "_heartbeat",
+    MessageKind.command_result: "_command_result",
+}
 
 
 def _event(device: KnownDevice, at: datetime, kind: str, code: str) -> dict[str, Any]:

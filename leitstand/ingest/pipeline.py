@@ -27,6 +27,7 @@ from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, shipped_types
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.licenses.models import License, LicenseStatus, status_on
+from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 
@@ -73,6 +74,11 @@ class KnownDevice:
     license_starts: Any
     license_ends: Any
     decommissioned: bool
+    # For rule selection after the batch (leitstand.alarms): who the device belongs to.
+    name: str = ""
+    tenant_path: str = ""
+    site_id: int | None = None
+    site_path: str | None = None
 
     def licensed_on(self, day: Any) -> bool:
         return status_on(day, self.license_starts, self.license_ends) == LicenseStatus.active
@@ -134,13 +140,14 @@ class DeviceDirectory:
         types = shipped_types()
         with system_session(self.factory, reason="ingest device lookup") as db:
             rows = db.execute(
-                select(Device, Tenant.time_zone, License.starts_on, License.ends_on)
+                select(Device, Tenant.time_zone, Tenant.path, Site.path, License.starts_on, License.ends_on)
                 .join(Tenant, Tenant.id == Device.tenant_id)
+                .outerjoin(Site, Site.id == Device.site_id)
                 .outerjoin(License, License.device_id == Device.id)
                 .where(Device.serial_number.in_(serials))
             ).all()
             found: dict[str, KnownDevice] = {}
-            for device, zone, starts, ends in rows:
+            for device, zone, tenant_path, site_path, starts, ends in rows:
                 spec = types.get(device.type_key) or _custom_spec(db, device.type_key)
                 if spec is None:
                     continue
@@ -148,6 +155,7 @@ class DeviceDirectory:
                     id=device.id, serial=device.serial_number, tenant_id=device.tenant_id, time_zone=zone,
                     type_spec=spec, license_starts=starts, license_ends=ends,
                     decommissioned=device.decommissioned_at is not None,
+                    name=device.name, tenant_path=tenant_path, site_id=device.site_id, site_path=site_path,
                 )
         for serial in serials:
             self._cache[serial] = (now + self.ttl, found.get(serial))
@@ -161,6 +169,8 @@ def _custom_spec(db: Session, type_key: str) -> DeviceTypeSpec | None:
 
 
 LiveListener = Callable[[int, dict[str, Any]], None]
+# All live updates of a batch at once: for a cross-process notifier, one round trip per batch.
+LiveBatchListener = Callable[[Sequence[tuple[int, dict[str, Any]]]], None]
 # Called after a batch has committed, with the ingestor and the batch's BatchWriter (its
 # `updates` and `events`): the rules step. A failing listener is logged, never fails ingest.
 BatchListener = Callable[["Ingestor", Any], Any]
@@ -176,10 +186,13 @@ class Ingestor:
     """Turns batches of canonical messages into stored data. One per process; thread-safe
     as long as each call to accept() comes from one thread at a time per transport."""
 
-    def __init__(self, factory: sessionmaker[Session], listeners: Sequence[LiveListener] = ()) -> None:
+    def __init__(self, factory: sessionmaker[Session], listeners: Sequence[LiveListener] = (),
+                 defer_rollups: bool = False, live_batch_listeners: Sequence[LiveBatchListener] = ()) -> None:
         self.factory = factory
+        self.defer_rollups = defer_rollups  # PostgreSQL: queue rollups for the drainer (leitstand.telemetry.store)
         self.directory = DeviceDirectory(factory)
         self.listeners: list[LiveListener] = list(listeners)
+        self.live_batch_listeners: list[LiveBatchListener] = list(live_batch_listeners)
         self.batch_listeners: list[BatchListener] = _default_batch_listeners()
         self.totals = IngestReport()
 
@@ -206,7 +219,7 @@ class Ingestor:
         today = clock.now().date()
         refusals: list[tuple[int | None, str, str]] = []
         with system_session(self.factory, reason="ingest batch") as db:
-            batch = BatchWriter(db)
+            batch = BatchWriter(db, defer_rollups=self.defer_rollups)
             for message in messages:
                 device = devices.get(message.serial)
                 try:
@@ -245,6 +258,11 @@ class Ingestor:
                     listener(tenant_id, update)
                 except Exception:  # a broken live view must not break ingest
                     log.exception("live listener failed")
+        for batch_listener in self.live_batch_listeners:
+            try:
+                batch_listener(updates)
+            except Exception:
+                log.exception("live batch listener failed")
 
 
 def _count_rejections(db: Session, refusals: Sequence[tuple[int | None, str, str]]) -> None:

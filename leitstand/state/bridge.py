@@ -3,6 +3,10 @@
 An ingest or scheduler process notifies; every API process listens and feeds its own
 `LiveHub`. NOTIFY payloads are limited to 8000 bytes, so bulky parts (latest values of
 many keys) are left out of an oversized update: the page fetches them on its own.
+
+An ingest batch touches hundreds of devices: `publish_many` packs its updates into as
+few notifications as fit (a JSON list each) and sends them in one statement, so live
+updates cost one round trip per batch, not a transaction per device.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
@@ -23,11 +29,28 @@ MAX_PAYLOAD = 7900
 
 
 def encode(tenant_id: int, update: dict[str, Any]) -> str:
-    payload = json.dumps({"tenant_id": tenant_id, "update": update}, separators=(",", ":"), default=str)
-    if len(payload.encode()) > MAX_PAYLOAD:
+    payload = orjson.dumps({"tenant_id": tenant_id, "update": update}, default=str)
+    if len(payload) > MAX_PAYLOAD:
         slim = {key: value for key, value in update.items() if key not in ("latest", "data")}
-        payload = json.dumps({"tenant_id": tenant_id, "update": slim}, separators=(",", ":"), default=str)
-    return payload
+        payload = orjson.dumps({"tenant_id": tenant_id, "update": slim}, default=str)
+    return payload.decode()
+
+
+def pack(updates: Sequence[tuple[int, dict[str, Any]]]) -> list[str]:
+    """Updates as notification payloads: JSON lists of encoded updates, each under MAX_PAYLOAD."""
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 2
+    for tenant_id, update in updates:
+        encoded = encode(tenant_id, update)
+        if current and size + len(encoded) + 1 > MAX_PAYLOAD:
+            payloads.append("[" + ",".join(current) + "]")
+            current, size = [], 2
+        current.append(encoded)
+        size += len(encoded) + 1
+    if current:
+        payloads.append("[" + ",".join(current) + "]")
+    return payloads
 
 
 class PgNotifier:
@@ -35,9 +58,16 @@ class PgNotifier:
         self.engine = engine
 
     def publish(self, tenant_id: int, update: dict[str, Any]) -> None:
+        self.publish_many([(tenant_id, update)])
+
+    def publish_many(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        payloads = pack(updates)
+        if not payloads:
+            return
         with self.engine.begin() as connection:
+            # executemany: psycopg pipelines the statements into one round trip.
             connection.execute(text("SELECT pg_notify(:channel, :payload)"),
-                               {"channel": NOTIFY_CHANNEL, "payload": encode(tenant_id, update)})
+                               [{"channel": NOTIFY_CHANNEL, "payload": payload} for payload in payloads])
 
 
 def _libpq_url(database_url: str) -> str:
@@ -74,8 +104,9 @@ class PgListener:
 
     def _deliver(self, payload: str) -> None:
         try:
-            message = json.loads(payload)
-            self.hub.publish(int(message["tenant_id"]), message["update"])
+            decoded = json.loads(payload)
+            for message in decoded if isinstance(decoded, list) else [decoded]:
+                self.hub.publish(int(message["tenant_id"]), message["update"])
         except (ValueError, KeyError, TypeError):
             log.warning("live listener: unreadable notification")
 

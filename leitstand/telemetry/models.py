@@ -3,8 +3,10 @@
 `telemetry` holds one row per (device, key, timestamp), numeric or text. On
 PostgreSQL it is partitioned by month (see the migration); the primary key makes a
 point delivered twice a no-op. `telemetry_rollups` holds per hour, day and month
-count, sum, min, max and the last value, kept up to date as points arrive, so long
-ranges never scan raw rows. Day and month buckets follow the tenant's time zone.
+count, sum, min, max and the last value, so long ranges never scan raw rows. Day
+and month buckets follow the tenant's time zone. `telemetry_rollup_queue` holds
+points stored but not yet rolled up, when ingest defers its rollups (see
+leitstand.telemetry.store).
 """
 
 from __future__ import annotations
@@ -49,6 +51,31 @@ class TelemetryRollup(ScopedModel, Base):
     max: Mapped[float] = mapped_column(Float)
     last_value: Mapped[float] = mapped_column(Float)
     last_ts: Mapped[datetime]
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return device_visible(scope, cls.device_id)
+
+
+class TelemetryRollupQueue(ScopedModel, Base):
+    """A numeric point stored in `telemetry` whose rollups are still to be done.
+
+    Appended by deferred ingest, removed by the drain (leitstand.telemetry.store).
+    The table has no primary key and no index: every index would be one more write
+    per point, and the drain takes whatever rows there are by their physical
+    address. The mapper's key only lets the ORM name rows; it is no constraint.
+    zone: the tenant's time zone at ingest, which decides the day and month buckets.
+    """
+
+    __tablename__ = "telemetry_rollup_queue"
+
+    device_id: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column()
+    num: Mapped[float] = mapped_column(Float)
+    zone: Mapped[str] = mapped_column(String(64))
+
+    __mapper_args__ = {"primary_key": [device_id, key, ts]}
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]

@@ -116,7 +116,8 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
     app.state.session_factory = make_session_factory(engine)
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
     app.state.live_hub = LiveHub()
-    app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish])
+    app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish],
+                                  defer_rollups=settings.telemetry_rollups == "deferred")
     # Alarm changes of this process go out as notifications (leitstand.notifications.dispatch).
     app.state.notifier = start_notifier(settings, app.state.session_factory)
     # Replaced by the MQTT transport when the process runs one (leitstand.runtime).

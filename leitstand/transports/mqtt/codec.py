@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from leitstand.ingest.message import CommandOutcome, CommandRequest, DeviceMessage, MessageKind, Reading, Value
 from leitstand.ingest.pipeline import RejectReason
 from leitstand.transports.mqtt import topics
@@ -82,7 +84,7 @@ def _decode_body(up: topics.Uplink, payload: bytes, received_at: datetime) -> De
     kind = _KIND_OF_CHANNEL[up.channel]
     if up.channel == Channel.heartbeat and not payload.strip():
         return DeviceMessage(serial=up.serial, kind=kind, received_at=received_at)
-    body = _parse_json(payload, refuse_infinite=up.channel != Channel.telemetry)
+    body = _parse_json(payload)
     if not isinstance(body, dict):
         raise DecodeError(RejectReason.malformed, f"payload must be a JSON object, not {type(body).__name__}")
     unknown = set(body) - _FIELDS[up.channel]
@@ -124,30 +126,14 @@ def _decode_body(up: topics.Uplink, payload: bytes, received_at: datetime) -> De
                          command_detail=detail[:MAX_COMMAND_DETAIL])
 
 
-def _refuse_constant(name: str) -> Any:
-    raise DecodeError(RejectReason.malformed, f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 parses to inf
-        raise DecodeError(RejectReason.malformed, f"number {text[:20]} is out of range")
-    return value
-
-
-def _parse_json(payload: bytes, *, refuse_infinite: bool = True) -> Any:
-    """refuse_infinite=False: the caller checks every number itself (telemetry does, in
-    `_value` and `parse_time`), which saves a Python call per number on the hot path."""
+def _parse_json(payload: bytes) -> Any:
+    """orjson: several times faster than json on the hot path, and strict where we must be:
+    NaN, Infinity and numbers beyond the float range (1e999) are refused, not parsed."""
     try:
-        text = payload.decode("utf-8")
-        if refuse_infinite:
-            return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-        return json.loads(text, parse_constant=_refuse_constant)
-    except DecodeError:
-        raise
+        return orjson.loads(payload.decode("utf-8"))
     except UnicodeDecodeError:
         raise DecodeError(RejectReason.malformed, "payload is not UTF-8") from None
-    except (ValueError, RecursionError) as error:  # JSONDecodeError, int too long, nesting too deep
+    except orjson.JSONDecodeError as error:  # also: nesting deeper than 1024
         raise DecodeError(RejectReason.malformed, f"not valid JSON: {str(error)[:120]}") from None
 
 

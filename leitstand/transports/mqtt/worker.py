@@ -3,17 +3,18 @@
 The worker logs in as Leitstand's service user with a fixed client id
 (`leitstand-{name}`) and a persistent session, and subscribes with QoS 1 to every
 uplink (`ls/v1/+/up/#`, or `$share/{group}/ls/v1/+/up/#` when a shared-subscription
-group is configured, so several workers split the stream).
+group is configured, so several workers split the stream). Its connection is the lean
+`UplinkStream` (stream.py), made for this one job; everything else uses paho.
 
-Acknowledge after commit: acknowledgements are manual. Messages are collected for up
-to `batch_ms` milliseconds or `batch_messages` messages, decoded, handed to
-`Ingestor.accept()` in one call, and only after it has returned (committed) is a
-PUBACK sent for every message of the batch, in the order they arrived. A payload that
-cannot be decoded is counted with `Ingestor.reject()` and acknowledged too: it can
-never succeed. If the database fails, nothing is acknowledged; the worker retries the
-batch with back-off, and if it dies meanwhile the broker redelivers every unacknowledged
-message when the worker's session reconnects. A message committed but not yet
-acknowledged when the worker dies comes again; ingest stores it idempotently.
+Acknowledge after commit: messages are collected for up to `batch_ms` milliseconds or
+`batch_messages` messages, decoded, handed to `Ingestor.accept()` in one call, and only
+after it has returned (committed) is a PUBACK sent for every message of the batch, in
+the order they arrived (one write for the whole batch). A payload that cannot be decoded
+is counted with `Ingestor.reject()` and acknowledged too: it can never succeed. If the
+database fails, nothing is acknowledged; the worker retries the batch with back-off,
+and if it dies meanwhile the broker redelivers every unacknowledged message when the
+worker's session reconnects. A message committed but not yet acknowledged when the
+worker dies comes again; ingest stores it idempotently.
 
 Acknowledgements belong to one connection: after a reconnect the broker resends what
 was unacknowledged under new packet ids, so messages from the previous connection are
@@ -30,8 +31,8 @@ Run as a process: `python -m leitstand.transports.mqtt.worker --name ingest-1`.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
-import queue
 import signal
 import ssl
 import sys
@@ -46,13 +47,12 @@ from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.ingest.message import CommandRequest, DeviceMessage
 from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.mqtt.stream import Publish, StreamSettings, UplinkStream
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +66,6 @@ class Ingest(Protocol):
     def accept(self, messages: Sequence[DeviceMessage]) -> Any: ...
 
     def reject(self, serial: str | None, reason: str, detail: str) -> None: ...
-
-
-@dataclass(slots=True)
-class Delivery:
-    """One received PUBLISH, remembered until it is acknowledged."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    connection: int  # which connection it came on; acks are only valid there
-    received_at: datetime
-    replayed: bool  # a retained message replayed on subscribing, not something the device just said
 
 
 @dataclass
@@ -136,55 +123,32 @@ class IngestWorker:
         self.subscription = topics.ingest_subscription(group)
         self.mqtt5 = settings.mqtt_broker != "embedded"  # amqtt speaks MQTT 3.1.1 only
 
-        self._inbox: queue.Queue[Delivery] = queue.Queue()
+        # Received, not yet taken into a batch: (received at, PUBLISH), in arrival order.
+        self._pending: list[tuple[datetime, Publish]] = []
+        self._first_pending_at = 0.0  # monotonic time the oldest pending message arrived
+        self._arrived = threading.Condition()
         self._stopping = threading.Event()
-        self._connection = 0
-        self._connection_lock = threading.Lock()
         self._batcher: threading.Thread | None = None
-        self._client = self._make_client()
+        self._stream = UplinkStream(
+            StreamSettings(
+                host=settings.mqtt_host, port=settings.mqtt_port, client_id=self.client_id,
+                username=settings.mqtt_service_username, password=settings.resolved_mqtt_service_password(),
+                subscription=self.subscription, mqtt5=self.mqtt5, keepalive=30,
+                session_expiry=SESSION_EXPIRY_SECONDS,
+                # Batches are acknowledged as a whole, so the broker's window must exceed a batch.
+                receive_maximum=min(65535, max(100, 2 * batch_messages)),
+                tls_ca_file=settings.mqtt_tls_ca_file or None, max_backoff=MAX_BACKOFF_SECONDS),
+            on_messages=self._on_messages, on_subscribed=self.subscribed.set,
+            on_disconnected=self._on_disconnected)
 
     # --- connection -----------------------------------------------------------------
-
-    def _make_client(self) -> mqtt.Client:
-        settings = self.settings
-        if self.mqtt5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                                 manual_ack=True)
-        else:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv311,
-                                 clean_session=False, manual_ack=True)
-        client.username_pw_set(settings.mqtt_service_username, settings.resolved_mqtt_service_password())
-        if settings.mqtt_tls_ca_file:
-            client.tls_set(ca_certs=settings.mqtt_tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        client.reconnect_delay_set(min_delay=1, max_delay=int(MAX_BACKOFF_SECONDS))
-        # Our own outgoing QoS 1 window (commands); unlimited queueing while disconnected.
-        client.max_inflight_messages_set(1000)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        return client
-
-    def _connect_properties(self) -> Properties | None:
-        if not self.mqtt5:
-            return None
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        # How many unacknowledged messages the broker may have in flight to us. Batches
-        # are acknowledged as a whole, so this must exceed a batch (Mosquitto's default is 20).
-        properties.ReceiveMaximum = min(65535, max(100, 2 * self.batch_messages))
-        return properties
 
     def start(self, wait: float | None = 10.0) -> None:
         """Connect and start batching. With `wait`, return once the subscription is granted."""
         self._stopping.clear()
         self._batcher = threading.Thread(target=self._batch_loop, name=f"{self.client_id}-batcher", daemon=True)
         self._batcher.start()
-        kwargs: dict[str, Any] = {"properties": self._connect_properties()}
-        if self.mqtt5:
-            kwargs["clean_start"] = False
-        self._client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, **kwargs)
-        self._client.loop_start()
+        self._stream.start()
         if wait is not None and not self.subscribed.wait(wait):
             self.stop()
             raise TimeoutError(f"{self.client_id}: no subscription to {self.subscription} within {wait} s")
@@ -197,80 +161,71 @@ class IngestWorker:
         whatever the broker still holds for it is then dropped, so drain it first.
         """
         self._stopping.set()
+        with self._arrived:
+            self._arrived.notify_all()
         if self._batcher is not None:
             self._batcher.join(timeout)
             self._batcher = None
-        properties = None
-        if retire and self.mqtt5:
-            properties = Properties(PacketTypes.DISCONNECT)
-            properties.SessionExpiryInterval = 0
-        self._client.disconnect(properties=properties)
-        self._client.loop_stop()
+        self._stream.stop(end_session=retire and self.mqtt5)
         self.subscribed.clear()
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
-        if reason.is_failure:
-            log.error("%s: broker refused the connection: %s", self.client_id, reason)
-            return
-        with self._connection_lock:
-            self._connection += 1
-        log.info("%s connected (session present: %s)", self.client_id, flags.session_present)
-        # Subscribing again on a kept session is harmless and covers a lost one.
-        client.subscribe(self.subscription, qos=1)
-
-    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        with self._connection_lock:
-            self._connection += 1  # whatever is in hand can no longer be acknowledged
+    def _on_disconnected(self, reason: str) -> None:
         self.subscribed.clear()
         if not self._stopping.is_set():
             log.warning("%s disconnected: %s", self.client_id, reason)
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: int, reasons: Any, _props: Any) -> None:
-        if any(reason.is_failure for reason in reasons):
-            log.error("%s: subscription to %s refused: %s", self.client_id, self.subscription, reasons)
-            return
-        self.subscribed.set()
-
-    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        # A live message arrives with the retain flag cleared; a set flag means the broker
-        # replays a stored retained message because we subscribed. Replaying it would make
-        # an offline device look alive, so it is acknowledged and skipped.
-        self._inbox.put(Delivery(message.topic, message.payload, message.mid, message.qos, self._connection,
-                                 clock.now(), bool(message.retain)))
+    def _on_messages(self, publishes: list[Publish]) -> None:
+        received_at = clock.now()
+        with self._arrived:
+            if not self._pending:
+                self._first_pending_at = time.monotonic()
+            self._pending.extend([(received_at, publish) for publish in publishes])
+            self._arrived.notify()
 
     # --- batches --------------------------------------------------------------------
 
-    def _batch_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                first = self._inbox.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            batch = [first]
-            deadline = time.monotonic() + self.batch_seconds
-            while len(batch) < self.batch_messages:
+    def _next_batch(self) -> list[tuple[datetime, Publish]]:
+        """Wait for the first message, then up to `batch_ms` for a full batch."""
+        with self._arrived:
+            if not self._pending and not self._arrived.wait_for(
+                    lambda: self._pending or self._stopping.is_set(), timeout=0.2):
+                return []
+            deadline = self._first_pending_at + self.batch_seconds
+            while len(self._pending) < self.batch_messages and not self._stopping.is_set():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                try:
-                    batch.append(self._inbox.get(timeout=remaining))
-                except queue.Empty:
-                    break
+                self._arrived.wait(remaining)
+            batch = self._pending[:self.batch_messages]
+            del self._pending[:self.batch_messages]
+            if self._pending:
+                self._first_pending_at = time.monotonic()
+            return batch
+
+    def _batch_loop(self) -> None:
+        while not self._stopping.is_set():
+            batch = self._next_batch()
+            if not batch:
+                continue
             try:
                 self._process(batch)
             except Exception:  # keep the worker alive; the batch stays unacknowledged
                 log.exception("%s: batch processing failed", self.client_id)
 
-    def _process(self, batch: list[Delivery]) -> None:
+    def _process(self, batch: list[tuple[datetime, Publish]]) -> None:
         self.stats.received += len(batch)
         messages: list[DeviceMessage] = []
         refusals: list[tuple[str | None, str, str]] = []
-        for delivery in batch:
-            if delivery.replayed:
+        decode = codec.decode
+        for received_at, publish in batch:
+            # A live message arrives with the retain flag cleared; a set flag means the broker
+            # replays a stored retained message because we subscribed. Replaying it would make
+            # an offline device look alive, so it is acknowledged and skipped.
+            if publish.retain:
                 self.stats.replayed += 1
                 continue
             try:
-                messages.append(codec.decode(delivery.topic, delivery.payload, delivery.received_at))
+                messages.append(decode(publish.topic, publish.payload, received_at))
             except codec.DecodeError as error:
                 refusals.append((error.serial, error.reason, error.detail))
                 self.stats.undecodable[error.reason] += 1
@@ -305,26 +260,25 @@ class IngestWorker:
         if self.on_batch is not None:
             self.on_batch(BatchDone(tuple(messages), len(refusals), acknowledged))
 
-    def _current(self, batch: list[Delivery]) -> bool:
-        return any(delivery.connection == self._connection for delivery in batch)
+    def _current(self, batch: list[tuple[datetime, Publish]]) -> bool:
+        connection = self._stream.connection
+        return any(publish.connection == connection for _, publish in batch)
 
-    def _acknowledge(self, batch: list[Delivery]) -> int:
-        sent = 0
-        # Held so a reconnect cannot slip between the connection check and the PUBACK.
-        with self._connection_lock:
-            for delivery in batch:
-                if delivery.connection == self._connection and delivery.qos > 0:
-                    self._client.ack(delivery.mid, delivery.qos)
-                    sent += 1
+    def _acknowledge(self, batch: list[tuple[datetime, Publish]]) -> int:
+        # Only what came on the current connection: the broker resends the rest under new ids.
+        connection = self._stream.connection
+        mids = [publish.mid for _, publish in batch if publish.qos and publish.connection == connection]
+        sent = self._stream.acknowledge(mids, connection)
         self.stats.acknowledged += sent
         return sent
 
     # --- commands -------------------------------------------------------------------
 
     def publish_command(self, request: CommandRequest, timeout: float = 5.0) -> None:
-        """Publish a command request (QoS 1); returns once the broker has acknowledged it.
-        Not to be called from a paho callback."""
-        _publish_command(self._client, request, timeout)
+        """Publish a command request (QoS 1); returns once the broker has acknowledged it."""
+        topic, payload = codec.encode_command(request)
+        if not self._stream.publish(topic, payload, timeout):
+            raise CommandNotSent(f"command {request.command_id} to {request.serial}: no acknowledgement in {timeout} s")
 
 
 def _publish_command(client: mqtt.Client, request: CommandRequest, timeout: float) -> None:
@@ -378,19 +332,43 @@ class CommandPublisher:
 # --- as a process ---------------------------------------------------------------------
 
 
+def settle_garbage_collector() -> None:
+    """Before a long run of many short-lived objects: freeze what start-up built.
+
+    A process with the whole platform imported holds about a million long-lived objects
+    (models, mappers, schemas); every full collection walked them all, which cost ingest
+    a third of its CPU. Frozen, they are never walked again, and a larger first
+    generation makes collections rarer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def run_worker(settings: Settings, *, name: str = "ingest-1", batch_messages: int = 500, batch_ms: int = 50,
                stop: threading.Event | None = None) -> None:
     """Run one ingest worker until SIGTERM/SIGINT (or `stop` is set). Prints "ready" once subscribed."""
     from leitstand.db.engine import make_engine, make_session_factory
     from leitstand.ingest.pipeline import Ingestor
+    from leitstand.state.bridge import PgNotifier
+    from leitstand.telemetry.drainer import RollupDrainer
 
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    engine = make_engine(settings.effective_database_url)
-    worker = IngestWorker(settings, Ingestor(make_session_factory(engine)), name=name,
+    # No ping before every checkout (a round trip per session, several per batch): a batch
+    # whose connection broke fails, is retried, and the pool replaces the connection.
+    engine = make_engine(settings.effective_database_url, pool_pre_ping=False)
+    # Live updates reach the API processes through PostgreSQL NOTIFY, one round trip per batch.
+    notifiers = [PgNotifier(engine).publish_many] if engine.dialect.name == "postgresql" else []
+    ingestor = Ingestor(make_session_factory(engine), defer_rollups=settings.telemetry_rollups == "deferred",
+                        live_batch_listeners=notifiers)
+    worker = IngestWorker(settings, ingestor, name=name,
                           batch_messages=batch_messages, batch_ms=batch_ms)
+    drainer = RollupDrainer(engine, settings.rollup_drain_seconds)  # PostgreSQL only; one process at a time drains
+    drainer.start()
+    settle_garbage_collector()
     worker.start(wait=None)
     try:
         while not stop.is_set() and not worker.subscribed.wait(0.2):
@@ -400,6 +378,7 @@ def run_worker(settings: Settings, *, name: str = "ingest-1", batch_messages: in
         stop.wait()
     finally:
         worker.stop()
+        drainer.stop()
         engine.dispose()
 
 
