@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -41,10 +41,9 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
-from sqlalchemy import Connection, Integer, String, delete, text
+from sqlalchemy import Connection, delete, text
 from sqlalchemy.exc import DBAPIError
 
-from leitstand.db.base import UtcDateTime
 from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup, TelemetryRollupQueue
 
 log = logging.getLogger(__name__)
@@ -340,24 +339,41 @@ def _insert_postgresql(connection: Connection, rows: Iterable[Row], follow_up: s
         return int(row[0]) if row else 0
 
 
-def _insert_sqlite(connection: Connection, staged: dict[tuple[int, str, datetime], Row]) -> list[tuple[int, str, datetime]]:
-    # The exact text form SQLAlchemy writes, so stored times compare correctly as strings.
+def _sqlite_times(connection: Connection) -> Callable[[datetime], str]:
+    """The exact text form SQLAlchemy writes for a UTC time on SQLite (stored times compare
+    correctly as strings), memoised for one batch: its points share timestamps and its
+    rollup rows share bucket starts, and each conversion costs microseconds."""
     dialect = connection.dialect
-    to_db = TelemetryPoint.__table__.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
-    assert to_db is not None
+    convert = TelemetryPoint.__table__.c.ts.type.dialect_impl(dialect).bind_processor(dialect)
+    assert convert is not None
+    texts: dict[datetime, str] = {}
+
+    def text_of(at: datetime) -> str:
+        found = texts.get(at)
+        if found is None:
+            found = texts[at] = convert(at)
+        return found
+
+    return text_of
+
+
+def _insert_sqlite(connection: Connection, staged: dict[tuple[int, str, datetime], Row]) -> list[tuple[int, str, datetime]]:
+    text_of = _sqlite_times(connection)
     connection.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (device_id INTEGER, key TEXT, ts TEXT,"
         f" num REAL, txt TEXT)"
     )
     connection.exec_driver_sql(f"DELETE FROM {STAGING}")
-    connection.exec_driver_sql(
-        f"INSERT INTO {STAGING} (device_id, key, ts, num, txt) VALUES (?, ?, ?, ?, ?)",
-        [(device_id, key, to_db(at), num, txt) for device_id, key, at, num, txt, _ in staged.values()],
-    )
-    returned = text(_INSERT_FROM_STAGING).columns(device_id=Integer, key=String, ts=UtcDateTime)
-    rows = connection.execute(returned).all()
+    times: dict[str, datetime] = {}
+    rows = []
+    for device_id, key, at, num, txt, _ in staged.values():
+        stamp = text_of(at)
+        times[stamp] = at
+        rows.append((device_id, key, stamp, num, txt))
+    connection.exec_driver_sql(f"INSERT INTO {STAGING} (device_id, key, ts, num, txt) VALUES (?, ?, ?, ?, ?)", rows)
+    inserted = connection.exec_driver_sql(_INSERT_FROM_STAGING).all()
     connection.exec_driver_sql(f"DELETE FROM {STAGING}")
-    return [(device_id, key, ts) for device_id, key, ts in rows]
+    return [(device_id, key, times[stamp]) for device_id, key, stamp in inserted]
 
 
 # --- rollups ------------------------------------------------------------------------------
@@ -461,9 +477,7 @@ def _upsert_rollups(connection: Connection, inserted: list[Row]) -> None:
 
 
 def _upsert_rollups_sqlite(connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-    dialect = connection.dialect
-    to_db = TelemetryRollup.__table__.c.bucket_start.type.dialect_impl(dialect).bind_processor(dialect)
-    assert to_db is not None
+    to_db = _sqlite_times(connection)
     connection.exec_driver_sql(
         f"INSERT INTO telemetry_rollups ({_ROLLUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + _ROLLUP_MERGE,
         [(d, k, p, to_db(start), c, s, lo, hi, lv, to_db(lt)) for d, k, p, start, c, s, lo, hi, lv, lt in rows],
