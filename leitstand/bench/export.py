@@ -2,15 +2,18 @@
 
 In a throw-away database (PostgreSQL is the target; SQLite works for a smoke run) it seeds
 one customer with `devices` devices and `days` days of 15-minute values on 4 keys
-(1 000 × 30 days × 96 × 4 ≈ 11.5 million points). On PostgreSQL the points are made by the
-server itself (INSERT … SELECT over generate_series into the monthly partitions), which is
-far faster than COPY from Python; on SQLite through `write_points`.
+(1 000 × 30 days × 96 × 4 ≈ 11.5 million points) and their rollups. On PostgreSQL the
+server makes both itself (INSERT … SELECT over generate_series into the monthly partitions,
+then the hours, days and months), which is far faster than COPY from Python; on SQLite
+through `write_points`.
 
 Then, each in a child process of its own so that its peak RSS is its own:
 
-    export   `export_tenant` of the partner (with the customer) into a zip (tables, telemetry CSV, manifest);
+    export   `export_tenant` of the partner (with the customer) into a zip (tables, telemetry CSV,
+             the rollups the points cannot give back, manifest);
     import   `import_export` of that zip into a second, freshly initialised throw-away database
-             (verification of every file first, new ids, telemetry with rollups recomputed).
+             (verification of every file first, new ids, telemetry by COPY, rollups computed
+             and the exported ones written over them).
 
 It prints points/s of each (telemetry points / wall time of the whole operation) and the
 peak RSS (ru_maxrss) of each child. Targets: ≥ 200 000 points/s each way on PostgreSQL and a
@@ -146,9 +149,11 @@ def _seed(url: str, data_dir: Path, devices: int, days: int) -> tuple[int, int]:
                     " CROSS JOIN generate_series(CAST(:start AS timestamptz), CAST(:last AS timestamptz),"
                     " interval '15 minutes') AS g (ts)"
                     " WHERE d.tenant_id = :tenant"), {"start": start, "last": end - STEP, "tenant": customer.id})
+                for statement in ROLLUPS:
+                    connection.execute(text(statement), {"tenant": customer.id, "zone": TIME_ZONE})
                 db.commit()
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as autocommit:
-                    autocommit.execute(text("VACUUM ANALYZE telemetry"))
+                    autocommit.execute(text("VACUUM ANALYZE telemetry, telemetry_rollups"))
             else:
                 day = start
                 while day < end:
@@ -165,6 +170,21 @@ def _seed(url: str, data_dir: Path, devices: int, days: int) -> tuple[int, int]:
             return partner.id, devices * days * 96 * len(KEYS)  # the partner: it fits below the target's root
     finally:
         engine.dispose()
+
+
+# The seeded points' rollups, as ingest would have made them (leitstand.telemetry.store): UTC
+# hours, then calendar days and months in the zone (Berlin: whole-hour offsets, so hours add
+# up to days); the last value is the one at the latest time.
+_ROLLUP_COLUMNS = "INSERT INTO telemetry_rollups (device_id, key, period, bucket_start, count, sum, min, max, last_value, last_ts)"
+ROLLUPS = (
+    _ROLLUP_COLUMNS + " SELECT device_id, key, 'hour', date_bin('1 hour', ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour,"
+    " count(*), sum(num), min(num), max(num), (max(ARRAY[date_part('epoch', ts), num]))[2], max(ts) FROM telemetry"
+    " WHERE device_id IN (SELECT id FROM devices WHERE tenant_id = :tenant) GROUP BY device_id, key, hour",
+    *(_ROLLUP_COLUMNS + f" SELECT device_id, key, '{period}', date_trunc('{period}', bucket_start, :zone) AS bucket,"
+      " sum(count), sum(sum), min(min), max(max), (max(ARRAY[date_part('epoch', last_ts), last_value]))[2], max(last_ts)"
+      f" FROM telemetry_rollups WHERE period = '{below}' AND device_id IN (SELECT id FROM devices WHERE tenant_id = :tenant)"
+      " GROUP BY device_id, key, bucket" for period, below in (("day", "hour"), ("month", "day"))),
+)
 
 
 # --- the measured children ------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Rows are read in chunks (`yield_per`: a server-side cursor on PostgreSQL) and written to
 the zip as they come; telemetry goes per device and key, on PostgreSQL straight from
 `COPY … TO STDOUT` into the zip without a Python object per point. Nothing holds a whole
-table in memory except the id → content-hash maps of the tables others refer to.
+table in memory except the id → content-hash maps of the tables others refer to and the
+time of each telemetry file's first point (which rollups to export depends on it).
 
 All reads go through the session the caller passes: a system session for the CLI (which
 names the tenant explicitly), the requesting admin's scoped session for the API, so the
@@ -34,11 +35,13 @@ from leitstand.dataexport import manifest as fmt
 from leitstand.db.models import Base
 from leitstand.devices.models import Device
 from leitstand.maintenance import book
-from leitstand.telemetry.models import TelemetryPoint
+from leitstand.telemetry.drainer import RollupDrainer
+from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
 from leitstand.tenancy.models import Tenant
 
 Progress = Callable[[int, int, str], None]
 CHUNK_ROWS = 2000
+ROLLUP_DEVICE_GROUP = 200
 BUFFER_BYTES = 1 << 20
 
 
@@ -56,24 +59,44 @@ class ExportResult:
 
 
 class _HashingWriter:
-    """Buffers writes into a zip member and keeps its SHA-256 and size."""
+    """Buffers writes into a zip member and keeps its SHA-256 and size (complete after `flush`).
+
+    A COPY hands over one row at a time: `write` only appends, the rest happens per buffer.
+    """
+
+    EDGE_BYTES = 4096  # longer than any telemetry line
 
     def __init__(self, target: IO[bytes]) -> None:
         self.target, self.hash, self.size, self.buffer = target, hashlib.sha256(), 0, bytearray()
         self.quoted = False  # whether a '"' was written: CSV with quoted fields (see the importer)
+        self.head, self.tail = b"", b""  # the first and last EDGE_BYTES written
 
-    def write(self, data: bytes) -> None:
-        self.hash.update(data)
-        self.quoted = self.quoted or b'"' in data
-        self.size += len(data)
+    def write(self, data: bytes | memoryview) -> None:
         self.buffer += data
         if len(self.buffer) >= BUFFER_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if self.buffer:
-            self.target.write(bytes(self.buffer))
+            block = bytes(self.buffer)
             self.buffer.clear()
+            self.hash.update(block)
+            self.quoted = self.quoted or b'"' in block
+            self.size += len(block)
+            if len(self.head) < self.EDGE_BYTES:
+                self.head = (self.head + block[:self.EDGE_BYTES])[:self.EDGE_BYTES]
+            self.tail = (self.tail + block[-self.EDGE_BYTES:])[-self.EDGE_BYTES:]
+            self.target.write(block)
+
+    def first_field_of_line(self, line: int) -> str:
+        """The first CSV field of line `line` (0 = the header), from the head: for a telemetry
+        file the time, which is never quoted, so a quoted field further on cannot mislead."""
+        return self.head.split(b"\n", line + 1)[line].split(b",", 1)[0].decode()
+
+    def first_field_of_last_line(self) -> str:
+        """The same for the last line; only for a file without quotes (no line break inside a field)."""
+        assert not self.quoted
+        return self.tail.rstrip(b"\n").rsplit(b"\n", 1)[-1].split(b",", 1)[0].decode()
 
 
 def _sha256_of(path: Path) -> tuple[str, int]:
@@ -100,6 +123,7 @@ class _Exporter:
         self.documents: list[tuple[str, str, str]] = []  # zip path, storage key, sha256
         self.done, self.total = 0, 0
         self.date_style_set = False
+        self.first_points: dict[tuple[int, str], str] = {}  # (device id, key) → time of its first exported point
 
     # --- selection ------------------------------------------------------------------------
 
@@ -265,10 +289,13 @@ class _Exporter:
                     out.write(fmt.TELEMETRY_HEADER)
                     rows = self._copy_points(out, device_id, key) if postgresql else self._select_points(out, device_id, key)
                     out.flush()
+                first, last = self._span(out, device_id, key)
                 file_sha = out.hash.hexdigest()
                 self.data.files[member] = fmt.FileEntry(file_sha, out.size, rows)
+                # first/last let an import create the partitions up front and COPY straight into them.
                 self.data.telemetry.append({"file": member, "serial": serial, "key": key, "points": rows,
-                                            "quoted": out.quoted, "device_id": device_id})
+                                            "quoted": out.quoted, "device_id": device_id, "first": first, "last": last})
+                self.first_points[(device_id, key)] = first
                 digest.add(hashlib.sha256(f"{serial}\0{key}\0{file_sha}".encode()).digest())
                 points += rows
                 self._tick("telemetry", rows)
@@ -286,6 +313,17 @@ class _Exporter:
             rows += 1
         return rows
 
+    def _span(self, out: _HashingWriter, device_id: int, key: str) -> tuple[str, str]:
+        """The times of a written file's first and last point (its rows are in time order), off its ends."""
+        first = out.first_field_of_line(1)
+        if not out.quoted:
+            return first, out.first_field_of_last_line()
+        # A quoted text may hold a line break: ask the database rather than parse backwards.
+        last = self.db.scalar(select(func.max(TelemetryPoint.ts))
+                              .where(TelemetryPoint.device_id == device_id, TelemetryPoint.key == key))
+        assert last is not None
+        return first, fmt.format_ts(last)
+
     def _copy_points(self, out: _HashingWriter, device_id: int, key: str) -> int:
         from psycopg import sql
 
@@ -295,14 +333,95 @@ class _Exporter:
             "COPY (SELECT replace((ts AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z', num, txt FROM telemetry"
             " WHERE device_id = {device} AND key = {key} ORDER BY ts) TO STDOUT (FORMAT csv)"
         ).format(device=sql.Literal(device_id), key=sql.Literal(key))
-        driver = self.db.connection().connection.driver_connection
-        with driver.cursor() as cursor:  # type: ignore[union-attr]
-            if not self.date_style_set:  # the text form of a timestamp depends on it; for this transaction only
-                cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1")
-                self.date_style_set = True
+        with self._driver_cursor() as cursor:
             with cursor.copy(statement) as copy:
-                for chunk in copy:
-                    out.write(bytes(chunk))
+                for row in copy:
+                    out.write(row)
+            return max(cursor.rowcount, 0)
+
+    def _driver_cursor(self) -> Any:
+        """A psycopg cursor in the session's transaction, with the text forms the export format needs."""
+        cursor = self.db.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        if not self.date_style_set:  # the text form of a timestamp depends on it; for this transaction only
+            cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL extra_float_digits = 1")
+            self.date_style_set = True
+        return cursor
+
+    # --- rollups --------------------------------------------------------------------------
+
+    def export_rollups(self, devices: list[tuple[int, str]]) -> None:
+        """The rollups the exported points cannot recompute, into one CSV (see manifest).
+
+        Per device and key, the rows whose bucket starts before the first exported point;
+        for a series without points (retention deleted them all) every row. Sorted by serial
+        number, key, period and bucket, bytewise, so that both backends write the same bytes;
+        read per group of devices, so a long history is never sorted or held in one piece.
+        """
+        postgresql = self.db.get_bind().dialect.name == "postgresql"
+        if postgresql:
+            # Points still queued for their rollups (deferred ingest) would be missing from a
+            # bucket this file carries: drain first, in transactions of their own.
+            RollupDrainer(self.db.get_bind().engine, interval=0).drain_until_empty()
+        ordered = sorted(devices, key=lambda device: device[1].encode())
+        rows = 0
+        with self.archive.open(fmt.ROLLUPS, "w", force_zip64=True) as target:
+            out = _HashingWriter(target)
+            out.write(fmt.ROLLUP_HEADER)
+            for start in range(0, len(ordered), ROLLUP_DEVICE_GROUP):
+                group = ordered[start:start + ROLLUP_DEVICE_GROUP]
+                rows += self._copy_rollups(out, group) if postgresql else self._select_rollups(out, group)
+            out.flush()
+        file_sha = out.hash.hexdigest()
+        self.data.files[fmt.ROLLUPS] = fmt.FileEntry(file_sha, out.size, rows)
+        self.data.rollup_rows = rows
+        self.data.counts["telemetry_rollups"] = rows
+        # No ids in the file and a fixed order: its hash is already a content checksum.
+        self.data.content["telemetry_rollups"] = {"rows": rows, "sha256": file_sha}
+
+    def _select_rollups(self, out: _HashingWriter, group: list[tuple[int, str]]) -> int:
+        """SQLite: its default collation compares bytes, as the PostgreSQL path does with "C"."""
+        rollup = TelemetryRollup
+        ids = {device_id for device_id, _ in group}
+        statement = (select(Device.serial_number, rollup.key, rollup.period, rollup.bucket_start, rollup.count,
+                            rollup.sum, rollup.min, rollup.max, rollup.last_value, rollup.last_ts, rollup.device_id)
+                     .join(Device, Device.id == rollup.device_id)
+                     .where(rollup.device_id.in_(sorted(ids)))
+                     .order_by(Device.serial_number, rollup.key, rollup.period, rollup.bucket_start)
+                     .execution_options(yield_per=10_000))
+        firsts = {series: datetime.fromisoformat(first.replace("Z", "+00:00"))
+                  for series, first in self.first_points.items() if series[0] in ids}
+        rows = 0
+        for *values, device_id in self.db.execute(statement):
+            first = firsts.get((device_id, values[1]))
+            if first is None or values[3] < first:
+                out.write(fmt.rollup_line(*values).encode())
+                rows += 1
+        return rows
+
+    def _copy_rollups(self, out: _HashingWriter, group: list[tuple[int, str]]) -> int:
+        from psycopg import sql
+
+        serials = dict(group)
+        firsts = [(device_id, key, first) for (device_id, key), first in self.first_points.items() if device_id in serials]
+        # Times and numbers in the text forms of _copy_points (_driver_cursor sets the session up).
+        statement = sql.SQL(
+            "COPY (SELECT d.serial_number, r.key, r.period,"
+            " replace((r.bucket_start AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z', r.count, r.sum, r.min, r.max,"
+            " r.last_value, replace((r.last_ts AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z'"
+            " FROM telemetry_rollups r JOIN devices d ON d.id = r.device_id"
+            " LEFT JOIN unnest({devices}::int[], {keys}::text[], {firsts}::timestamptz[]) AS f (device_id, key, first_ts)"
+            " ON f.device_id = r.device_id AND f.key = r.key"
+            " WHERE r.device_id = ANY({group}::int[]) AND (f.first_ts IS NULL OR r.bucket_start < f.first_ts)"
+            ' ORDER BY d.serial_number COLLATE "C", r.key COLLATE "C", r.period COLLATE "C", r.bucket_start)'
+            " TO STDOUT (FORMAT csv)"
+        ).format(devices=sql.Literal([device_id for device_id, _, _ in firsts]),
+                 keys=sql.Literal([key for _, key, _ in firsts]),
+                 firsts=sql.Literal([first for _, _, first in firsts]),
+                 group=sql.Literal([device_id for device_id, _ in group]))
+        with self._driver_cursor() as cursor:
+            with cursor.copy(statement) as copy:
+                for row in copy:
+                    out.write(row)
             return max(cursor.rowcount, 0)
 
     # --- documents ------------------------------------------------------------------------
@@ -329,6 +448,7 @@ class _Exporter:
         for spec in fmt.EXPORTED:
             self.export_table(spec.name)
         self.export_telemetry(devices)
+        self.export_rollups(devices)
         self.export_documents()
         document = fmt.build_manifest(self.data)
         self.archive.writestr(fmt.MANIFEST, fmt.dumps(document).encode())

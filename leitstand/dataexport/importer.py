@@ -8,9 +8,12 @@
    addresses and serial numbers that already exist are conflicts (refused by default, or
    renamed with `on_conflict="suffix"`); shipped device types the data uses exist.
 3. One transaction: rows in dependency order with new primary keys, every reference
-   rewritten through the id maps, telemetry through the store (rollups are recomputed;
-   on PostgreSQL by COPY into the store's staging table), documents into the data dir.
-   Any error rolls the transaction back and removes the documents written so far.
+   rewritten through the id maps, telemetry, documents into the data dir. Telemetry on
+   PostgreSQL by COPY straight into `telemetry` with the rollups computed per group of
+   devices (`bulkload`), on SQLite through the store's `write_points`; then, on both, the
+   exported rollup rows over the computed ones (an exported row wins). Any error rolls
+   the transaction back and removes the documents written so far; a point that occurs
+   twice in the export is refused.
 
 Imported users have no password and no second factor: they set one through "forgot
 password" or a new invitation. Devices have no claim secret and no credentials.
@@ -32,10 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Date, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.audit.recorder import Actor, record
 from leitstand.config import Settings
+from leitstand.dataexport import bulkload
 from leitstand.dataexport import manifest as fmt
 from leitstand.db.base import UtcDateTime
 from leitstand.db.models import Base
@@ -43,7 +48,8 @@ from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.maintenance import book
 from leitstand.commands.models import Command
-from leitstand.telemetry.store import STAGING, Point, ensure_partitions, write_points
+from leitstand.telemetry.models import TelemetryRollup
+from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
@@ -51,7 +57,6 @@ from leitstand.users.models import User
 Progress = Callable[[int, int, str], None]
 BATCH_ROWS = 1000
 TELEMETRY_BATCH = 20_000
-PG_CHUNK_POINTS = 200_000
 READ_BYTES = 1 << 20
 
 
@@ -126,9 +131,19 @@ def verify_export(path: Path) -> dict[str, Any]:
         for entry in telemetry:
             if entry.get("file") not in files or files[entry["file"]].get("rows") != entry.get("points"):
                 problems.append(f"telemetry: {entry.get('file')} does not match the manifest")
+        rollups = _rollup_entry(document)
+        if rollups is not None and (files.get(rollups.get("file"), {}).get("rows") != rollups.get("rows")
+                                    or counts.get("telemetry_rollups") != rollups.get("rows")):
+            problems.append(f"{rollups.get('file')}: the row counts do not match the manifest")
         if problems:
             raise ExportInvalid(problems)
         return document
+
+
+def _rollup_entry(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's description of the rollup file; None for an export from before it existed."""
+    entry = document.get("telemetry", {}).get("rollups")
+    return entry if isinstance(entry, dict) else None
 
 
 def _check_manifest_header(document: Any) -> list[str]:
@@ -262,9 +277,9 @@ class _Writer:
         self.maps: dict[str, dict[Any, Any]] = {name: {} for name in fmt.tables_with_id_maps() | {"devices", "tenants"}}
         self.paths: dict[str, dict[int, str]] = {"tenants": {}, "sites": {}}  # new id → new path
         self.tenant_zone: dict[int, str] = {}  # new tenant id → time zone
-        self.device_zone: dict[int, tuple[int, str]] = {}  # source device id → (new id, zone)
+        self.devices_by_serial: dict[str, int] = {}  # serial number in the export → new device id
+        self.exported_serial = {new: old for old, new in plan.renamed_serials.items()}
         self.written_files: list[Path] = []
-        self.staging_ready = False
         self.progress = progress or (lambda done, total, what: None)
         counts = document["counts"]
         self.total = sum(int(counts.get(spec.name, 0)) for spec in fmt.EXPORTED) + int(counts.get("telemetry_points", 0))
@@ -323,6 +338,8 @@ class _Writer:
             self.paths[name][new_id] = row["path"]
         if name == "tenants":
             self.tenant_zone[new_id] = row["time_zone"]
+        if name == "devices":
+            self.devices_by_serial[self.exported_serial.get(row["serial_number"], row["serial_number"])] = new_id
 
     def _fresh_public_ids(self, rows: list[dict[str, Any]]) -> None:
         taken = set(self.db.scalars(select(Command.public_id).where(
@@ -402,33 +419,88 @@ class _Writer:
     def import_telemetry(self) -> None:
         tenant_of_device = dict(self.db.execute(select(Device.id, Device.tenant_id).where(
             Device.id.in_(list(self.maps["devices"].values())))).all()) if self.maps["devices"] else {}
-        postgresql = self.connection.dialect.name == "postgresql"
-        pending = 0
-        for entry in self.document["telemetry"]["files"]:
-            new_id = self.maps["devices"].get(entry["device_id"])
-            if new_id is None:
+        zone_of = {new_id: self.tenant_zone.get(tenant_id, "UTC") for new_id, tenant_id in tenant_of_device.items()}
+        entries: list[dict[str, Any]] = self.document["telemetry"]["files"]
+        for entry in entries:
+            if entry["device_id"] not in self.maps["devices"]:
                 raise ImportRefused([f"{entry['file']}: its device is not in the export"])
-            zone = self.tenant_zone.get(tenant_of_device[new_id], "UTC")
-            if postgresql:
-                stored = self._copy_file(entry["file"], new_id, entry["key"], zone, bool(entry.get("quoted", True)))
-                pending += stored
-                if pending >= PG_CHUNK_POINTS:
-                    self._flush_staging()
-                    pending = 0
+        try:
+            if self.connection.dialect.name == "postgresql":
+                self._import_telemetry_postgresql(entries, zone_of)
             else:
-                stored = self._write_file(entry["file"], new_id, entry["key"], zone)
-            if stored != entry["points"]:
-                raise ImportRefused([f"{entry['file']}: {stored} points read, the manifest says {entry['points']}"])
-            self.report.telemetry_points += stored
-            self._tick("telemetry", stored)
-        if postgresql:
-            if pending:
-                self._flush_staging()
-            self.roll_up_imported([(new_id, self.tenant_zone.get(tenant_of_device[new_id], "UTC"))
-                                   for new_id in self.maps["devices"].values()])
+                self._import_telemetry_sqlite(entries, zone_of)
+        except bulkload.LoadRefused as refused:
+            raise ImportRefused([refused.problem]) from refused
+
+    def _stored(self, entry: dict[str, Any], stored: int) -> None:
+        if stored != entry["points"]:
+            raise ImportRefused([f"{entry['file']}: {stored} points read, the manifest says {entry['points']}"])
+        self.report.telemetry_points += stored
+        self._tick("telemetry", stored)
+
+    def _import_telemetry_postgresql(self, entries: list[dict[str, Any]], zone_of: dict[int, str]) -> None:
+        loader = bulkload.TelemetryLoader(self.connection, self.archive)
+        # Exports from before the first/last fields go through the loader's staging table.
+        direct = all(entry.get("first") and entry.get("last") for entry in entries)
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        if direct:
+            months: set[tuple[int, int]] = set()
+            for entry in entries:
+                try:
+                    first, last = bulkload.parse_ts(entry["first"]), bulkload.parse_ts(entry["last"])
+                except (TypeError, ValueError):
+                    raise ImportRefused([f"{entry['file']}: first/last in the manifest are not times"]) from None
+                months.update(bulkload.months_spanned(first, last))
+                zone = zone_of[self.maps["devices"][entry["device_id"]]]
+                known = spans.get(zone)
+                spans[zone] = (min(first, known[0]), max(last, known[1])) if known else (first, last)
+            loader.make_partitions(months)
+        for zone, group in self._rollup_groups(entries, zone_of):
+            counts = loader.copy_files([(entry["file"], self.maps["devices"][entry["device_id"]], entry["key"],
+                                         bool(entry.get("quoted", True))) for entry in group], direct=direct)
+            for entry, stored in zip(group, counts):
+                self._stored(entry, stored)
+            loader.roll_up(sorted({self.maps["devices"][entry["device_id"]] for entry in group}), zone, spans.get(zone))
+        rollups = _rollup_entry(self.document)
+        if rollups is not None:  # last: over the computed rows
+            self._check_rollups(rollups, loader.load_rollups(rollups["file"], self.devices_by_serial))
+
+    def _rollup_groups(self, entries: list[dict[str, Any]],
+                       zone_of: dict[int, str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """The telemetry files in groups of whole devices of one zone, about ROLLUP_GROUP_POINTS
+        points each, in device id order: each group is rolled up right after it is loaded."""
+        def new_id(entry: dict[str, Any]) -> int:
+            return int(self.maps["devices"][entry["device_id"]])
+
+        group: list[dict[str, Any]] = []
+        points = 0
+        for entry in sorted(entries, key=lambda item: (zone_of[new_id(item)], new_id(item))):
+            if group and new_id(entry) != new_id(group[-1]) and (
+                    points >= bulkload.ROLLUP_GROUP_POINTS or zone_of[new_id(entry)] != zone_of[new_id(group[-1])]):
+                yield zone_of[new_id(group[-1])], group
+                group, points = [], 0
+            group.append(entry)
+            points += int(entry["points"])
+        if group:
+            yield zone_of[new_id(group[-1])], group
+
+    def _import_telemetry_sqlite(self, entries: list[dict[str, Any]], zone_of: dict[int, str]) -> None:
+        for entry in entries:
+            new_id = self.maps["devices"][entry["device_id"]]
+            self._stored(entry, self._write_file(entry["file"], new_id, entry["key"], zone_of[new_id]))
+        rollups = _rollup_entry(self.document)
+        if rollups is not None:
+            self._check_rollups(rollups, self._write_rollups(rollups["file"]))
+
+    def _check_rollups(self, entry: dict[str, Any], stored: int) -> None:
+        if stored != entry["rows"]:
+            raise ImportRefused([f"{entry['file']}: {stored} rows of devices in the export, the manifest says "
+                                 f"{entry['rows']}"])
+        self.report.counts["telemetry_rollups"] = stored
 
     def _write_file(self, member: str, device_id: int, key: str, zone: str) -> int:
-        count, batch = 0, []
+        """SQLite: one telemetry file through the store; the points read."""
+        count, inserted, batch = 0, 0, []
         with self.archive.open(member) as handle:
             reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
             next(reader, None)
@@ -436,103 +508,44 @@ class _Writer:
                 at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
                 batch.append(Point(device_id, key, at, float(value) if value != "" else text, zone))
                 if len(batch) >= TELEMETRY_BATCH:
-                    write_points(self.connection, batch)
+                    inserted += write_points(self.connection, batch)
                     count, batch = count + len(batch), []
         if batch:
-            write_points(self.connection, batch)
+            inserted += write_points(self.connection, batch)
             count += len(batch)
+        if inserted != count:  # the device is new: a point not inserted is one the file holds twice
+            raise ImportRefused([f"{member}: the same time occurs twice ({count - inserted} points)"])
         return count
 
-    def _driver(self) -> Any:
-        return self.connection.connection.driver_connection
-
-    def _copy_file(self, member: str, device_id: int, key: str, zone: str, entry_quoted: bool) -> int:
-        """PostgreSQL: the CSV goes to the server by COPY, straight into the store's staging table.
-
-        Each line gets the device, key and zone put in front, with bytes operations on whole
-        chunks (no Python object per point). A file with a quote character may hold a quoted
-        line break, which a line split would cut: such files go through a temporary table.
-        """
-        with self._driver().cursor() as cursor:
-            if not self.staging_ready:
-                cursor.execute(
-                    f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (device_id integer, key varchar(64),"
-                    f" ts timestamptz, num double precision, txt varchar(200), zone varchar(64)) ON COMMIT DELETE ROWS")
-                self.staging_ready = True
-            with self.archive.open(member) as handle:
-                header = handle.readline()
-                if header != fmt.TELEMETRY_HEADER:
-                    raise ImportRefused([f"{member}: unexpected header {header[:60]!r}"])
-                first = handle.read(READ_BYTES)
-                if entry_quoted or b'"' in first:
-                    return self._copy_quoted(cursor, member, device_id, key, zone)
-                prefix = f"{device_id},{fmt.csv_field(key)},{fmt.csv_field(zone)},".encode()
-                joiner = b"\n" + prefix
-                rows = 0
-                with cursor.copy(f"COPY {STAGING} (device_id, key, zone, ts, num, txt) FROM STDIN (FORMAT csv)") as copy:
-                    rest = b""
-                    chunk = first
-                    while chunk:
-                        lines = (rest + chunk).split(b"\n")
-                        rest = lines.pop()
-                        if lines:
-                            copy.write(prefix + joiner.join(lines) + b"\n")
-                            rows += len(lines)
-                        chunk = handle.read(READ_BYTES)
-                    if rest:
-                        copy.write(prefix + rest + b"\n")
-                        rows += 1
-                return rows
-
-    def _copy_quoted(self, cursor: Any, member: str, device_id: int, key: str, zone: str) -> int:
-        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS import_points (ts timestamptz, num double precision,"
-                       " txt varchar(200)) ON COMMIT DROP")
-        cursor.execute("DELETE FROM import_points")
-        with self.archive.open(member) as handle, \
-                cursor.copy("COPY import_points (ts, num, txt) FROM STDIN (FORMAT csv, HEADER true)") as copy:
-            while chunk := handle.read(READ_BYTES):
-                copy.write(chunk)
-        cursor.execute(f"INSERT INTO {STAGING} (device_id, key, ts, num, txt, zone)"
-                       " SELECT %s, %s, ts, num, txt, %s FROM import_points", (device_id, key, zone))
-        return max(cursor.rowcount, 0)
-
-    def _flush_staging(self) -> None:
-        """Move the staged points into `telemetry` (rollups follow once, in `_roll_up_imported`)."""
-        months = [(int(y), int(m)) for y, m in self.connection.exec_driver_sql(
-            f"SELECT DISTINCT extract(year FROM ts AT TIME ZONE 'UTC'), extract(month FROM ts AT TIME ZONE 'UTC')"
-            f" FROM {STAGING}")]
-        ensure_partitions(self.connection, months)
-        with self._driver().cursor() as cursor:
-            cursor.execute(f"INSERT INTO telemetry (device_id, key, ts, num, txt)"
-                           f" SELECT device_id, key, ts, num, txt FROM {STAGING} ON CONFLICT DO NOTHING")
-            cursor.execute(f"TRUNCATE {STAGING}")
-
-    def roll_up_imported(self, devices: list[tuple[int, str]]) -> None:
-        """PostgreSQL: the rollups of the imported devices, computed once from their stored points.
-
-        The devices are new, so their points are exactly the imported ones and they have no rollups
-        yet; one aggregate per group of devices is much cheaper than rolling up every chunk. The
-        buckets are the store's (leitstand.telemetry.store): UTC hours, calendar days and months in
-        the tenant's zone (date_trunc with a zone), last value = the value at the latest time.
-        """
-        for start in range(0, len(devices), 100):
-            group = devices[start:start + 100]
-            with self._driver().cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO telemetry_rollups (device_id, key, period, bucket_start, count, sum, min, max,"
-                    " last_value, last_ts)"
-                    " SELECT device_id, key, period, bucket_start, count(*), sum(num), min(num), max(num),"
-                    " (array_agg(num ORDER BY ts DESC))[1], max(ts) FROM ("
-                    "  SELECT t.device_id, t.key, t.ts, t.num, p.period,"
-                    "  CASE p.period WHEN 'hour' THEN date_trunc('hour', t.ts, 'UTC')"
-                    "  WHEN 'day' THEN date_trunc('day', t.ts, d.zone) ELSE date_trunc('month', t.ts, d.zone) END"
-                    "  AS bucket_start"
-                    "  FROM telemetry t JOIN unnest(%s::int[], %s::text[]) AS d (device_id, zone) USING (device_id)"
-                    "  CROSS JOIN (VALUES ('hour'), ('day'), ('month')) AS p (period)"
-                    "  WHERE t.num IS NOT NULL) AS points"
-                    " GROUP BY device_id, key, period, bucket_start"
-                    " ON CONFLICT (device_id, key, period, bucket_start) DO NOTHING",
-                    ([device_id for device_id, _ in group], [zone for _, zone in group]))
+    def _write_rollups(self, member: str) -> int:
+        """SQLite: the exported rollup rows, over the ones `write_points` made; the rows stored."""
+        table = TelemetryRollup.__table__
+        figures = ("count", "sum", "min", "max", "last_value", "last_ts")
+        statement = sqlite_insert(table)
+        statement = statement.on_conflict_do_update(index_elements=["device_id", "key", "period", "bucket_start"],
+                                                    set_={name: statement.excluded[name] for name in figures})
+        stored, batch = 0, []
+        with self.archive.open(member) as handle:
+            reader = csv.DictReader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
+            for row in reader:
+                device_id = self.devices_by_serial.get(row["serial"])
+                if device_id is None or row["period"] not in ("hour", "day", "month"):
+                    continue
+                try:
+                    batch.append({"device_id": device_id, "key": row["key"], "period": row["period"],
+                                  "bucket_start": bulkload.parse_ts(row["bucket_start"]), "count": int(row["count"]),
+                                  "sum": float(row["sum"]), "min": float(row["min"]), "max": float(row["max"]),
+                                  "last_value": float(row["last_value"]),
+                                  "last_ts": bulkload.parse_ts(row["last_ts"])})
+                except (TypeError, ValueError) as error:
+                    raise ImportRefused([f"{member}: line {reader.line_num} is malformed ({error})"]) from None
+                if len(batch) >= BATCH_ROWS:
+                    self.connection.execute(statement, batch)
+                    stored, batch = stored + len(batch), []
+        if batch:
+            self.connection.execute(statement, batch)
+            stored += len(batch)
+        return stored
 
     def cleanup(self) -> None:
         for path in self.written_files:

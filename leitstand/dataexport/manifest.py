@@ -4,7 +4,8 @@ Layout of an export zip (format `leitstand-export`, schema version 1):
 
     manifest.json                 what is in the zip (see `build_manifest`)
     data/<table>.jsonl            master and movement data, one JSON object per row
-    telemetry/<serial>/<key>.csv  raw telemetry of one device and key: ts,value,text
+    telemetry/<serial>/<key>.csv  raw telemetry of one device and key: ts,value,text, oldest first
+    telemetry_rollups.csv         the rollups the raw points cannot give back (see below)
     documents/<id>-<file name>    uploaded documents (inspection-book attachments) as uploaded
 
 Rows keep their source ids and reference each other by those ids; an import gives every row
@@ -12,6 +13,16 @@ a new id and rewrites the references. So that two exports of the same data compa
 whatever ids the instances gave out, the manifest carries a *content checksum*: per table
 a hash over the rows with every id left out and every reference replaced by the content
 hash of the row it points at (see `ContentHasher`).
+
+Rollups (leitstand.telemetry.store) can mostly be recomputed from the raw points, but
+retention deletes old points and keeps their rollups. So an export carries, per device and
+key, the rollups whose bucket starts before that series' first exported point (all of them
+for a series without points): exactly what an import cannot recompute. An import computes
+the rollups from the points and writes the exported rows over them: where both exist
+(the bucket holding the first point) the exported row wins, as it also counts the points
+retention deleted. The telemetry files and the rollup file are id-free (devices by serial
+number) and written in a fixed order, byte for byte the same from SQLite and PostgreSQL;
+the rollup file's hash is its content checksum (an older export without it still imports).
 
 Every table of the schema is either in EXPORTED or in NOT_EXPORTED with the reason;
 tests/dataexport/test_catalogue.py fails for a table in neither.
@@ -31,6 +42,9 @@ FORMAT = "leitstand-export"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 TELEMETRY_HEADER = b"ts,value,text\n"
+ROLLUPS = "telemetry_rollups.csv"
+ROLLUP_COLUMNS = ("serial", "key", "period", "bucket_start", "count", "sum", "min", "max", "last_value", "last_ts")
+ROLLUP_HEADER = (",".join(ROLLUP_COLUMNS) + "\n").encode()
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,8 @@ SPECS = {spec.name: spec for spec in EXPORTED}
 # Tables deliberately left out, and why. Telemetry is exported too, as CSV (not JSON Lines).
 NOT_EXPORTED: dict[str, str] = {
     "telemetry": "exported as telemetry/<serial>/<key>.csv, not as JSON Lines",
-    "telemetry_rollups": "derived from telemetry; an import recomputes them",
+    "telemetry_rollups": f"exported as {ROLLUPS} as far as the raw points cannot recompute them; not as JSON Lines",
+    "telemetry_rollup_queue": "rollup work still pending here; an import recomputes the rollups",
     "login_sessions": "browser logins of this instance (secret token hashes)",
     "login_throttles": "failed-login counters of this instance",
     "api_tokens": "credentials: integrations get new tokens on the new instance",
@@ -154,6 +169,13 @@ def csv_field(text: str) -> str:
 
 def telemetry_line(at: datetime, num: float | None, txt: str | None) -> str:
     return f"{format_ts(at)},{'' if num is None else format_number(num)},{'' if txt is None else csv_field(txt)}\n"
+
+
+def rollup_line(serial: str, key: str, period: str, start: datetime, count: int, total: float, low: float,
+                high: float, last_value: float, last_ts: datetime) -> str:
+    """One row of telemetry_rollups.csv, exactly as the PostgreSQL COPY path writes it."""
+    numbers = ",".join(format_number(float(value)) for value in (total, low, high, last_value))
+    return f"{csv_field(serial)},{csv_field(key)},{period},{format_ts(start)},{count},{numbers},{format_ts(last_ts)}\n"
 
 
 def json_value(value: Any) -> Any:
@@ -224,6 +246,7 @@ class ManifestData:
     files: dict[str, FileEntry] = field(default_factory=dict)
     content: dict[str, Any] = field(default_factory=dict)
     telemetry: list[dict[str, Any]] = field(default_factory=list)
+    rollup_rows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     missing_documents: list[str] = field(default_factory=list)
 
@@ -239,7 +262,14 @@ def build_manifest(data: ManifestData) -> dict[str, Any]:
         "files": {name: entry.as_json() for name, entry in sorted(data.files.items())},
         "telemetry": {
             "columns": ["ts", "value", "text"],
-            "rollups": "not exported; recomputed from the points on import",
+            "rollups": {
+                "file": ROLLUPS,
+                "columns": list(ROLLUP_COLUMNS),
+                "rows": data.rollup_rows,
+                "holds": "per device and key the rollups of buckets that start before its first exported point "
+                         "(all of them if it has none); an import recomputes the others from the points",
+            },
+            # first/last: the times of a file's first and last point (its rows are in time order).
             "files": data.telemetry,
         },
         "content": data.content,
