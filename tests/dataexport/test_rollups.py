@@ -199,3 +199,24 @@ def test_a_zone_with_half_hour_offsets_gets_its_days_from_the_points(sqlite_inst
     export(sqlite_instance, partner_id, tmp_path / "kolkata.zip")
     import_export(pg_instance.factory, pg_instance.settings, tmp_path / "kolkata.zip")
     assert rollups(pg_instance) == rollups(sqlite_instance) != set()
+
+
+def test_an_export_drains_deferred_rollups_before_it_reads_them(pg_instance: Instance, tmp_path: Path) -> None:
+    from leitstand.telemetry.store import pending_rollups
+
+    seeded = seed_tenant(pg_instance)
+    with system_session(pg_instance.factory, reason="test ingests a deferred point") as db:
+        device_id = db.scalar(select(Device.id).where(Device.serial_number == "ALPHA-THM-0001"))
+        assert device_id is not None
+        write_points(db.connection(), [Point(device_id, "temperature", datetime(2026, 3, 2, 9, 7, tzinfo=UTC), 21.5,
+                                             BERLIN)], defer_rollups=True)
+        db.commit()
+        assert pending_rollups(db.connection()) == 1
+
+    export(pg_instance, seeded.partner_id, tmp_path / "export.zip")
+
+    with system_session(pg_instance.factory, reason="test reads the queue") as db:
+        assert pending_rollups(db.connection()) == 0  # rolled up before the export read the rollups
+    hour = {row for row in rollups(pg_instance) if row[0] == "ALPHA-THM-0001" and row[1] == "temperature"
+            and row[2] == "hour" and row[3] == datetime(2026, 3, 2, 9, tzinfo=UTC)}
+    assert len(hour) == 1 and next(iter(hour))[4] >= 1
