@@ -32,6 +32,13 @@ def row_counts(instance: Instance) -> dict[str, int]:
                 for table in Base.metadata.sorted_tables}
 
 
+def assert_nothing_written(instance: Instance, rows_before: dict[str, int]) -> None:
+    """A refused or failed import left no row and no document behind."""
+    assert row_counts(instance) == rows_before
+    attachments = instance.settings.data_dir / "attachments"
+    assert not attachments.exists() or not [path for path in attachments.rglob("*") if path.is_file()]
+
+
 def rewrite(source: Path, target: Path, change: Callable[[str, bytes], bytes | None]) -> Path:
     """Copy a zip member by member; `change` may alter a member's bytes or drop it (None)."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as changed:
@@ -144,6 +151,4 @@ def test_a_failure_while_writing_rolls_everything_back(pg_or_sqlite_target: Inst
     before = row_counts(pg_or_sqlite_target)
     with pytest.raises(RuntimeError, match="disk full"):
         import_export(pg_or_sqlite_target.factory, pg_or_sqlite_target.settings, good_export)
-    assert row_counts(pg_or_sqlite_target) == before
-    attachments = pg_or_sqlite_target.settings.data_dir / "attachments"
-    assert not attachments.exists() or not [path for path in attachments.rglob("*") if path.is_file()]
+    assert_nothing_written(pg_or_sqlite_target, before)

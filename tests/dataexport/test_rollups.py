@@ -25,7 +25,7 @@ from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from tests.dataexport.conftest import Instance, seed_tenant
-from tests.dataexport.test_bad_input import row_counts
+from tests.dataexport.test_bad_input import assert_nothing_written, row_counts
 from tests.dataexport.test_round_trip import export, rollups
 from tests.support.world import _organisation
 
@@ -165,9 +165,7 @@ def test_a_point_twice_is_refused_and_nothing_is_written(target: Instance, good_
     before = row_counts(target)
     with pytest.raises(ImportRefused, match="twice"):
         import_export(target.factory, target.settings, crafted)
-    assert row_counts(target) == before
-    attachments = target.settings.data_dir / "attachments"
-    assert not attachments.exists() or not [path for path in attachments.rglob("*") if path.is_file()]
+    assert_nothing_written(target, before)
 
 
 def test_an_older_export_still_imports(sqlite_instance: Instance, target: Instance, good_export: Path,
