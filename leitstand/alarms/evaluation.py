@@ -219,7 +219,7 @@ def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
 
     with system_session(ingestor.factory, reason="alarm evaluation on ingest") as db:
         bind_live(db, publish)
-        evaluation = Evaluation(db, contexts, contexts)
+        evaluation = Evaluation(db, contexts.keys(), contexts=contexts)
         types = shipped_types()
         for device_id, device in evaluation.contexts.items():
             update = batch.updates.get(device_id)
