@@ -11,7 +11,15 @@ from sqlalchemy import create_engine, select, text
 
 from leitstand.telemetry.drainer import RollupDrainer
 from leitstand.telemetry.models import TelemetryRollup
-from leitstand.telemetry.store import Point, delete_telemetry, drain_rollup_queue, pending_rollups, write_points
+from leitstand.telemetry.store import (
+    PERIODS,
+    Point,
+    bucket_start,
+    delete_telemetry,
+    drain_rollup_queue,
+    pending_rollups,
+    write_points,
+)
 from leitstand.tenancy.scope import system_session
 
 BERLIN = "Europe/Berlin"
@@ -132,6 +140,36 @@ def test_a_drain_yields_exactly_the_rollups_of_immediate_ingest(session_factory,
     assert queued(engine) == 0
     assert all_rollups(session_factory) == expected
 
+
+
+def test_a_drain_rolls_up_a_quarter_hour_zone_and_microseconds_as_python_does(session_factory, engine,
+                                                                            postgresql_only):
+    """The drain groups points into quarter hours first: Kathmandu (UTC+5:45) has its local
+    midnight at 18:15 UTC, inside a UTC hour, and the last value must be told from one
+    written a microsecond earlier."""
+    kathmandu = "Asia/Kathmandu"
+    start = datetime(2026, 5, 1, 17, 2, tzinfo=UTC)
+    points = series(7, "temperature", kathmandu, start, 3, timedelta(minutes=7, seconds=30))
+    last_at = start + timedelta(hours=3, seconds=1)
+    points += [Point(7, "temperature", last_at - timedelta(microseconds=1), 99.0, kathmandu),
+               Point(7, "temperature", last_at, -5.5, kathmandu)]
+    expected: dict = {}
+    for point in points:
+        for period in PERIODS:
+            slot = (7, "temperature", period, bucket_start(period, point.at, kathmandu))
+            count, total, low, high, last_value, last_ts = expected.get(slot, (0, 0.0, None, None, None, None))
+            later = last_ts is None or point.at > last_ts
+            expected[slot] = (count + 1, total + point.value, point.value if low is None else min(low, point.value),
+                              point.value if high is None else max(high, point.value),
+                              point.value if later else last_value, point.at if later else last_ts)
+    days = {slot[3] for slot in expected if slot[2] == "day"}
+    assert days == {datetime(2026, 4, 30, 18, 15, tzinfo=UTC), datetime(2026, 5, 1, 18, 15, tzinfo=UTC)}
+
+    write(session_factory, points, defer=True)
+    drain(engine)
+
+    assert all_rollups(session_factory) == expected
+    assert expected[(7, "temperature", "hour", datetime(2026, 5, 1, 20, tzinfo=UTC))][4:] == (-5.5, last_at)
 
 def test_the_dst_day_has_its_local_length_after_a_drain(session_factory, engine, postgresql_only):
     points = series(1, "temperature", BERLIN, datetime(2026, 3, 28, 12, tzinfo=UTC), 48, timedelta(minutes=15))
