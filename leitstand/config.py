@@ -76,7 +76,7 @@ class Settings(BaseSettings):
         "deferred", description="PostgreSQL: deferred queues new points and rolls them up in the background every "
         "rollup_drain_seconds (far cheaper ingest; aggregates lag by that much); immediate rolls up in the ingest "
         "transaction. SQLite always rolls up immediately.")
-    rollup_drain_seconds: float = Field(5.0, gt=0, description="How often queued rollups are drained (PostgreSQL).")
+    rollup_drain_seconds: float = Field(1.0, gt=0, description="How often queued rollups are drained (PostgreSQL).")
 
     backup_dir: Path | None = Field(None, description="Where `leitstand backup` writes archives; empty means data_dir/backups.")
     backup_every_days: int = Field(7, gt=0, description="The scheduler makes a backup when the newest is this old.")
