@@ -12,7 +12,8 @@ What runs, all on this machine:
                exactly as deployed (a shared subscription when W > 1 on Mosquitto);
     load       P publisher processes (MQTT 3.1.1, QoS 1, prepared packets written straight
                to the socket), each paced by a token bucket to rate/P messages/s, `--values` keys per message, devices round
-               robin, `ts` = publish time in epoch ms.
+               robin, `ts` = publish time in epoch ms. Before the measured window every
+               device reports once (a warm-up: a running fleet's devices have live state).
 
 Figures:
 
@@ -157,8 +158,12 @@ def _payload(n: int, ts: int, keys: tuple[str, ...]) -> bytes:
 
 
 def _publisher(index: int, port: int, user: str, password: str, serials: list[str], rate: float, total: int,
-               keys: tuple[str, ...], start_at: float, results: Any) -> None:
+               keys: tuple[str, ...], start: Any, go: Any, results: Any) -> None:
     """One load generator process: MQTT 3.1.1, QoS 1, paced to `rate`.
+
+    First every device of its share reports once (the warm-up: a running fleet's devices
+    are known and have live state); then, once `go` is set, it publishes from the
+    epoch second in `start`.
 
     It writes prepared PUBLISH packets straight to the socket and counts PUBACKs on a
     reader thread, so that it costs a few µs per message: paho's ~150 µs would make the
@@ -193,7 +198,7 @@ def _publisher(index: int, port: int, user: str, password: str, serials: list[st
                 if len(head) == 4 and head[0] >> 4 == CONNACK and head[3] == 0:  # accepted
                     connected.set()
             received += len(chunk)
-            acked[0] = max(0, received - 4) // 4
+            acked[0] = max(0, (received - 4) // 4 - len(serials))  # the warm-up's acknowledgements first
 
     reader = threading.Thread(target=read_acks, daemon=True)
     reader.start()
@@ -201,11 +206,18 @@ def _publisher(index: int, port: int, user: str, password: str, serials: list[st
         results.put((index, 0, 0, 0.0, "no connection"))
         return
     topics = [f"ls/v1/{serial}/up/telemetry" for serial in serials]
-    last = [0] * len(serials)
+    warm_ts = int(time.time() * 1000)
+    connection.sendall(b"".join(publish_packet(topic, _payload(0, warm_ts, keys), mid % 65535 + 1, mqtt5=False)
+                                for mid, topic in enumerate(topics)))
+    last = [warm_ts] * len(serials)
+    if not go.wait(120):
+        results.put((index, 0, 0, 0.0, "no start signal"))
+        return
+    start_at = start.value
     while time.time() < start_at:
         time.sleep(0.001)
     started = time.monotonic()
-    sent, turn, mid = 0, 0, 0
+    sent, turn, mid = 0, 0, len(topics) % 65535
     while sent < total:
         due = min(total, int((time.monotonic() - started) * rate) + 1)
         if sent >= due:
@@ -389,11 +401,11 @@ def bench_ingest(
                                 mqtt_settings["mqtt_service_password"])
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
-        start_at = time.time() + 3.0  # spawned publishers import and connect meanwhile
+        start, go = context.Value("d", 0.0), context.Event()
         shares = [serials[i::publishers] for i in range(publishers)]
         counts = [total // publishers + (1 if i < total % publishers else 0) for i in range(publishers)]
         generators = [context.Process(target=_publisher, args=(i, port, user, password, shares[i], rate / publishers,
-                                                               counts[i], keys, start_at, results), daemon=True)
+                                                               counts[i], keys, start, go, results), daemon=True)
                       for i in range(publishers)]
         for generator in generators:
             generator.start()
@@ -412,6 +424,17 @@ def bench_ingest(
         def count_probe(connection: Any) -> int:
             return int(connection.execute(text("SELECT count(*) FROM telemetry WHERE device_id = :d"),
                                           {"d": probe_id}).scalar_one())
+
+        # The warm-up: every device has reported once before the measured window starts.
+        warm_rows = devices * values
+        with engine.connect() as connection:
+            warm_until = time.time() + 60
+            while count_stored(connection) < warm_rows and time.time() < warm_until:
+                connection.commit()
+                time.sleep(0.05)
+        start_at = time.time() + 1.0
+        start.value = start_at
+        go.set()
 
         monitor: list[tuple[float, int]] = []
         latencies: list[float] = []
@@ -502,7 +525,7 @@ def bench_ingest(
             while time.time() < drain_until:
                 stored_rows = count_stored(connection) - count_probe(connection)
                 connection.commit()
-                if stored_rows >= published * values:
+                if stored_rows >= warm_rows + published * values:
                     break
                 time.sleep(POLL_EVERY)
         time.sleep(POLL_EVERY * 2)
@@ -513,10 +536,10 @@ def bench_ingest(
 
         with engine.connect() as connection:
             points = int(connection.execute(text("SELECT count(*) FROM telemetry WHERE device_id <> :d"),
-                                            {"d": probe_id}).scalar_one())
+                                            {"d": probe_id}).scalar_one()) - warm_rows
             probe_rows = count_probe(connection)
             rejected = int(connection.execute(select(func.coalesce(func.sum(IngestRejection.count), 0))).scalar_one())
-        final = points + probe_rows
+        final = warm_rows + points + probe_rows
         finished = next((t for t, n in monitor if n >= final), monitor[-1][0] if monitor else start_at)
         processes = [ProcessFigure(role, max(0.0, after[pid].cpu_seconds - before[pid].cpu_seconds),
                                    max(after[pid].peak_rss_mb, before[pid].peak_rss_mb))
