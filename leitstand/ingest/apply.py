@@ -19,7 +19,7 @@ from leitstand.commands.models import Command, CommandStatus
 from leitstand.db.base import one_of
 from leitstand.devicetypes.spec import MetricKind
 from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
-from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading
+from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading, plausible_times
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry.store import Point, write_points
 
@@ -86,8 +86,9 @@ class BatchWriter:
         if not readings:
             raise Rejection(RejectReason.malformed, "telemetry without values")
         spec, received_at = device.type_spec, message.received_at
+        times = plausible_times(received_at)
         for reading in readings:
-            check_reading(spec, reading, received_at)
+            check_reading(spec, reading, times)
         update = self._update_for(device)
         update.seen(received_at)
         device_id, zone, append = device.id, device.time_zone, self.points.append
@@ -180,6 +181,7 @@ class BatchWriter:
             )
         }
         state_keys_by_type: dict[str, set[str]] = {}
+        stamps: dict[datetime, str] = {}
         inserts: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
         for device_id, update in self.updates.items():
@@ -201,7 +203,9 @@ class BatchWriter:
             latest = orjson.loads(row[3]) if row and row[3] else {}
             changed_latest: dict[str, Any] = {}
             for key, (at, value) in update.latest.items():
-                stamp = at.isoformat()
+                stamp = stamps.get(at)
+                if stamp is None:  # a message's readings share their timestamp
+                    stamp = stamps[at] = at.isoformat()
                 previous = latest.get(key)
                 if previous is not None and previous["at"] > stamp:
                     continue
@@ -220,7 +224,8 @@ class BatchWriter:
                 changes.append(values)
             self.live_updates.append((device.tenant_id, {
                 "type": "device", "device_id": device_id, "online": online,
-                "last_seen_at": last_seen.isoformat() if last_seen else None,
+                "last_seen_at": (stamps.get(last_seen) or stamps.setdefault(last_seen, last_seen.isoformat()))
+                if last_seen else None,
                 "latest": {key: latest[key] for key in update.latest},
             }))
         if inserts:

@@ -91,12 +91,17 @@ class Rejection(ValueError):
         self.detail = detail
 
 
-def check_reading(spec: DeviceTypeSpec, reading: Reading, now: datetime) -> None:
-    """Raise Rejection unless the reading fits its device type and a plausible time."""
+def plausible_times(now: datetime) -> tuple[datetime, datetime]:
+    """The earliest and latest timestamp a reading received at `now` may carry."""
+    return now - MAX_PAST, now + MAX_FUTURE
+
+
+def check_reading(spec: DeviceTypeSpec, reading: Reading, times: tuple[datetime, datetime]) -> None:
+    """Raise Rejection unless the reading fits its device type and a plausible time (`plausible_times`)."""
     key = spec.telemetry_by_key.get(reading.key)
     if key is None:
         raise Rejection(RejectReason.unknown_key, f"{spec.key} has no telemetry key {reading.key!r}")
-    if not (now - MAX_PAST <= reading.at <= now + MAX_FUTURE):
+    if not (times[0] <= reading.at <= times[1]):
         raise Rejection(RejectReason.bad_timestamp, f"timestamp {reading.at.isoformat()} is implausible")
     value = reading.value
     if key.kind == MetricKind.state:
