@@ -182,6 +182,14 @@ class BatchWriter:
         }
         state_keys_by_type: dict[str, set[str]] = {}
         stamps: dict[datetime, str] = {}
+
+        def stamp_of(at: datetime) -> str:
+            # A message's readings share their timestamp, a batch's messages their receive time.
+            stamp = stamps.get(at)
+            if stamp is None:
+                stamp = stamps[at] = at.isoformat()
+            return stamp
+
         inserts: list[dict[str, Any]] = []
         changes: list[dict[str, Any]] = []
         for device_id, update in self.updates.items():
@@ -203,9 +211,7 @@ class BatchWriter:
             latest = orjson.loads(row[3]) if row and row[3] else {}
             changed_latest: dict[str, Any] = {}
             for key, (at, value) in update.latest.items():
-                stamp = stamps.get(at)
-                if stamp is None:  # a message's readings share their timestamp
-                    stamp = stamps[at] = at.isoformat()
+                stamp = stamp_of(at)
                 previous = latest.get(key)
                 if previous is not None and previous["at"] > stamp:
                     continue
@@ -224,8 +230,7 @@ class BatchWriter:
                 changes.append(values)
             self.live_updates.append((device.tenant_id, {
                 "type": "device", "device_id": device_id, "online": online,
-                "last_seen_at": (stamps.get(last_seen) or stamps.setdefault(last_seen, last_seen.isoformat()))
-                if last_seen else None,
+                "last_seen_at": stamp_of(last_seen) if last_seen else None,
                 "latest": {key: latest[key] for key in update.latest},
             }))
         if inserts:
