@@ -333,6 +333,10 @@ class _Exporter:
             "COPY (SELECT replace((ts AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z', num, txt FROM telemetry"
             " WHERE device_id = {device} AND key = {key} ORDER BY ts) TO STDOUT (FORMAT csv)"
         ).format(device=sql.Literal(device_id), key=sql.Literal(key))
+        return self._copy_out(statement, out)
+
+    def _copy_out(self, statement: Any, out: Any) -> int:
+        """Write what a COPY … TO STDOUT statement yields to `out`; returns the rows copied."""
         with self._driver_cursor() as cursor:
             with cursor.copy(statement) as copy:
                 for row in copy:
@@ -418,11 +422,7 @@ class _Exporter:
                  keys=sql.Literal([key for _, key, _ in firsts]),
                  firsts=sql.Literal([first for _, _, first in firsts]),
                  group=sql.Literal([device_id for device_id, _ in group]))
-        with self._driver_cursor() as cursor:
-            with cursor.copy(statement) as copy:
-                for row in copy:
-                    out.write(row)
-            return max(cursor.rowcount, 0)
+        return self._copy_out(statement, out)
 
     # --- documents ------------------------------------------------------------------------
 
