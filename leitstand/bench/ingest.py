@@ -444,8 +444,10 @@ def bench_ingest(
         warm_rows = devices * values
         with engine.connect() as connection:
             warm_until = time.time() + 60
-            while count_stored(connection) < warm_rows and time.time() < warm_until:
+            while (warmed := count_stored(connection)) < warm_rows:
                 connection.commit()
+                if time.time() > warm_until:
+                    raise RuntimeError(f"warm-up: {warmed} of {warm_rows} rows stored within 60 s; see the worker logs")
                 time.sleep(0.05)
         start_at = time.time() + 1.0
         start.value = start_at
