@@ -51,6 +51,7 @@ class RejectReason:
     unlicensed = "unlicensed"  # dropped by the license gate, not an error of the device
     unknown_command = "unknown_command"
     bad_credentials = "bad_credentials"  # counted in metrics only: a stranger must not move a device's counters
+    forbidden_topic = "forbidden_topic"  # published outside its own topics: the embedded broker closed the connection
 
 
 @dataclass
@@ -268,6 +269,15 @@ class Ingestor:
                 batch_listener(updates)
             except Exception:
                 log.exception("live batch listener failed")
+
+
+def count_rejection(factory: sessionmaker[Session], serial: str, reason: str, detail: str) -> None:
+    """Count a message refused before it reached ingest (by the embedded broker, say) on the
+    device with this serial, if there is one."""
+    with system_session(factory, reason="count ingest rejection") as db:
+        device_id = db.scalar(select(Device.id).where(Device.serial_number == serial))
+        _count_rejections(db, [(device_id, reason, detail)])
+        db.commit()
 
 
 def _count_rejections(db: Session, refusals: Sequence[tuple[int | None, str, str]]) -> None:

@@ -220,14 +220,16 @@ def add_device(db: Any, serial: str | None = None, *, type_key: str = "barrier",
 
 class MqttProbe:
     """A paho client for tests: connect(), publish() and subscribe() return the broker's
-    reason codes; received messages land in `messages`."""
+    reason codes; received messages land in `messages`. With reconnect=False a connection
+    the broker closes stays closed (paho would otherwise reconnect and resend)."""
 
     def __init__(self, port: int, username: str | None, password: str | None, *, mqtt5: bool = True,
-                 tls_ca: Path | None = None, websockets: bool = False, client_id: str | None = None) -> None:
+                 tls_ca: Path | None = None, websockets: bool = False, client_id: str | None = None,
+                 reconnect: bool = True) -> None:
         self.port = port
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username or f"probe-{uuid.uuid4().hex[:10]}",
                                   protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311,
-                                  transport="websockets" if websockets else "tcp")
+                                  transport="websockets" if websockets else "tcp", reconnect_on_failure=reconnect)
         if username is not None:
             self.client.username_pw_set(username, password)
         if tls_ca is not None:

@@ -1,7 +1,8 @@
 """The embedded broker (amqtt) enforces the same rules as Mosquitto's per-device roles,
-with the credentials in Leitstand's database. It speaks MQTT 3.1.1, where a denied
-publish is still acknowledged, so refusals are shown by a permitted marker published
-after the forbidden message: the observer's first message is the marker."""
+with the credentials in Leitstand's database. It speaks MQTT 3.1.1, which has no negative
+acknowledgement: a denied publish is not acknowledged, the broker closes the connection
+and counts the refusal on the device. A permitted marker published afterwards shows that
+nothing forbidden got through: the observer's first message is the marker."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from leitstand.auth.secrets import new_token, token_digest
 from leitstand.config import Settings
 from leitstand.devices.models import DeviceCredential
+from leitstand.ingest.pipeline import RejectReason
+from leitstand.state.models import IngestRejection
+from leitstand.tenancy.scope import system_session
 from leitstand.transports.mqtt import topics
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
-from tests.transports.mqtt_support import MqttProbe, DeviceLogin, add_device
+from tests.transports.mqtt_support import WAIT, MqttProbe, DeviceLogin, add_device
 
 ProbeFactory = Callable[..., MqttProbe]
 REFUSED = 0x87  # CONNACK "not authorised" (paho reports MQTT 3.1.1 code 5 as MQTT 5 0x87)
@@ -36,6 +42,13 @@ def service_probe(broker: EmbeddedBroker, settings: Settings, mqtt_probe: ProbeF
     return probe
 
 
+def rejections(session_factory: Any, device: DeviceLogin) -> dict[str, int]:
+    """The device's refused messages by reason, as GET /api/v1/devices/{id}/rejections shows them."""
+    with system_session(session_factory, reason="test check") as db:
+        rows = db.scalars(select(IngestRejection).where(IngestRejection.device_id == device.device.id)).all()
+    return {row.reason: row.count for row in rows}
+
+
 def test_device_with_its_credential_publishes(embedded_broker: EmbeddedBroker, embedded_settings: Settings,
                                               system_db: Any, mqtt_probe: ProbeFactory) -> None:
     device = add_device(system_db)
@@ -47,17 +60,44 @@ def test_device_with_its_credential_publishes(embedded_broker: EmbeddedBroker, e
 
 
 def test_device_cannot_publish_to_another_device_s_topic(embedded_broker: EmbeddedBroker, embedded_settings: Settings,
-                                                         system_db: Any, mqtt_probe: ProbeFactory) -> None:
+                                                         system_db: Any, session_factory: Any,
+                                                         mqtt_probe: ProbeFactory) -> None:
     intruder, victim = add_device(system_db), add_device(system_db)
     leitstand = service_probe(embedded_broker, embedded_settings, mqtt_probe)
-    probe = device_probe(embedded_broker, mqtt_probe, intruder)
 
     for forbidden in (topics.uplink(victim.serial, "telemetry"), topics.command_topic(victim.serial, "c1"),
                       topics.command_topic(intruder.serial, "c2"), "anything/else"):
-        probe.publish(forbidden, b'{"values": {"cycles": 999}}')
+        probe = device_probe(embedded_broker, mqtt_probe, intruder, reconnect=False)
+        refused = probe.client.publish(forbidden, b'{"values": {"cycles": 999}}', qos=1)
+        assert probe.disconnected.wait(WAIT), f"{forbidden}: the connection stayed open"
+        assert not refused.is_published(), f"{forbidden}: acknowledged, so the device believes it was stored"
     marker = topics.uplink(intruder.serial, "heartbeat")
-    probe.publish(marker, b"")
+    device_probe(embedded_broker, mqtt_probe, intruder).publish(marker, b"")
     assert leitstand.next_message().topic == marker
+    assert rejections(session_factory, intruder) == {RejectReason.forbidden_topic: 4}
+    assert rejections(session_factory, victim) == {}
+
+
+def test_a_publish_to_a_dollar_topic_closes_the_connection_and_is_counted(
+        embedded_broker: EmbeddedBroker, embedded_settings: Settings, system_db: Any, session_factory: Any,
+        mqtt_probe: ProbeFactory) -> None:
+    # amqtt stopped serving such a connection without closing it: every later publish was acknowledged and lost.
+    device = add_device(system_db)
+    leitstand = service_probe(embedded_broker, embedded_settings, mqtt_probe, topics.ALL_UPLINKS)
+    probe = device_probe(embedded_broker, mqtt_probe, device, reconnect=False)
+    telemetry = topics.uplink(device.serial, "telemetry")
+
+    refused = probe.client.publish("$SYS/x", b"{}", qos=1)
+    behind = probe.client.publish(telemetry, b'{"values": {"cycles": 1}}', qos=1)
+    assert probe.disconnected.wait(WAIT), "the broker must close a connection it no longer serves"
+    assert not refused.is_published()
+    if behind.is_published():  # taken before the connection closed: then it reached Leitstand
+        assert leitstand.next_message().payload == b'{"values": {"cycles": 1}}'
+    assert rejections(session_factory, device) == {RejectReason.forbidden_topic: 1}
+
+    # Connected again, the device is served as before.
+    device_probe(embedded_broker, mqtt_probe, device).publish(telemetry, b'{"values": {"cycles": 2}}')
+    assert leitstand.next_message().payload == b'{"values": {"cycles": 2}}'
 
 
 def test_device_cannot_subscribe_to_another_device_s_commands(embedded_broker: EmbeddedBroker,

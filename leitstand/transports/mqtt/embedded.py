@@ -12,11 +12,28 @@ Mosquitto's per-device roles:
 - client ids starting with `leitstand-` belong to the service user, so a device can
   not take over the ingest worker's persistent session.
 
+A publish outside the device's own topics (a `$SYS/...` topic too) is not acknowledged:
+the broker closes the connection and counts the refusal on the device as
+`forbidden_topic` (`GET /api/v1/devices/{id}/rejections`). MQTT 3.1.1 has no negative
+acknowledgement, and closing is the only answer that never lets a device believe a
+refused message was stored. Mosquitto 2.0 answers differently: on MQTT 3.1.1 it
+acknowledges a denied publish and drops it (Leitstand cannot count that, and the shipped
+mosquitto.conf does not log it), on MQTT 5 it answers PUBACK "Not authorized"; the
+connection stays open.
+A device that sends the refused message again after reconnecting is closed and counted
+again: its firmware publishes where it must not.
+
+A device's QoS 1 publish is acknowledged once the broker has taken it for its
+subscribers (queued in memory for the ingest worker's session), not when it arrives, so
+a message still waiting when its connection ends is not acknowledged and the device
+sends it again. `LeitstandBroker` below holds the few changes to amqtt 0.12.1 (the newest
+release) this takes, and why.
+
 Limits compared with Mosquitto, by amqtt's design: MQTT 3.1.1 only, no shared
-subscriptions, sessions live in memory only, and amqtt acknowledges a device's QoS 1
-publish when it has queued it, and drops a message it sent to a subscriber that does
-not acknowledge it within 5 s. So acknowledge-after-commit holds end to end only with
-Mosquitto; with the embedded broker a message can be lost if the process dies.
+subscriptions, sessions live in memory only, and amqtt drops a message it sent to a
+subscriber that does not acknowledge it within 5 s. So acknowledge-after-commit holds
+end to end only with Mosquitto; with the embedded broker a message can be lost if the
+process dies.
 
 Run it in its own thread (`start()`/`stop()`, for synchronous callers and tests) or on
 the caller's event loop (`await start_async()`/`await stop_async()`).
@@ -28,12 +45,17 @@ import asyncio
 import hmac
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker
 from amqtt.contexts import Action, BaseContext
+from amqtt.errors import ProtocolHandlerError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.puback import PubackPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import INCOMING, ApplicationMessage, IncomingApplicationMessage, OutgoingApplicationMessage
 from amqtt.session import Session as MqttSession
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +63,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.auth.secrets import token_digest
 from leitstand.config import Settings
 from leitstand.devices.models import Device, DeviceCredential
+from leitstand.ingest.pipeline import RejectReason, count_rejection
 from leitstand.tenancy.scope import system_session
 from leitstand.transports.mqtt import topics
 
@@ -136,6 +159,106 @@ class LeitstandTopicPlugin(_GatedPlugin, BaseTopicPlugin):
         return allowed
 
 
+class AcknowledgeWhenTaken(BrokerProtocolHandler):
+    """amqtt's protocol handler, acknowledging a client's QoS 1 publish only once the broker
+    has taken it.
+
+    amqtt sends the PUBACK as soon as the publish is queued for the broker, before the
+    broker has looked at it: a refused publish, and one still queued when the connection
+    ended, were acknowledged and lost. Here the PUBACK waits for `taken()`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._untaken: dict[int, asyncio.Future[bool]] = {}  # by id() of the message
+
+    async def _handle_qos1_message_flow(
+            self, app_message: IncomingApplicationMessage | OutgoingApplicationMessage) -> None:
+        if app_message.direction != INCOMING or self.session is None:
+            await super()._handle_qos1_message_flow(app_message)
+            return
+        taken: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._untaken[id(app_message)] = taken
+        try:
+            await self.session.delivered_message_queue.put(app_message)
+            if not await taken:  # refused: the broker closes the connection instead
+                return
+        finally:  # also when the connection ends first, which cancels this task
+            del self._untaken[id(app_message)]
+        app_message.puback_packet = PubackPacket.build(app_message.packet_id)
+        try:
+            await self._send_packet(app_message.puback_packet)
+        except ProtocolHandlerError:  # amqtt's word for "cancelled": the connection ended meanwhile
+            pass
+
+    def taken(self, message: ApplicationMessage, passed_on: bool) -> None:
+        """The broker handed the message on (acknowledge it) or refused it (do not)."""
+        untaken = self._untaken.get(id(message))  # absent: from an earlier connection of the session
+        if untaken is not None and not untaken.done():
+            untaken.set_result(passed_on)
+
+
+class SubscriptionTable(dict[str, list[tuple[MqttSession, int]]]):
+    """amqtt's topic filters and their subscribers, iterated over a snapshot.
+
+    amqtt walks this table across awaits (broadcasting a message, resuming a session)
+    while other clients subscribe, unsubscribe and go away. Walking the live dict raised
+    "dictionary changed size during iteration", which lost the message for every
+    subscriber not yet served; removing a subscriber from a live list skipped the next."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().__iter__()))
+
+    def items(self) -> list[tuple[str, list[tuple[MqttSession, int]]]]:  # type: ignore[override]
+        return [(topic_filter, list(subscribers)) for topic_filter, subscribers in super().items()]
+
+
+class LeitstandBroker(Broker):
+    """amqtt's broker with the changes Leitstand needs, each where amqtt 0.12.1 loses messages:
+
+    - every client gets an `AcknowledgeWhenTaken` handler;
+    - the subscriptions are a `SubscriptionTable`;
+    - a publish the `DeviceGate` refuses, or amqtt does (a `$` topic, wildcards), closes
+      the connection and is counted. amqtt itself stopped serving such a connection
+      without closing it: every later publish was acknowledged and lost."""
+
+    def __init__(self, config: dict[str, Any], gate: DeviceGate) -> None:
+        super().__init__(config)
+        self.gate = gate
+        self._subscriptions = SubscriptionTable()
+        self._counting = asyncio.Lock()  # one count at a time: two of one device would race for its row
+
+    async def _handle_client_session(self, reader: Any, writer: Any, client_session: MqttSession,
+                                     handler: BrokerProtocolHandler, server: Any, listener_name: str) -> None:
+        # amqtt made `handler` from the CONNECT packet and has not attached it yet: ours takes its place.
+        ours = AcknowledgeWhenTaken(self.plugins_manager, loop=self._loop)
+        await super()._handle_client_session(reader, writer, client_session, ours, server, listener_name)
+
+    async def _handle_message_delivery(self, client_session: MqttSession,  # type: ignore[override]
+                                       handler: AcknowledgeWhenTaken, wait_deliver: asyncio.Future[Any]) -> bool:
+        message = wait_deliver.result()
+        if message is None:
+            return await super()._handle_message_delivery(client_session, handler, wait_deliver)
+        passed_on = (self.gate.permits(client_session.username, message.topic, Action.PUBLISH)
+                     and await super()._handle_message_delivery(client_session, handler, wait_deliver))
+        handler.taken(message, passed_on)
+        if not passed_on:
+            await self._refuse(client_session, handler, message.topic)
+        return True  # amqtt's loop goes on, sees the connection closed and ends the session its usual way
+
+    async def _refuse(self, session: MqttSession, handler: BrokerProtocolHandler, topic: str) -> None:
+        serial, shown = session.username or "", topic[:100]
+        log.warning("MQTT publish by %s to %r refused: closing the connection", serial, shown)
+        if serial != self.gate.service_username:
+            detail = f"publish to {shown!r} refused: a device publishes only under {topics.device_publish_filter(serial)}"
+            async with self._counting:
+                try:
+                    await asyncio.to_thread(count_rejection, self.gate.factory, serial, RejectReason.forbidden_topic,
+                                            detail)
+                except Exception:  # the broker must go on serving everyone else
+                    log.exception("could not count the refused publish of %s", serial)
+        await handler.handle_connection_closed()
+
+
 class EmbeddedBroker:
     """amqtt on settings.mqtt_host:mqtt_port with Leitstand's login and ACL."""
 
@@ -143,7 +266,7 @@ class EmbeddedBroker:
         self.host = settings.mqtt_host
         self.port = settings.mqtt_port
         self.gate = DeviceGate(settings, session_factory)
-        self._broker: Broker | None = None
+        self._broker: LeitstandBroker | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -162,7 +285,7 @@ class EmbeddedBroker:
 
     async def start_async(self) -> None:
         """Start listening on the running loop; returns once the port is bound."""
-        self._broker = Broker(self._config())
+        self._broker = LeitstandBroker(self._config(), self.gate)
         await self._broker.start()
         log.info("embedded MQTT broker listening on %s:%s", self.host, self.port)
 
