@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +27,8 @@ devices_app = typer.Typer(help="Device onboarding: QR labels and bulk import.", 
 app.add_typer(devices_app, name="devices")
 bench_app = typer.Typer(help="Benchmarks: they print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+broker_app = typer.Typer(help="The production MQTT broker (Mosquitto with dynamic security).", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where SQLite, keys and documents live (default ./var).")]
@@ -62,26 +66,41 @@ def init(data_dir: DataDir = None) -> None:
     console.print(f"Initialised [bold]{settings.effective_database_url}[/] (root tenant: {root.name}).")
 
 
-def _serve(settings: Settings, role: str = "all") -> None:
+def _serve(settings: Settings, role: str = "all", name: str | None = None) -> None:
+    from leitstand.runtime import IngestNameTaken
     from leitstand.runtime import serve as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("transitions", "amqtt"):  # per-connection state machine chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    run(settings, role)
+    try:
+        run(settings, role, name=name)
+    except IngestNameTaken as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
 
 
 Role = Annotated[str, typer.Option("--role", help="api | ingest | scheduler | all (default: everything in one process).")]
+IngestName = Annotated[str | None, typer.Option(
+    "--name", help="Roles all and ingest: this process's ingest worker, stable and unique per installation; "
+                   "its MQTT client id is leitstand-NAME (default: ingest-PORT).")]
 
 
 @app.command()
-def serve(data_dir: DataDir = None, host: Host = None, port: Port = None, role: Role = "all") -> None:
+def serve(data_dir: DataDir = None, host: Host = None, port: Port = None, role: Role = "all",
+          name: IngestName = None) -> None:
     """Run Leitstand (migrating the database first): API, MQTT broker and ingest, scheduler — or one role of them."""
     from leitstand.runtime import ROLES
+    from leitstand.transports.mqtt.topics import is_topic_level
 
     if role not in ROLES:
         raise typer.BadParameter(f"choose one of {', '.join(ROLES)}", param_hint="--role")
-    _serve(_settings(data_dir, host, port), role)
+    if name is not None and role not in ("all", "ingest"):
+        raise typer.BadParameter("names the ingest worker: only with --role ingest or all", param_hint="--name")
+    if name is not None and not is_topic_level(name, max_length=40):
+        raise typer.BadParameter("one MQTT topic level of at most 40 characters (no '/', '+', '#')",
+                                 param_hint="--name")
+    _serve(_settings(data_dir, host, port), role, name)
 
 
 @app.command()
@@ -99,13 +118,21 @@ def demo(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None
         from sqlalchemy import select
 
         if db.scalar(select(User.id).limit(1)) is None:
-            logins = seed_demo(db)
+            with _broker_admin(settings):  # the devices' credentials go to Mosquitto as a claim's do
+                seeded = seed_demo(db)
             table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")
             for column in ("e-mail", "role", "tenant"):
                 table.add_column(column)
-            for login in logins:
+            for login in seeded.logins:
                 table.add_row(login.email, login.role, login.tenant)
             console.print(table)
+            console.print(f"{seeded.devices_with_credentials - len(seeded.broker_failures)} of "
+                          f"{seeded.devices_with_credentials} demo devices have credentials"
+                          + (" in the database and in Mosquitto." if settings.mqtt_broker == "mosquitto" else "."))
+            by_reason: dict[str, list[str]] = {}
+            for serial, reason in seeded.broker_failures.items():
+                by_reason.setdefault(f"credentials did not reach the broker: {reason}", []).append(serial)
+            _print_failures(by_reason)
         else:
             console.print(f"Demo data already present; log in as admin@example.com / {DEMO_PASSWORD}.")
     console.print(f"Serving on [bold]{settings.public_url}[/]  (API docs: {settings.public_url}/api/docs)")
@@ -130,20 +157,56 @@ def simulate(
     from leitstand.simulator.fleet import Fleet, prepare_fleet
 
     settings = running_broker_settings(_settings(data_dir))
-    members = prepare_fleet(_factory(settings), devices)
+    with _broker_admin(settings):  # fresh credentials reach Mosquitto as a rotation's do
+        members = prepare_fleet(_factory(settings), devices)
     if not members:
         console.print("[red]No licensed barriers, bollards or thermostats found; run `leitstand demo` first.[/]")
         raise typer.Exit(1)
     console.print(f"Simulating {len(members)} devices against mqtt://{settings.mqtt_host}:{settings.mqtt_port} "
                   f"(Ctrl-C stops).")
-    fleet = Fleet(members, settings.mqtt_host, settings.mqtt_port, telemetry_every=every)
+    fleet = Fleet(members, settings.mqtt_host, settings.mqtt_port, telemetry_every=every,
+                  tls_ca_file=settings.mqtt_tls_ca_file or None)
     try:
         stats = fleet.run(timedelta(minutes=minutes) if minutes else None)
     except KeyboardInterrupt:
         fleet.stop()
         stats = fleet.stats
-    console.print(f"Published {stats.published} messages, answered {stats.commands_answered} commands, "
-                  f"{stats.disconnects} simulated outages.")
+    console.print(f"Acknowledged by the broker: {stats.acknowledged} publishes; answered {stats.commands_answered} "
+                  f"commands; {stats.disconnects} simulated outages; {stats.failed} failures.")
+    _print_failures(stats.failures)
+    if stats.failed or not stats.acknowledged:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _broker_admin(settings: Settings) -> Iterator[None]:
+    """With Mosquitto, device credentials changed meanwhile reach its dynamic security (as
+    in a running server); a broker that cannot take them stops the command before it changes anything."""
+    from leitstand.runtime import connect_broker_admin
+    from leitstand.transports.mqtt.dynsec import DynsecError
+
+    if settings.mqtt_broker == "mosquitto" and not settings.mqtt_admin_username:
+        console.print("[red]With Mosquitto, device credentials go to its dynamic security: set "
+                      "LEITSTAND_MQTT_ADMIN_USERNAME and LEITSTAND_MQTT_ADMIN_PASSWORD.[/]")
+        raise typer.Exit(1)
+    try:
+        disconnect = connect_broker_admin(settings)
+    except (DynsecError, OSError) as error:
+        console.print(f"[red]Mosquitto's dynamic security at {settings.mqtt_host}:{settings.mqtt_port} "
+                      f"is not reachable: {error}[/]")
+        raise typer.Exit(1) from None
+    try:
+        yield
+    finally:
+        disconnect()
+
+
+def _print_failures(failures: Mapping[str, list[str]]) -> None:
+    """One line per reason: how often, and on which devices."""
+    for reason, serials in sorted(failures.items(), key=lambda item: -len(item[1])):
+        devices = sorted(set(serials))
+        shown = ", ".join(devices[:5]) + (f" and {len(devices) - 5} more" if len(devices) > 5 else "")
+        console.print(f"[red]failed {len(serials)}×[/] {reason} ({shown})")
 
 
 @app.command("export")
@@ -186,22 +249,28 @@ def user_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a user with a password and a role (by default: a platform admin)."""
+    from leitstand import display_text
+    from leitstand.auth.password_policy import PasswordRefused
     from leitstand.bootstrap import UserExists, create_user, root_tenant
     from leitstand.tenancy.models import Tenant
     from leitstand.tenancy.scope import system_session
 
     settings = _settings(data_dir)
-    if len(password) < 10:
-        raise typer.BadParameter("the password needs at least 10 characters", param_hint="--password")
+    try:
+        display_name = display_text.clean(name).strip() or email  # as the API takes a name
+    except display_text.RefusedCharacter as error:
+        raise typer.BadParameter(str(error), param_hint="--name") from error
     with system_session(_factory(settings), reason="cli user create") as db:
         tenant = db.get(Tenant, tenant_id) if tenant_id else root_tenant(db)
         if tenant is None:
             raise typer.BadParameter("no such tenant (did you run `leitstand init`?)", param_hint="--tenant-id")
         try:
-            user = create_user(db, tenant=tenant, email=email, display_name=name or email, password=password, role=role)
+            user = create_user(db, tenant=tenant, email=email, display_name=display_name, password=password, role=role)
         except UserExists:
             console.print(f"[red]A user {email} exists already.[/]")
             raise typer.Exit(1) from None
+        except PasswordRefused as error:  # leitstand.auth.password_policy, the rule of every new password
+            raise typer.BadParameter(str(error), param_hint="--password") from error
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--role") from error
         db.commit()
@@ -236,6 +305,42 @@ def license_renew(
         renewed = renew_due(db, day)
         db.commit()
     console.print(f"Renewed {renewed} license(s) as of {day.isoformat()}.")
+
+
+@broker_app.command("setup")
+def broker_setup(data_dir: DataDir = None) -> None:
+    """Create or update Leitstand's own MQTT user and its role in Mosquitto's dynamic security.
+
+    Uses the admin login of the settings (LEITSTAND_MQTT_ADMIN_USERNAME/_PASSWORD) and the
+    service user of the settings. Safe to repeat: what is in place already stays untouched.
+    """
+    from leitstand.transports.mqtt.dynsec import SERVICE_ROLE, DynsecError, MosquittoDeviceAdmin
+
+    settings = _settings(data_dir)
+    if settings.mqtt_broker != "mosquitto":
+        console.print("[red]`broker setup` is for Mosquitto (LEITSTAND_MQTT_BROKER=mosquitto); "
+                      "the embedded broker checks logins against the database itself.[/]")
+        raise typer.Exit(1)
+    if not settings.mqtt_admin_username:
+        console.print("[red]Set LEITSTAND_MQTT_ADMIN_USERNAME and LEITSTAND_MQTT_ADMIN_PASSWORD "
+                      "(the user given to `mosquitto_ctrl dynsec init`).[/]")
+        raise typer.Exit(1)
+    where = f"{settings.mqtt_host}:{settings.mqtt_port}"
+    try:
+        with MosquittoDeviceAdmin.from_settings(settings) as admin:
+            changes = admin.ensure_service_user(settings.mqtt_service_username,
+                                                settings.resolved_mqtt_service_password())
+    except (DynsecError, OSError) as error:
+        console.print(f"[red]Mosquitto at {where}: {error}[/]")
+        raise typer.Exit(1) from None
+    for change in changes:
+        console.print(f"Mosquitto at {where}: {change}.")
+    if not changes:
+        console.print(f"Mosquitto at {where}: user {settings.mqtt_service_username} with role {SERVICE_ROLE} "
+                      f"was in place already; nothing changed.")
+    if not settings.mqtt_service_password:
+        console.print(f"[yellow]The service password is the one generated into {settings.data_dir}; every Leitstand "
+                      f"process needs the same: set LEITSTAND_MQTT_SERVICE_PASSWORD on every machine.[/]")
 
 
 # --- backups: leitstand.backups ------------------------------------------------------------

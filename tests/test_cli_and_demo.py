@@ -14,7 +14,7 @@ from leitstand.cli import app as cli_app
 from leitstand.config import Settings
 from leitstand.db.engine import make_engine, make_session_factory
 from leitstand.demo.seed import DEMO_PASSWORD, seed_demo
-from leitstand.devices.models import Device, DeviceShare
+from leitstand.devices.models import Device, DeviceCredential, DeviceShare
 from leitstand.devicetypes.spec import shipped_types
 from leitstand.licenses.models import License
 from leitstand.sites.models import Site
@@ -172,8 +172,7 @@ def test_user_create_before_init_fails_cleanly(runner, tmp_path):
 
 @pytest.fixture
 def demo(system_db):  # type: ignore[no-untyped-def]
-    logins = seed_demo(system_db)
-    return system_db, logins
+    return system_db, seed_demo(system_db).logins
 
 
 def test_demo_tenants(demo):
@@ -220,6 +219,14 @@ def test_demo_devices(demo):
     assert len({device.serial_number for device in devices}) == len(devices)
     assert db.scalar(select(func.count()).select_from(License)) < len(devices)  # some are unlicensed
     assert db.scalar(select(func.count()).select_from(DeviceShare)) >= 1
+
+
+def test_demo_devices_have_credentials_as_claimed_devices_do(demo):
+    db, _ = demo
+
+    live = db.scalars(select(DeviceCredential.device_id).where(DeviceCredential.revoked_at.is_(None))).all()
+
+    assert sorted(live) == sorted(db.scalars(select(Device.id)))  # one each
 
 
 def test_demo_has_users_for_every_role(demo):

@@ -33,4 +33,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for this engine, with every model of the platform loaded.
+
+    A flush sorts tables by their foreign keys, which fails if a referenced table's model
+    was never imported (a CLI command that imports only the models it names itself).
+    Every process makes its sessions here, so none runs with half the registry.
+    """
+    import leitstand.db.models  # noqa: F401 - registers every domain's tables
+
     return sessionmaker(engine, expire_on_commit=False)

@@ -17,6 +17,7 @@ from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ScopeKind
 from leitstand.bootstrap import create_user, root_tenant
 from leitstand.clock import clock
+from leitstand.devices.claiming import announce_credentials, issue_credentials
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.devices.service import set_claim_secret
 from leitstand.licenses.models import License
@@ -33,6 +34,13 @@ class DemoLogin:
     email: str
     role: str
     tenant: str
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    logins: list[DemoLogin]
+    devices_with_credentials: int
+    broker_failures: dict[str, str]  # serial -> why its credentials did not reach the broker
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class DeviceMaker:
     def __init__(self, db: Session, rng: random.Random) -> None:
         self.db, self.rng, self.counts = db, rng, {}  # type: ignore[var-annotated]
         self.today = clock.now().date()
+        self.secrets: dict[str, str] = {}  # serial -> device secret, for the broker once committed
 
     def make(self, tenant: Tenant, site: Site, type_key: str, name: str, labels: list[str]) -> Device:
         number = self.counts[type_key] = self.counts.get(type_key, 0) + 1
@@ -109,6 +118,9 @@ class DeviceMaker:
         set_claim_secret(device, f"demo-claim-{prefix.lower()}-{number:04d}")
         self.db.add(device)
         self.db.flush()
+        # Claimed, so it has credentials, as a claim would have given it. Nobody keeps the
+        # secret: `leitstand simulate` rotates it to log the device in.
+        _credential, self.secrets[device.serial_number] = issue_credentials(self.db, device)
         self._license(device)
         return device
 
@@ -143,8 +155,10 @@ def _grant(db: Session, user: User, role: str, *, tenant: Tenant | None = None, 
     ))
 
 
-def seed_demo(db: Session) -> list[DemoLogin]:
-    """Fill an initialised, empty installation with the demo fleet. Returns the logins."""
+def seed_demo(db: Session) -> DemoSeed:
+    """Fill an initialised, empty installation with the demo fleet; commits, then hands the
+    devices' credentials to `credential_listeners` like a claim does (with Mosquitto, its
+    dynamic security). Returns the logins and which credentials did not reach the broker."""
     root = root_tenant(db)
     assert root is not None, "initialise the installation first"
     if db.scalar(select(User.id).limit(1)) is not None:
@@ -216,4 +230,6 @@ def seed_demo(db: Session) -> list[DemoLogin]:
     _grant(db, site_tech, "operator_technician", site=first_car_park)
     logins.append(DemoLogin(site_tech.email, "operator_technician (one site)", car_parks.name))
     db.commit()
-    return logins
+    failures = {serial: "; ".join(failed) for serial, secret in maker.secrets.items()
+                if (failed := announce_credentials(serial, secret))}
+    return DemoSeed(logins, len(maker.secrets), failures)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import signal
 import ssl
 import sys
 import threading
@@ -351,39 +350,14 @@ def settle_garbage_collector() -> None:
 
 def run_worker(settings: Settings, *, name: str = "ingest-1", batch_messages: int = BATCH_MESSAGES, batch_ms: int = 50,
                stop: threading.Event | None = None) -> None:
-    """Run one ingest worker until SIGTERM/SIGINT (or `stop` is set). Prints "ready" once subscribed."""
-    from leitstand.db.engine import make_engine, make_session_factory
-    from leitstand.ingest.pipeline import Ingestor
-    from leitstand.state.bridge import PgNotifier
-    from leitstand.telemetry.drainer import RollupDrainer
+    """Run one ingest worker until SIGTERM/SIGINT (or `stop` is set). Prints "ready" once subscribed.
 
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-    # No ping before every checkout (a round trip per session, several per batch): a batch
-    # whose connection broke fails, is retried, and the pool replaces the connection.
-    engine = make_engine(settings.effective_database_url, pool_pre_ping=False)
-    # Live updates reach the API processes through PostgreSQL NOTIFY, one round trip per batch.
-    notifiers = [PgNotifier(engine).publish_many] if engine.dialect.name == "postgresql" else []
-    ingestor = Ingestor(make_session_factory(engine), defer_rollups=settings.telemetry_rollups == "deferred",
-                        live_batch_listeners=notifiers)
-    worker = IngestWorker(settings, ingestor, name=name,
-                          batch_messages=batch_messages, batch_ms=batch_ms)
-    drainer = RollupDrainer(engine, settings.rollup_drain_seconds)  # PostgreSQL only; one process at a time drains
-    drainer.start()
-    settle_garbage_collector()
-    worker.start(wait=None)
-    try:
-        while not stop.is_set() and not worker.subscribed.wait(0.2):
-            pass
-        if worker.subscribed.is_set():
-            print(f"ready {worker.client_id} {worker.subscription}", flush=True)
-        stop.wait()
-    finally:
-        worker.stop()
-        drainer.stop()
-        engine.dispose()
+    The process around it (rollup drainer, alarm notifier, the name held once per
+    installation) is role ingest's, from `leitstand.runtime`.
+    """
+    from leitstand.runtime import run_ingest_worker
+
+    run_ingest_worker(settings, name=name, batch_messages=batch_messages, batch_ms=batch_ms, stop=stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -392,8 +366,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-messages", type=int, default=BATCH_MESSAGES)
     parser.add_argument("--batch-ms", type=int, default=50)
     args = parser.parse_args(argv)
+    if not topics.is_topic_level(args.name, max_length=40):
+        parser.error(f"--name {args.name!r} must be one MQTT topic level of at most 40 characters")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(Settings(), name=args.name, batch_messages=args.batch_messages, batch_ms=args.batch_ms)
+    from leitstand.runtime import IngestNameTaken
+
+    try:
+        run_worker(Settings(), name=args.name, batch_messages=args.batch_messages, batch_ms=args.batch_ms)
+    except IngestNameTaken as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
