@@ -60,7 +60,7 @@ class CommandTracker {
     const tracked = this.command;
     let command;
     try {
-      command = await window.leitstand.api("GET", this.url);
+      command = await window.leitstand.api("GET", this.url, undefined, { background: true }); // not the user's doing
     } catch {
       return; // shown as a toast by leitstand.api; the next poll tries again
     }

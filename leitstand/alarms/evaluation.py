@@ -5,7 +5,9 @@ Two entry points:
 - `evaluate_batch(ingestor, batch)` runs after an ingest batch has committed (the
   ingestor's post-commit hook). It checks thresholds, battery levels and error codes
   for the devices of the batch, and ends offline / no-data alarms of devices that
-  report again, in its own transaction and with a fixed number of queries per batch.
+  report again, in its own transaction and with a fixed number of queries per batch
+  (plus a few per code the batch brought that a type's catalogue lacks: one catalogue
+  alarm per type and code, see `alarm_unknown_codes`).
 - `evaluate_time_based(db)` runs in the scheduler: conditions that become true while
   nothing arrives (offline, no data, a threshold whose duration elapses in silence).
 
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from leitstand.alarms.models import AlarmRuleState
+from leitstand.alarms.models import UNKNOWN_CODE_KIND, AlarmRuleState
 from leitstand.alarms.rules import (
     DeviceContext,
     EffectiveRule,
@@ -38,6 +40,8 @@ from leitstand.alarms.service import bind_live, clear_alarm, raise_alarm
 from leitstand.clock import clock
 from leitstand.db.base import one_of
 from leitstand.devices.models import Device
+from leitstand.devicetypes.models import UnknownEventCode
+from leitstand.devicetypes.service import UnknownCodeSighting
 from leitstand.devicetypes.spec import DeviceTypeSpec, shipped_types
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceState
@@ -239,7 +243,53 @@ def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
                 elif isinstance(condition, NoData) and update is not None and condition.key in update.latest:
                     evaluation.end_state(device, rule, received_at)
         db.commit()
-        return evaluation.changes
+        if not batch.unknown_codes:
+            return evaluation.changes
+        # A transaction of its own: should another worker raise the same catalogue alarm at the
+        # same moment, only this step fails (the next sighting updates that alarm).
+        changes = alarm_unknown_codes(db, batch.unknown_codes.values(), batch)
+        db.commit()
+        return evaluation.changes + changes
+
+
+UNKNOWN_CODE_RULE = "catalogue.unknown_code"
+
+
+def alarm_unknown_codes(db: Session, sightings: Iterable[UnknownCodeSighting], batch: BatchWriter) -> int:
+    """One open warning per device type and code its catalogue lacks, not one per device or
+    message: raised on the catalogue's keeper (the counter's tenant) at the device that sent
+    the code first, and updated with the count while the code keeps coming."""
+    changes = 0
+    for sighting in sightings:
+        counter = db.get(UnknownEventCode, (sighting.type_key, sighting.code))
+        if counter is None:
+            continue  # the type was deleted meanwhile
+        if counter.first_device_id is None:  # that device is gone: this one names the code now
+            counter.first_device_id = sighting.device_id
+        first = db.get(Device, counter.first_device_id)
+        name = batch.updates[sighting.device_id].device.type_spec.name
+        code, type_key = sighting.code, sighting.type_key
+        alarm = raise_alarm(
+            db, device_id=counter.first_device_id, tenant_id=counter.tenant_id, kind=UNKNOWN_CODE_KIND,
+            key=f"{UNKNOWN_CODE_KIND}:{code}", rule_key=UNKNOWN_CODE_RULE, code=code, severity="warning",
+            title=f"Event code {code} is not in the catalogue of {name.en}",
+            title_de=f"Ereigniscode {code} fehlt im Katalog von {name.de}",
+            steps={"en": [f"Find out from the maker what code {code} of {name.en} devices means.",
+                          f"Add it to the catalogue of the device type {type_key!r}, with severity, title and steps.",
+                          "Clear this alarm once the catalogue lists the code."],
+                   "de": [f"Beim Hersteller klären, was Code {code} bei Geräten vom Typ {name.de} bedeutet.",
+                          f"Den Code mit Schweregrad, Titel und Schritten in den Katalog des Gerätetyps"
+                          f" {type_key!r} aufnehmen.",
+                          "Diesen Alarm löschen, sobald der Katalog den Code enthält."]},
+            details={"type_key": type_key, "code": code, "count": counter.count,
+                     "first_device_id": counter.first_device_id, "first_device": first.serial_number if first else "",
+                     "first_seen_at": counter.first_seen_at.isoformat()},
+            received_at=sighting.last_at, device=first,
+        )
+        # Occurrences count the messages, as the counter does, not the batches that brought them.
+        alarm.occurrences = counter.count
+        changes += 1
+    return changes
 
 
 def _is_number(value: Any) -> bool:

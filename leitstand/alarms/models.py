@@ -7,6 +7,11 @@ an `AlarmRule` row is a tenant's own rule, or its override of a default with the
 An *alarm* is one episode of trouble at one device: raised when a condition starts,
 updated (occurrences, last seen) while it repeats, cleared when it ends. At most one
 alarm per device and key is open (not cleared) at a time.
+
+A *catalogue alarm* (kind `unknown_code`) is about a device type rather than a device:
+its catalogue lacks a code that devices send. It belongs to the tenant that keeps the
+catalogue (the root tenant for a shipped type) and only that tenant's scope sees it,
+although it names the device that sent the code first.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel, device_visible, tenant_visible
 
 
@@ -31,6 +36,10 @@ class AlarmState(enum.StrEnum):
 class ClearedHow(enum.StrEnum):
     auto = "auto"  # the condition ended by itself
     manual = "manual"  # a person cleared it
+
+
+# The kind of catalogue alarms (see the module docstring).
+UNKNOWN_CODE_KIND = "unknown_code"
 
 
 class TargetKind(enum.StrEnum):
@@ -49,6 +58,7 @@ class AlarmRule(IdMixin, CreatedAtMixin, ScopedModel, Base):
     """
 
     __tablename__ = "alarm_rules"
+    __table_args__ = (json_holds("condition", "object"),)
     __audited__ = True
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -84,6 +94,8 @@ class Alarm(IdMixin, ScopedModel, Base):
         UniqueConstraint("device_id", "open_key", name="uq_alarms_one_open_per_key"),
         Index("ix_alarms_tenant_state", "tenant_id", "state"),
         Index("ix_alarms_device_raised", "device_id", "raised_at"),
+        json_holds("details", "object"),
+        json_holds("steps", "object"),
     )
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -116,7 +128,9 @@ class Alarm(IdMixin, ScopedModel, Base):
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
-        return device_visible(scope, cls.device_id)
+        # A catalogue alarm counts every tenant's devices: only the catalogue's keeper sees it.
+        return or_(and_(cls.kind != UNKNOWN_CODE_KIND, device_visible(scope, cls.device_id)),
+                   and_(cls.kind == UNKNOWN_CODE_KIND, tenant_visible(scope, cls.tenant_id)))
 
 
 class AlarmComment(IdMixin, CreatedAtMixin, ScopedModel, Base):

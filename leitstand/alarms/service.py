@@ -3,12 +3,15 @@
 Stable API (other domains build on it; change only by adding optional keywords):
 
     raise_alarm(db, *, device_id, kind, key, severity, title, details=None,
-                title_de="", steps=None, rule_key=None, code="", received_at=None) -> Alarm
+                title_de="", steps=None, rule_key=None, code="", received_at=None,
+                tenant_id=None) -> Alarm
         Raise the alarm `key` at a device, or, if one with that key is open (active or
         acknowledged), update it: occurrences + 1, last_seen_at, severity, details.
         At most one open alarm per device and key. Does not commit: the caller's
         transaction decides. `kind` is a rule kind (see `rules.ConditionKind`), e.g. the
         maintenance domain raises kind="maintenance_due", key=f"maintenance:{plan_id}".
+        `tenant_id`: the tenant the alarm belongs to, if not the device's (a catalogue
+        alarm, see `models`).
 
     clear_alarm(db, *, device_id, key, how="auto", by_user_id=None) -> Alarm | None
         Clear the open alarm `key` at a device, if there is one. Does not commit.
@@ -116,6 +119,7 @@ def raise_alarm(
     code: str = "",
     received_at: datetime | None = None,
     device: Device | None = None,
+    tenant_id: int | None = None,
 ) -> Alarm:
     if severity not in SEVERITY_RANK:
         raise ValueError(f"severity must be one of {SEVERITIES}")
@@ -133,10 +137,10 @@ def raise_alarm(
         change = "updated"
     else:
         alarm = Alarm(
-            tenant_id=device.tenant_id, device_id=device.id, site_id=device.site_id, key=key, open_key=key,
-            rule_key=rule_key or key, kind=kind, code=code, severity=severity, title=title[:200],
-            title_de=title_de[:200], details=details or {}, steps=steps or {}, state=AlarmState.active,
-            raised_at=now, last_seen_at=now, occurrences=1,
+            tenant_id=device.tenant_id if tenant_id is None else tenant_id, device_id=device.id,
+            site_id=device.site_id, key=key, open_key=key, rule_key=rule_key or key, kind=kind, code=code,
+            severity=severity, title=title[:200], title_de=title_de[:200], details=details or {}, steps=steps or {},
+            state=AlarmState.active, raised_at=now, last_seen_at=now, occurrences=1,
         )
         db.add(alarm)
         change = "raised"

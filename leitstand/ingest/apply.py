@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.commands.models import Command, CommandStatus
 from leitstand.db.base import one_of
+from leitstand.devicetypes.service import UnknownCodeSighting, count_unknown_codes
 from leitstand.devicetypes.spec import MetricKind
 from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
 from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading, plausible_times
@@ -66,6 +67,9 @@ class BatchWriter:
         self.points: list[Any] = []
         self.updates: dict[int, DeviceUpdate] = {}
         self.events: list[dict[str, Any]] = []
+        # Codes the device's type does not list, per (type key, code): counted, and the rules
+        # step raises one alarm per type and code (leitstand.alarms.evaluation).
+        self.unknown_codes: dict[tuple[str, str], UnknownCodeSighting] = {}
         self.live_updates: list[tuple[int, dict[str, Any]]] = []
 
     def _update_for(self, device: KnownDevice) -> DeviceUpdate:
@@ -119,12 +123,25 @@ class BatchWriter:
         known = {error.code: error for error in device.type_spec.errors}
         error = known.get(code)
         at = message.sent_at or message.received_at
+        # A code outside the catalogue is kept as sent (newer firmware sends new codes) and marked.
         self.events.append({
             "device_id": device.id, "tenant_id": device.tenant_id, "at": at,
             "kind": "error" if error else "event", "code": code,
             "severity": error.severity.value if error else "", "data": message.event_data,
+            "unknown_code": error is None,
         })
+        if error is None:
+            self._unknown_code(device, code, message.received_at)
         self._update_for(device).seen(message.received_at)
+
+    def _unknown_code(self, device: KnownDevice, code: str, received_at: datetime) -> None:
+        sighting = self.unknown_codes.get((device.type_spec.key, code))
+        if sighting is None:
+            self.unknown_codes[(device.type_spec.key, code)] = UnknownCodeSighting(
+                device.type_spec.key, code, device.id, received_at, received_at)
+        else:
+            sighting.count += 1
+            sighting.first_at, sighting.last_at = min(sighting.first_at, received_at), max(sighting.last_at, received_at)
 
     def _command_result(self, device: KnownDevice, message: DeviceMessage) -> None:
         command = self.db.scalar(
@@ -153,10 +170,11 @@ class BatchWriter:
         written = write_points(self.db.connection(), self.points, defer_rollups=self.defer_rollups) if self.points else 0
         self._write_states()
         insert_ignoring_duplicates(self.db, DeviceEvent.__table__, self.events)
+        count_unknown_codes(self.db, self.unknown_codes.values())
         for event in self.events:
             self.live_updates.append((event["tenant_id"], {
                 "type": "event", "device_id": event["device_id"], "code": event["code"],
-                "severity": event["severity"], "at": event["at"].isoformat(),
+                "severity": event["severity"], "unknown_code": event["unknown_code"], "at": event["at"].isoformat(),
             }))
         return written
 
@@ -298,4 +316,4 @@ _HANDLERS = {
 
 def _event(device: KnownDevice, at: datetime, kind: str, code: str) -> dict[str, Any]:
     return {"device_id": device.id, "tenant_id": device.tenant_id, "at": at, "kind": kind, "code": code,
-            "severity": "", "data": {}}
+            "severity": "", "data": {}, "unknown_code": False}

@@ -3,7 +3,8 @@
     matching rules (tenant and its ancestors, plus tenants the device is shared with;
     severity, site subtree, device type)
     → recipients (named users, holders of named roles)
-    → only those who may see the device (alarm.read through their own grants)
+    → only those who may see the alarm (alarm.read through their own grants: the device's
+      alarms to who sees the device, a catalogue alarm to its tenant only)
     → minus those who muted the site (or one above it)
     → planned deliveries: push to each of their browsers, e-mail, the rule's webhooks
 
@@ -16,19 +17,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import Permission
+from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm
 from leitstand.auth.principal import load_principal
-from leitstand.devices.models import Device, DeviceShare
+from leitstand.devices.models import DeviceShare
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.models import PushSubscription, RoutingRule, SiteMute, Webhook
 from leitstand.notifications.wording import AlarmFacts
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
-from leitstand.tenancy.scope import device_visible
 from leitstand.users.models import User
 
 
@@ -64,15 +65,16 @@ class RoutingPlan:
 
 
 def matching_rules(db: Session, facts: AlarmFacts) -> list[RoutingRule]:
-    """Enabled rules of the device's tenant, its ancestors and the tenants it is shared with, that fit."""
+    """Enabled rules of the alarm's tenant, its ancestors and the tenants its device is shared
+    with (not for a catalogue alarm: that is its tenant's alone), that fit."""
     tenant = db.get(Tenant, facts.tenant_id)
     if tenant is None:
         return []
-    owners = select(Tenant.id).where(Tenant.path.in_(path_prefixes(tenant.path)))
-    sharers = select(DeviceShare.tenant_id).where(DeviceShare.device_id == facts.device_id)
+    tenants = [select(Tenant.id).where(Tenant.path.in_(path_prefixes(tenant.path)))]
+    if facts.kind != UNKNOWN_CODE_KIND:
+        tenants.append(select(DeviceShare.tenant_id).where(DeviceShare.device_id == facts.device_id))
     rules = db.scalars(
-        select(RoutingRule).where(RoutingRule.enabled.is_(True),
-                                  RoutingRule.tenant_id.in_(owners) | RoutingRule.tenant_id.in_(sharers))
+        select(RoutingRule).where(RoutingRule.enabled.is_(True), or_(*(RoutingRule.tenant_id.in_(t) for t in tenants)))
         .order_by(RoutingRule.id)
     ).all()
     site_path = _site_path(db, facts.site_id)
@@ -114,14 +116,14 @@ def _candidates(db: Session, rule_tenant: Tenant, user_ids: Sequence[int], roles
     return [user for user in found.values() if user.is_active]
 
 
-def can_see_alarms_of(db: Session, user: User, device_id: int) -> bool:
-    """Whether the user's own grants give them alarm.read on the device."""
+def can_see_alarm(db: Session, user: User, alarm_id: int) -> bool:
+    """Whether the user's own grants give them alarm.read on the alarm."""
     scope = load_principal(db, user).scope_for(Permission.alarm_read)
     if scope.is_empty:
         return False
     if scope.unrestricted:
         return True
-    return db.scalar(select(Device.id).where(Device.id == device_id, device_visible(scope, Device.id))) is not None
+    return db.scalar(select(Alarm.id).where(Alarm.id == alarm_id, Alarm.visible_in(scope))) is not None
 
 
 def muted_user_ids(db: Session, site_id: int | None, user_ids: Iterable[int]) -> set[int]:
@@ -140,7 +142,7 @@ def recipients(db: Session, rule: RoutingRule, facts: AlarmFacts, user_ids: Sequ
     if rule_tenant is None:
         return []
     users = [user for user in _candidates(db, rule_tenant, user_ids, roles)
-             if can_see_alarms_of(db, user, facts.device_id)]
+             if can_see_alarm(db, user, facts.alarm_id)]
     muted = muted_user_ids(db, facts.site_id, [user.id for user in users])
     return [Recipient(user.id, user.email, user.language) for user in users if user.id not in muted]
 

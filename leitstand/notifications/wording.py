@@ -45,6 +45,7 @@ class AlarmFacts:
     raised_at: datetime
     change: str
     received_at: datetime | None = None
+    kind: str = ""  # the alarm's kind; a catalogue alarm is not told to the device's sharers
 
     @classmethod
     def of(cls, change: Any) -> AlarmFacts:
@@ -55,6 +56,7 @@ class AlarmFacts:
             state=str(change.state), title=change.title, title_de=getattr(change, "title_de", "") or "",
             steps_en=tuple(getattr(change, "steps_en", ()) or ()), steps_de=tuple(getattr(change, "steps_de", ()) or ()),
             raised_at=change.raised_at, change=str(change.change), received_at=getattr(change, "received_at", None),
+            kind=str(getattr(change, "kind", "")),
         )
 
     @property

@@ -8,14 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 from sqlalchemy import select
 
 from leitstand.access.roles import Permission
 from leitstand.devices.models import Device
 from leitstand.state.live import stream
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
-from leitstand.web.crud import get_visible, page_of
-from leitstand.web.deps import Access, requires
+from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.web.deps import SESSION_ACTIVITY, Access, requires
 from leitstand.web.types import Limit, ObjectId, Offset, Page, Public
 
 router = APIRouter(tags=["live state"])
@@ -40,6 +41,7 @@ class DeviceEventPublic(Public):
     code: str
     severity: str
     data: dict[str, Any]
+    unknown_code: bool = Field(description="The code is not in the device type's catalogue; kept as sent.")
 
 
 class RejectionPublic(Public):
@@ -73,21 +75,24 @@ def list_events(
 
 
 @router.get("/devices/{device_id}/rejections", response_model=list[RejectionPublic])
-def list_rejections(device_id: ObjectId, access: Reader) -> list[IngestRejection]:
+def list_rejections(device_id: ObjectId, access: Reader) -> list[RejectionPublic]:
     """Messages of this device that ingest refused, counted per reason."""
     device = get_visible(access.db, Device, device_id, "device")
-    return list(access.db.scalars(select(IngestRejection).where(IngestRejection.device_id == device.id).order_by(IngestRejection.reason)))
+    rows = access.db.scalars(select(IngestRejection).where(IngestRejection.device_id == device.id).order_by(IngestRejection.reason))
+    return presentable(rows, RejectionPublic.model_validate)
 
 
-@router.get("/live", response_class=StreamingResponse,
+@router.get("/live", response_class=StreamingResponse, openapi_extra={SESSION_ACTIVITY: False},
             responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}})
 async def live_stream(access: Reader, request: Request) -> StreamingResponse:
     """Server-Sent Events about every device you may see: state, values, events, command
-    progress. The set of devices is fixed when the stream opens; reconnect to refresh it."""
+    progress. The set of devices is fixed when the stream opens; reconnect to refresh it.
+    In a browser session the stream is no activity: it ends when the session would end
+    without other use (idle timeout), and reopening it does not keep the session open."""
     device_ids = await run_in_threadpool(lambda: set(access.db.scalars(select(Device.id).limit(MAX_STREAM_DEVICES))))
     hub = request.app.state.live_hub
     subscription = hub.subscribe(device_ids)
     return StreamingResponse(
-        stream(hub, subscription), media_type="text/event-stream",
+        stream(hub, subscription, until=access.principal.session_ends_at), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -14,7 +14,10 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from leitstand.clock import clock
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 1000
@@ -68,15 +71,29 @@ def as_sse(update: dict[str, Any]) -> str:
     return f"event: {update.get('type', 'update')}\ndata: {json.dumps(update, separators=(',', ':'))}\n\n"
 
 
-async def stream(hub: LiveHub, subscription: Subscription, keepalive_seconds: float = 15.0) -> AsyncIterator[str]:
-    """The SSE body: updates as they come, a comment line now and then to keep proxies open."""
+async def stream(
+    hub: LiveHub, subscription: Subscription, keepalive_seconds: float = 15.0, until: datetime | None = None
+) -> AsyncIterator[str]:
+    """The SSE body: updates as they come, a comment line now and then to keep proxies open.
+
+    until: the end of the browser session the stream was opened in, as of opening (a stream is
+    no activity, so it never moves that end itself). The stream stops there; the browser's
+    EventSource reconnects, which goes on if the session was used meanwhile and fails if not.
+    """
     try:
         yield ": connected\n\n"
         while True:
+            wait = keepalive_seconds
+            if until is not None:
+                left = (until - clock.now()).total_seconds()
+                if left <= 0:
+                    return
+                wait = min(wait, left)
             try:
-                update = await asyncio.wait_for(subscription.queue.get(), timeout=keepalive_seconds)
+                update = await asyncio.wait_for(subscription.queue.get(), timeout=wait)
             except TimeoutError:
-                yield ": keepalive\n\n"
+                if until is None or clock.now() < until:
+                    yield ": keepalive\n\n"
                 continue
             yield as_sse(update)
     finally:

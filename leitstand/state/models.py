@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, IdMixin
+from leitstand.db.base import Base, IdMixin, json_holds
 from leitstand.tenancy.scope import ScopedModel, device_visible
 
 
@@ -21,6 +21,7 @@ class DeviceState(ScopedModel, Base):
     """
 
     __tablename__ = "device_states"
+    __table_args__ = (json_holds("attributes", "object"), json_holds("latest", "object"))
 
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -36,13 +37,19 @@ class DeviceState(ScopedModel, Base):
 
 
 class DeviceEvent(IdMixin, ScopedModel, Base):
-    """Something that happened at a device: an error code, a state change, going offline."""
+    """Something that happened at a device: an error code, a state change, going offline.
+
+    unknown_code: the device reported a code its type's catalogue does not list (newer
+    firmware, say). The event is kept as sent, with no severity; the code is counted per
+    type in `devicetypes.models.UnknownEventCode`.
+    """
 
     __tablename__ = "device_events"
     __table_args__ = (
         # A message delivered twice (MQTT QoS 1) must not record its event twice.
         UniqueConstraint("device_id", "at", "kind", "code", name="uq_device_events_once"),
         Index("ix_device_events_device_at", "device_id", "at"),
+        json_holds("data", "object"),
     )
 
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
@@ -52,6 +59,7 @@ class DeviceEvent(IdMixin, ScopedModel, Base):
     code: Mapped[str] = mapped_column(String(64), default="")
     severity: Mapped[str] = mapped_column(String(10), default="")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    unknown_code: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]

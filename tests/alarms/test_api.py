@@ -152,3 +152,57 @@ def test_raise_alarm_through_a_user_session_sees_only_visible_devices(world, ses
     with pytest.raises(AlarmNotFound):
         raise_alarm(db, device_id=world.alpha.barrier.id, kind="maintenance_due", key="m", severity="minor", title="x")
     db.close()
+
+
+def test_a_catalogue_alarm_and_its_counter_are_seen_by_the_platform_only(world, ingestor):
+    """The barrier's catalogue is the platform's: its gaps count every tenant's devices, so
+    neither the first device's tenant, its partner, the end customer it is shared with nor
+    another tenant sees the alarm or the counter; each sees its own events marked."""
+    alpha, beta = world.alpha.barrier, world.beta.barrier
+    ingestor.accept([error_event(alpha.serial_number, "E99"), error_event(beta.serial_number, "E99")])
+
+    platform = world.as_user("platform_admin")
+    [alarm] = [a for a in platform.get("/api/v1/alarms").json()["items"] if a["kind"] == "unknown_code"]
+    assert (alarm["tenant_id"], alarm["device_id"], alarm["severity"], alarm["occurrences"]) == (
+        world.root.id, alpha.id, "warning", 2)
+    assert platform.get(f"/api/v1/alarms/{alarm['id']}").status_code == 200
+    counters = platform.get("/api/v1/device-types/barrier/unknown-codes")
+    assert counters.status_code == 200, counters.text
+    assert [(c["code"], c["count"], c["first_device_id"]) for c in counters.json()] == [("E99", 2, alpha.id)]
+
+    for user in ("alpha_operator", "alpha_admin", "alpha_end", "beta_admin"):
+        client = world.as_user(user)
+        assert client.get("/api/v1/alarms").json()["total"] == 0, user
+        assert client.get(f"/api/v1/alarms/{alarm['id']}").status_code == 404, user
+        assert client.get("/api/v1/alarms", params={"device_id": alpha.id}).json()["total"] == 0, user
+        assert client.get("/api/v1/device-types/barrier/unknown-codes").json() == [], user
+    events = world.as_user("alpha_end").get(f"/api/v1/devices/{alpha.id}/events").json()["items"]
+    assert [(e["code"], e["unknown_code"]) for e in events if e["kind"] == "event"] == [("E99", True)]
+
+
+def test_the_codes_a_tenants_own_type_lacks_are_that_tenants(world, ingestor):
+    from datetime import date
+
+    from leitstand.devices.models import Device
+    from leitstand.licenses.models import License
+    from leitstand.licenses.service import term_end
+
+    alpha = world.alpha
+    sensor = Device(tenant_id=alpha.customer.id, type_key=alpha.device_type.key, serial_number="ALPHA-CUS-0001",
+                    name="Alpha custom sensor", site_id=alpha.room.id)
+    world.db.add(sensor)
+    world.db.flush()
+    world.db.add(License(device_id=sensor.id, tenant_id=alpha.customer.id, starts_on=date(2026, 1, 1),
+                         ends_on=term_end(date(2026, 1, 1), 12), term_months=12, auto_renew=True))
+    world.db.commit()
+
+    ingestor.accept([error_event(sensor.serial_number, "X1")])
+
+    operator = world.as_user("alpha_operator")
+    [alarm] = operator.get("/api/v1/alarms").json()["items"]
+    assert (alarm["kind"], alarm["tenant_id"], alarm["device_id"]) == ("unknown_code", alpha.customer.id, sensor.id)
+    codes = operator.get(f"/api/v1/device-types/{alpha.device_type.key}/unknown-codes").json()
+    assert [(c["code"], c["count"]) for c in codes] == [("X1", 1)]
+    beta = world.as_user("beta_admin")
+    assert beta.get(f"/api/v1/device-types/{alpha.device_type.key}/unknown-codes").status_code == 404
+    assert beta.get(f"/api/v1/alarms/{alarm['id']}").status_code == 404

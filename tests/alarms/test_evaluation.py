@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from leitstand.alarms.evaluation import evaluate_time_based
-from leitstand.alarms.models import AlarmRule
+from leitstand.alarms.models import Alarm, AlarmRule
 from leitstand.alarms.service import alarm_listeners, clear_alarm, raise_alarm
 from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind
@@ -53,10 +53,48 @@ def test_repeated_error_updates_the_open_alarm_and_other_codes_get_their_own(wor
     assert alarms["E03"].severity == "minor"
 
 
-def test_unknown_event_codes_raise_nothing(world, ingestor):
-    barrier = world.alpha.barrier
-    ingestor.accept([error_event(barrier.serial_number, "BUTTON_PRESSED")])
-    assert alarms_of(world, barrier.id) == []
+def catalogue_alarms(world) -> list[Alarm]:  # type: ignore[no-untyped-def]
+    world.db.expire_all()
+    return list(world.db.scalars(select(Alarm).where(Alarm.kind == "unknown_code").order_by(Alarm.id)))
+
+
+def test_an_unknown_code_raises_one_catalogue_warning_per_type_and_code(world, ingestor):
+    """Not one per device or per message: one open warning on the root tenant (the platform
+    keeps the shipped catalogue), at the device that sent the code first, with the count."""
+    alpha, beta = world.alpha.barrier, world.beta.barrier
+    ingestor.accept([error_event(alpha.serial_number, "E99"), error_event(beta.serial_number, "E99")])
+    advance(60)
+    ingestor.accept([error_event(beta.serial_number, "E99"), error_event(alpha.serial_number, "E99"),
+                     error_event(beta.serial_number, "E98")])
+
+    alarms = {alarm.code: alarm for alarm in catalogue_alarms(world)}
+    assert set(alarms) == {"E99", "E98"}
+    e99 = alarms["E99"]
+    assert (e99.state, e99.severity, e99.tenant_id, e99.device_id) == ("active", "warning", world.root.id, alpha.id)
+    assert e99.occurrences == 4 and e99.details["count"] == 4 and e99.last_seen_at == clock.now()
+    assert (e99.details["type_key"], e99.details["first_device"]) == ("barrier", alpha.serial_number)
+    assert "E99" in e99.title and "Barrier drive" in e99.title and "Schrankenantrieb" in e99.title_de
+    assert e99.steps["en"] and e99.steps["de"]
+    assert alarms["E98"].device_id == beta.id and alarms["E98"].occurrences == 1
+    # No device alarm: the barrier's error rule means the codes of its catalogue.
+    assert [alarm.kind for alarm in alarms_of(world, beta.id)] == ["unknown_code"]
+
+
+def test_a_catalogue_alarm_cleared_by_hand_comes_back_while_the_code_keeps_coming(world, ingestor, system_db):
+    from leitstand.alarms.service import clear_by_hand
+
+    serial = world.alpha.barrier.serial_number
+    ingestor.accept([error_event(serial, "E99")])
+    [first] = catalogue_alarms(world)
+    clear_by_hand(system_db, system_db.get(Alarm, first.id), None)
+    system_db.commit()
+
+    advance(60)
+    ingestor.accept([error_event(serial, "E99")])
+
+    cleared, again = catalogue_alarms(world)
+    assert (cleared.id, cleared.state, again.state) == (first.id, "cleared", "active")
+    assert again.details["count"] == 2  # the counter runs on; the alarm is a new episode
 
 
 def test_threshold_with_duration_and_hysteresis(world, ingestor):

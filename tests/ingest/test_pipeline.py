@@ -143,6 +143,44 @@ def test_error_codes_become_events_once_with_their_severity(world, ingestor):
 
     stored = world.db.scalars(select(DeviceEvent).where(DeviceEvent.kind == "error")).all()
     assert [(e.code, e.severity, e.at) for e in stored] == [("E01", "critical", NOW - timedelta(seconds=3))]
+    assert not stored[0].unknown_code
+
+
+def test_a_code_outside_the_catalogue_is_kept_marked_and_counted_per_type(world, ingestor):
+    """Newer firmware sends codes the type's catalogue does not know yet: nothing of the
+    message is lost, the event says so, and the type's counter tells the catalogue's keeper."""
+    from leitstand.devicetypes.models import UnknownEventCode
+
+    def event(serial: str, code: str, seconds: int) -> DeviceMessage:
+        return DeviceMessage(serial=serial, kind=MessageKind.event, received_at=NOW + timedelta(seconds=seconds),
+                             sent_at=NOW + timedelta(seconds=seconds), event_code=code, event_data={"torque": seconds})
+
+    alpha, beta = world.alpha.barrier, world.beta.barrier
+    report = ingestor.accept([event(alpha.serial_number, "E99", 0), event(beta.serial_number, "E99", 1),
+                              event(alpha.serial_number, "E01", 2)])
+    ingestor.accept([event(beta.serial_number, "E99", 3), event(beta.serial_number, "F7", 4)])
+
+    assert report.accepted == 3 and not report.rejected
+    world.db.expire_all()
+    stored = world.db.execute(select(DeviceEvent.device_id, DeviceEvent.code, DeviceEvent.kind, DeviceEvent.severity,
+                                     DeviceEvent.unknown_code, DeviceEvent.data)
+                              .where(DeviceEvent.code.in_(["E99", "E01", "F7"])).order_by(DeviceEvent.at)).all()
+    assert [tuple(row) for row in stored] == [
+        (alpha.id, "E99", "event", "", True, {"torque": 0}),
+        (beta.id, "E99", "event", "", True, {"torque": 1}),
+        (alpha.id, "E01", "error", "critical", False, {"torque": 2}),
+        (beta.id, "E99", "event", "", True, {"torque": 3}),
+        (beta.id, "F7", "event", "", True, {"torque": 4}),
+    ]
+    counters = {row.code: row for row in world.db.scalars(select(UnknownEventCode)
+                                                          .where(UnknownEventCode.type_key == "barrier"))}
+    assert set(counters) == {"E99", "F7"}
+    e99 = counters["E99"]
+    assert (e99.count, e99.first_device_id, e99.tenant_id) == (3, alpha.id, world.root.id)
+    assert (e99.first_seen_at, e99.last_seen_at) == (NOW, NOW + timedelta(seconds=3))
+    assert counters["F7"].count == 1 and counters["F7"].first_device_id == beta.id
+    live = [update for _, update in ingestor.published if update["type"] == "event" and update["code"] == "E99"]
+    assert [update["unknown_code"] for update in live] == [True, True, True]
 
 
 def test_command_results_move_the_command_forward_only(world, ingestor, system_db):

@@ -143,6 +143,28 @@ def test_recipients_who_cannot_see_the_device_are_skipped(app, world, smtp) -> N
     assert [m["To"] for m in smtp.messages] == [world.users["alpha_end"].email]
 
 
+def test_a_catalogue_alarm_is_told_to_the_platform_not_to_who_sees_its_device(app, world, smtp) -> None:  # type: ignore[no-untyped-def]
+    from leitstand.clock import clock
+    from leitstand.ingest.message import DeviceMessage, MessageKind
+
+    alpha = world.alpha
+    wide = {"severities": [], "site_ids": [], "device_type_keys": [], "roles": [], "channels": ["email"],
+            "webhook_ids": [], "escalation_user_ids": [], "escalation_roles": []}
+    world.db.add(RoutingRule(tenant_id=world.root.id, name="platform", user_ids=[world.users["platform_admin"].id], **wide))
+    # The end customer the barrier is shared with, and its owner: they see the device, not this alarm.
+    world.db.add(RoutingRule(tenant_id=alpha.end_customer.id, name="shared", user_ids=[world.users["alpha_end"].id], **wide))
+    world.db.add(RoutingRule(tenant_id=alpha.customer.id, name="owner", user_ids=[alpha.operator.id], **wide))
+    world.db.commit()
+
+    now = clock.now()
+    app.state.ingestor.accept([DeviceMessage(serial=alpha.barrier.serial_number, kind=MessageKind.event,
+                                             received_at=now, sent_at=now, event_code="E99")])
+    assert app.state.notifier.wait_idle(20)
+
+    assert [m["To"] for m in smtp.messages] == [world.users["platform_admin"].email]
+    assert "E99" in smtp.messages[0]["Subject"]
+
+
 def test_gone_push_subscription_is_deleted(app, world, push_service, subscribe) -> None:  # type: ignore[no-untyped-def]
     browser = _register_browser(world, subscribe, "alpha_operator")
     push_service.expire(browser.endpoint)

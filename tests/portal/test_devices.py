@@ -131,6 +131,23 @@ def test_fragments_show_status_events_and_command_history(world: World, app):
     assert f'data-command-id="{world.alpha.command.public_id}" data-status="succeeded"' in history
 
 
+def test_an_event_code_outside_the_catalogue_is_shown_as_unknown(world: World, app):
+    from leitstand.ingest.message import DeviceMessage, MessageKind
+
+    now = datetime.now(UTC)
+    serial = world.alpha.barrier.serial_number
+    app.state.ingestor.accept([
+        DeviceMessage(serial=serial, kind=MessageKind.event, received_at=now, sent_at=now, event_code="E01"),
+        DeviceMessage(serial=serial, kind=MessageKind.event, received_at=now, sent_at=now, event_code="E99"),
+    ])
+
+    events = page_text(world.as_user("alpha_operator").get(f"/devices/{world.alpha.barrier.id}/events"))
+
+    [unknown] = re.findall(r"<li data-event-kind=\"event\">.*?</li>", events, flags=re.S)
+    assert "E99" in unknown and "unbekannter Code" in unknown  # the user reads German
+    assert events.count("unbekannter Code") == 1  # E01 is in the catalogue
+
+
 def _seed(app, device_id: int, key: str, start: datetime, every: timedelta, count: int) -> None:  # type: ignore[no-untyped-def]
     points = [Point(device_id, key, start + every * n, 20.0 + n % 5, "Europe/Berlin") for n in range(count)]
     with app.state.engine.begin() as connection:

@@ -254,3 +254,13 @@ def test_unknown_kinds_are_refused(world, barrier):
     assert response.status_code in (404, 422)
     total = world.db.scalar(select(func.count()).select_from(TelemetryPoint)) or 0
     assert total == 0
+
+
+@pytest.mark.parametrize("path", ["teleportation", "commands", "commands/" + "c" * 33, "commands/%23"],
+                         ids=["unknown-kind", "result-without-command", "command-id-too-long", "wildcard-command-id"])
+def test_a_path_outside_the_topic_scheme_is_refused_and_counted_on_the_device(world, barrier, path):
+    response = barrier.post(path, {"values": {"motor_temperature": 20}})
+
+    body = assert_problem(response, 422)
+    assert body["reason"] == "malformed"
+    assert rejections(world, barrier.device) == {"malformed": 1}

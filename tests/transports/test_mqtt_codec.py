@@ -230,14 +230,18 @@ def test_malformed_payloads_of_other_channels(topic: str, payload: bytes) -> Non
     assert refused(topic, payload).reason == RejectReason.malformed
 
 
-@pytest.mark.parametrize("topic", [
-    "ls/v1/X/up", "ls/v1/X/up/telemetry/extra", "ls/v1/X/up/unknown", "ls/v2/X/up/telemetry",
-    "ls/v1/X/down/commands/1", "ls/v1//up/telemetry", "ls/v1/X/up/commands", "ls/v1/X/up/commands/a/b",
-    "other/topic", "ls/v1/X/up/commands/" + "c" * 33,
+@pytest.mark.parametrize(("topic", "sender"), [
+    ("ls/v1/X/up", "X"), ("ls/v1/X/up/telemetry/extra", "X"), ("ls/v1/X/up/unknown", "X"),
+    ("ls/v1/X/up/commands", "X"), ("ls/v1/X/up/commands/a/b", "X"), ("ls/v1/X/up/commands/" + "c" * 33, "X"),
+    ("ls/v2/X/up/telemetry", None), ("ls/v1/X/down/commands/1", None), ("ls/v1//up/telemetry", None),
+    ("ls/v1/X+/up/telemetry", None), ("other/topic", None),
 ])
-def test_topics_outside_the_scheme(topic: str) -> None:
+def test_topics_outside_the_scheme(topic: str, sender: str | None) -> None:
+    """Refused as malformed; below ls/v1/{serial}/up, where only that device may publish,
+    the refusal names the serial, so it is counted on the device."""
     error = refused(topic, b'{"values": {"cycles": 1}}')
     assert error.reason == RejectReason.malformed
+    assert error.serial == sender
 
 
 def test_long_command_detail_is_cut_not_refused() -> None:

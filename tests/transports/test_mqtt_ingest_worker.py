@@ -258,6 +258,35 @@ def test_worker_on_the_embedded_broker(embedded_broker: EmbeddedBroker, embedded
     assert codec.decode_command(message.topic, message.payload) == request
 
 
+def test_publishes_on_off_scheme_topics_are_counted_on_their_device(
+        embedded_broker: EmbeddedBroker, embedded_settings: Settings, session_factory: Any, system_db: Any,
+        mqtt_probe: ProbeFactory, worker_factory: Any) -> None:
+    """Each topic below the device's own ls/v1/{serial}/up, which the ACL lets it publish to
+    and the scheme does not know, is refused and counted on that device, not lost in the log."""
+    device = add_device(system_db)
+    ingestor = Ingestor(session_factory)
+    _, batches = worker_factory(embedded_settings, ingestor)
+    probe = mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False)
+    assert not probe.connect().is_failure
+    off_scheme = [f"ls/v1/{device.serial}/up/teleportation", f"ls/v1/{device.serial}/up",
+                  f"ls/v1/{device.serial}/up/telemetry/extra", f"ls/v1/{device.serial}/up/commands"]
+    for topic in off_scheme:
+        assert not probe.publish(topic, b'{"values": {"cycles": 1}}').is_failure
+    # A serial no device has: nothing to count it on, so only the process totals count it.
+    service = mqtt_probe(embedded_broker.port, embedded_settings.mqtt_service_username,
+                         embedded_settings.mqtt_service_password, mqtt5=False)
+    assert not service.connect().is_failure
+    assert not service.publish("ls/v1/NO-SUCH-DEVICE/up/teleportation", b"{}").is_failure
+    batches.wait_for_messages(len(off_scheme) + 1)
+
+    with system_session(session_factory, reason="test check") as db:
+        rows = db.scalars(select(IngestRejection)).all()
+        assert [(row.device_id, row.reason, row.count) for row in rows] == [
+            (device.device.id, RejectReason.malformed, len(off_scheme))]
+        assert "commands" in rows[0].last_detail
+    assert ingestor.totals.rejected[RejectReason.malformed] == len(off_scheme) + 1
+
+
 # --- durability: SIGKILL mid-stream ------------------------------------------------------------
 
 

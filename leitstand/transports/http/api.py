@@ -9,11 +9,12 @@ The body is exactly what the device would publish on the matching MQTT topic
 names, never one named in the request, so a device can only write its own data.
 
 Answers: 202 once the message is committed; 401 for an unknown, revoked or malformed
-credential; 413 above 64 KiB; 422 for a payload that is malformed or refused by
-validation (unknown key, NaN, implausible time); 403 when the device's license is not
-active (only heartbeats are processed then). Every refusal after authentication is
-counted on the device (state.models.IngestRejection), refusals before it in the
-ingest metrics only: an unauthenticated request must not move a device's counters.
+credential; 413 above 64 KiB; 422 for a path outside the topic scheme and for a payload
+that is malformed or refused by validation (unknown key, NaN, implausible time); 403
+when the device's license is not active (only heartbeats are processed then). Every
+refusal after authentication is counted on the device (state.models.IngestRejection),
+refusals before it in the ingest metrics only: an unauthenticated request must not move
+a device's counters.
 """
 
 from __future__ import annotations
@@ -57,6 +58,16 @@ class IngestKind(enum.StrEnum):
     attributes = "attributes"
     events = "events"
     heartbeat = "heartbeat"
+
+
+# The path is taken as sent and checked by the codec like the levels of an MQTT topic, not by
+# FastAPI before the handler runs: so a path outside the scheme is refused and counted on the
+# device that sent it, as the same publish would be. The schema still states what is valid.
+Kind = Annotated[str, Path(description="The uplink channel, as in `ls/v1/<serial>/up/<kind>`.",
+                           json_schema_extra={"enum": [kind.value for kind in IngestKind]})]
+CommandId = Annotated[str, Path(description="The command's id, as in `ls/v1/<serial>/up/commands/<command_id>`.",
+                                json_schema_extra={"minLength": 1, "maxLength": topics.MAX_COMMAND_ID,
+                                                   "pattern": r"^[A-Za-z0-9_.-]+$"})]
 
 
 class IngestAck(BaseModel):
@@ -151,11 +162,12 @@ def _accept(ingestor: Ingestor, message: Any) -> IngestReport:
         return ingestor.accept([message])
 
 
-async def _ingest(request: Request, device: AuthenticatedDevice, channel: Channel, command_id: str | None = None) -> Any:
+async def _ingest(request: Request, device: AuthenticatedDevice, path: str) -> Any:
+    """`path`: what follows `up/` in the matching MQTT topic, as the request named it."""
     ingestor: Ingestor = request.app.state.ingestor
     payload = await _read_body(request, device, ingestor)
     try:
-        message = codec.decode(topics.uplink(device.serial, channel, command_id), payload, clock.now())
+        message = codec.decode(topics.uplink_below(device.serial, path), payload, clock.now())
     except codec.DecodeError as error:
         await run_in_threadpool(ingestor.reject, device.serial, error.reason, error.detail)
         raise _refused(error.reason, error.detail) from None
@@ -185,16 +197,12 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.post("/commands/{command_id}", status_code=202, response_model=IngestAck, openapi_extra=INGEST_BODY,
              responses=RESPONSES)
-async def command_result(
-    command_id: Annotated[str, Path(min_length=1, max_length=topics.MAX_COMMAND_ID, pattern=r"^[A-Za-z0-9_.-]+$")],
-    request: Request,
-    device: DeviceAuth,
-) -> Any:
+async def command_result(command_id: CommandId, request: Request, device: DeviceAuth) -> Any:
     """A device's answer to a command: `{"status": "delivered|succeeded|failed", "detail": "…"}`."""
-    return await _ingest(request, device, Channel.commands, command_id)
+    return await _ingest(request, device, f"{Channel.commands}/{command_id}")
 
 
 @router.post("/{kind}", status_code=202, response_model=IngestAck, openapi_extra=INGEST_BODY, responses=RESPONSES)
-async def ingest(kind: IngestKind, request: Request, device: DeviceAuth) -> Any:
+async def ingest(kind: Kind, request: Request, device: DeviceAuth) -> Any:
     """One uplink of the authenticated device, as over MQTT on `ls/v1/<serial>/up/<kind>`."""
-    return await _ingest(request, device, Channel(kind.value))
+    return await _ingest(request, device, kind)

@@ -70,7 +70,7 @@ def decode(topic: str, payload: bytes, received_at: datetime) -> DeviceMessage:
     try:
         up = topics.parse_uplink(topic)
     except topics.TopicError as error:
-        raise DecodeError(RejectReason.malformed, str(error)) from None
+        raise DecodeError(RejectReason.malformed, str(error), error.serial) from None
     try:
         return _decode_body(up, payload, received_at)
     except DecodeError as error:

@@ -39,7 +39,15 @@ class Channel(enum.StrEnum):
 
 
 class TopicError(ValueError):
-    """A topic outside the scheme."""
+    """A topic outside the scheme.
+
+    serial: the sender, when the topic lies below `ls/v1/{serial}/up`: only that device may
+    publish there, so a refusal of such a topic is still counted on it.
+    """
+
+    def __init__(self, message: str, serial: str | None = None) -> None:
+        super().__init__(message)
+        self.serial = serial
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +71,13 @@ def uplink(serial: str, channel: Channel | str, command_id: str | None = None) -
             raise TopicError("a command result topic needs the command id")
         return f"{PREFIX}/{serial}/up/commands/{command_id}"
     return f"{PREFIX}/{serial}/up/{channel}"
+
+
+def uplink_below(serial: str, path: str) -> str:
+    """`ls/v1/{serial}/up/{path}` with `path` unchecked, as a transport received it (HTTP
+    ingest's URL path): `parse_uplink` refuses a path outside the scheme as it refuses
+    such a publish, naming the serial."""
+    return f"{PREFIX}/{serial}/up/{path}"
 
 
 def command_topic(serial: str, command_id: str) -> str:
@@ -102,21 +117,25 @@ def ingest_subscription(shared_group: str = "") -> str:
 def parse_uplink(topic: str) -> Uplink:
     """Split an uplink topic; raise TopicError for anything outside the scheme."""
     levels = topic.split("/")
-    if len(levels) < 5 or f"{levels[0]}/{levels[1]}" != PREFIX or levels[3] != "up":
+    # `ls/v1/{serial}/up` itself matches the device's `…/up/#` too, so it is the device's topic.
+    if len(levels) < 4 or f"{levels[0]}/{levels[1]}" != PREFIX or levels[3] != "up":
         raise TopicError(f"not an uplink topic of {PREFIX}: {topic!r}")
     serial = levels[2]
     if not is_topic_level(serial):
         raise TopicError(f"invalid serial number in topic {topic!r}")
+    if len(levels) < 5:
+        raise TopicError(f"no channel after {PREFIX}/{serial}/up", serial)
     try:
         channel = Channel(levels[4])
     except ValueError:
-        raise TopicError(f"unknown uplink channel {levels[4]!r}") from None
+        raise TopicError(f"unknown uplink channel {levels[4][:40]!r}", serial) from None
     if channel == Channel.commands:
         if len(levels) != 6 or not is_topic_level(levels[5], MAX_COMMAND_ID):
-            raise TopicError(f"a command result goes to {PREFIX}/{{serial}}/up/commands/{{command_id}}, not {topic!r}")
+            raise TopicError(f"a command result goes to {PREFIX}/{{serial}}/up/commands/{{command_id}}, not {topic!r}",
+                             serial)
         return Uplink(serial, channel, levels[5])
     if len(levels) != 5:
-        raise TopicError(f"unexpected levels after {channel} in {topic!r}")
+        raise TopicError(f"unexpected levels after {channel} in {topic!r}", serial)
     return Uplink(serial, channel)
 
 
