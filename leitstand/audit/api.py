@@ -17,8 +17,9 @@ from leitstand.access.roles import Permission
 from leitstand.audit.models import AuditEntry
 from leitstand.web.crud import page_of
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import invalid
-from leitstand.web.types import FilterId, Limit, Offset, Page, Public
+from leitstand.web.downloads import content_disposition
+from leitstand.web.errors import invalid_combination
+from leitstand.web.types import FilterId, Limit, Moment, Offset, Page, Public
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Reader = Annotated[Access, requires(Permission.audit_read)]
@@ -69,11 +70,12 @@ class AuditFilters:
         target_type: Token = None,
         target_id: Token = None,
         outcome: Annotated[Literal["success", "failure"] | None, Query()] = None,
-        since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with offset.")] = None,
-        until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with offset.")] = None,
+        since: Annotated[Moment | None, Query(description=(
+            "Inclusive, ISO 8601 with offset, in the years 2000 to 2199; must lie before `until`."))] = None,
+        until: Annotated[Moment | None, Query(description="Exclusive, ISO 8601 with offset, in the years 2000 to 2199.")] = None,
     ) -> None:
-        if any(moment is not None and moment.tzinfo is None for moment in (since, until)):
-            raise invalid("since and until need a UTC offset, e.g. 2026-01-01T00:00:00Z.")
+        if since is not None and until is not None and since >= until:
+            raise invalid_combination("range_order", "`since` must lie before `until`.", "since", "until")
         self.statement = _filtered(tenant_id, actor_user_id, action, target_type, target_id, outcome, since, until)
 
 
@@ -105,7 +107,7 @@ def export_audit(
         media_type = "text/csv"
     return StreamingResponse(
         body, media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
+        headers={"Content-Disposition": content_disposition(f"audit.{format}")},
     )
 
 

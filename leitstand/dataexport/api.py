@@ -18,11 +18,13 @@ from leitstand.audit.recorder import current_actor, record
 from leitstand.clock import clock
 from leitstand.dataexport import jobs
 from leitstand.dataexport.export import default_file_name
+from leitstand.dataexport.manifest import not_carried_json
 from leitstand.dataexport.models import ExportJob, ExportState
-from leitstand.dataexport.schemas import ExportCreate, ExportPublic
+from leitstand.dataexport.schemas import ExportCreate, ExportDetail, ExportPublic
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
+from leitstand.web.downloads import content_disposition
 from leitstand.web.errors import Problem, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
 
@@ -36,8 +38,12 @@ def present(job: ExportJob) -> ExportPublic:
     return public.model_copy(update={"state": state, "error": error})
 
 
-@router.post("", response_model=ExportPublic, status_code=202)
-def start_export(body: ExportCreate, access: Exporter) -> ExportPublic:
+def detail(job: ExportJob) -> ExportDetail:
+    return ExportDetail.model_validate({**present(job).model_dump(), "not_carried": not_carried_json()})
+
+
+@router.post("", response_model=ExportDetail, status_code=202)
+def start_export(body: ExportCreate, access: Exporter) -> ExportDetail:
     """Export the tenant and everything below it, in the background. Poll the job for progress."""
     tenant = get_visible(access.db, Tenant, body.tenant_id, "tenant")
     job = ExportJob(tenant_id=tenant.id, requested_by_id=access.principal.user_id, state=ExportState.queued,
@@ -47,7 +53,7 @@ def start_export(body: ExportCreate, access: Exporter) -> ExportPublic:
     record(access.db, "data_export.requested", tenant_id=tenant.id, target_type="export_jobs", target_id=job.id)
     access.db.commit()
     jobs.start(access.session_factory, access.settings, job, access.scope, current_actor.get())
-    return present(job)
+    return detail(job)
 
 
 @router.get("", response_model=Page[ExportPublic])
@@ -58,9 +64,10 @@ def list_exports(access: Exporter, tenant_id: FilterId = None, limit: Limit = 50
     return page_of(access.db, statement, limit, offset, present)
 
 
-@router.get("/{export_id}", response_model=ExportPublic)
-def get_export(export_id: ObjectId, access: Exporter) -> ExportPublic:
-    return present(get_visible(access.db, ExportJob, export_id, "export"))
+@router.get("/{export_id}", response_model=ExportDetail)
+def get_export(export_id: ObjectId, access: Exporter) -> ExportDetail:
+    """The job; `not_carried` lists what the zip leaves behind and how each kind is issued anew."""
+    return detail(get_visible(access.db, ExportJob, export_id, "export"))
 
 
 @router.get("/{export_id}/download", response_class=FileResponse,
@@ -74,5 +81,5 @@ def download_export(export_id: ObjectId, access: Exporter) -> FileResponse:
         raise not_found("export file (removed)")
     record(access.db, "data_export.downloaded", tenant_id=job.tenant_id, target_type="export_jobs", target_id=job.id)
     access.db.commit()
-    return FileResponse(path, media_type="application/zip", filename=job.file_name,
-                        headers={"X-Content-SHA256": job.sha256 or ""})
+    return FileResponse(path, media_type="application/zip", headers={
+        "Content-Disposition": content_disposition(job.file_name), "X-Content-SHA256": job.sha256 or ""})

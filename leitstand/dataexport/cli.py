@@ -89,3 +89,7 @@ def run_import(settings: Settings, factory: Any, file: Path, parent_tenant: int 
         console.print(f"note: {note}")
     console.print(f"{report.users_without_password} imported user(s) have no password: "
                   "they use “forgot password” or get a new invitation.")
+    console.print("Not carried by the export; issue these anew on this installation:")
+    for kind in report.not_carried:
+        console.print(f"  - {kind.what}. {kind.reissue}\n    {kind.where()}",
+                      markup=False, highlight=False, soft_wrap=True)

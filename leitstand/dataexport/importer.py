@@ -16,7 +16,9 @@
    twice in the export is refused.
 
 Imported users have no password and no second factor: they set one through "forgot
-password" or a new invitation. Devices have no claim secret and no credentials.
+password" or a new invitation. Devices have no claim secret and no credentials. The report
+lists every kind of thing the export does not carry with how to issue it anew
+(`manifest.NOT_CARRIED`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sqlalchemy import Connection, Date, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand import display_text
 from leitstand.audit.recorder import Actor, record
 from leitstand.config import Settings
 from leitstand.dataexport import bulkload
@@ -90,6 +93,8 @@ class ImportReport:
     telemetry_points: int = 0
     documents: int = 0
     notes: list[str] = field(default_factory=list)
+    # What no export carries, each kind with how it is issued anew here (manifest.NOT_CARRIED).
+    not_carried: tuple[fmt.NotCarried, ...] = fmt.NOT_CARRIED
 
 
 REPORTED_MAPS = ("tenants", "users", "sites", "devices")
@@ -353,6 +358,12 @@ class _Writer:
     def _prepare(self, spec: fmt.TableSpec, table: Any, row: dict[str, Any]) -> dict[str, Any] | None:
         name = spec.name
         document = row.pop(fmt.DOCUMENT_FIELD, None)
+        for column in sorted(spec.display_text):
+            cleaned = _clean_display_text(row.get(column))
+            if cleaned != row.get(column):
+                self.report.notes.append(f"{name} {row.get('id', '')}: {column} normalised to NFC, "
+                                         "invisible and reordering characters removed")
+                row[column] = cleaned
         if "id" in table.c and list(table.primary_key.columns)[0].name == "id":
             row.pop("id", None)
         for column in table.c:
@@ -550,6 +561,16 @@ class _Writer:
     def cleanup(self) -> None:
         for path in self.written_files:
             path.unlink(missing_ok=True)
+
+
+def _clean_display_text(value: Any) -> Any:
+    """Text (or a list of labels) as the API stores it now. A reordering character is removed,
+    not refused as in the API: an export cannot be corrected (its checksums), only reported on."""
+    if isinstance(value, str):
+        return display_text.clean(value, refuse_reordering=False)
+    if isinstance(value, list):
+        return [_clean_display_text(item) for item in value]
+    return value
 
 
 def _decoder(column_type: Any) -> Callable[[Any], Any]:

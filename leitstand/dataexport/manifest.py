@@ -57,6 +57,8 @@ class TableSpec:
     regenerated: columns an import sets anew (tree paths, storage keys); not content.
     skip_if_unresolved: nullable references without which the row makes no sense (a role grant
     on a site outside the export is dropped, not turned into a grant on nothing).
+    display_text: names, titles and texts people typed; an import cleans them as the API does
+    (leitstand.display_text), since an export may come from a version that did not.
     """
 
     name: str
@@ -64,17 +66,22 @@ class TableSpec:
     omit: frozenset[str] = frozenset()
     regenerated: frozenset[str] = frozenset()
     skip_if_unresolved: frozenset[str] = frozenset()
+    display_text: frozenset[str] = frozenset()
 
+
+NAME = frozenset({"name"})
+ADDRESS = frozenset({"name", "street", "postal_code", "city"})
 
 # In dependency order: a table comes after every table it references.
 EXPORTED: tuple[TableSpec, ...] = (
-    TableSpec("tenants", select_by="path", regenerated=frozenset({"path"})),
-    TableSpec("users", omit=frozenset({"password_hash", "totp_secret_encrypted", "totp_last_step"})),
-    TableSpec("sites", regenerated=frozenset({"path"})),
-    TableSpec("site_groups"),
+    TableSpec("tenants", select_by="path", regenerated=frozenset({"path"}), display_text=ADDRESS),
+    TableSpec("users", omit=frozenset({"password_hash", "totp_secret_encrypted", "totp_last_step"}),
+              display_text=frozenset({"display_name"})),
+    TableSpec("sites", regenerated=frozenset({"path"}), display_text=ADDRESS),
+    TableSpec("site_groups", display_text=NAME),
     TableSpec("site_group_members"),
     TableSpec("device_types"),  # the subtree's own types; shipped types are referenced by key
-    TableSpec("devices", omit=frozenset({"claim_secret_hash"})),
+    TableSpec("devices", omit=frozenset({"claim_secret_hash"}), display_text=frozenset({"name", "labels"})),
     TableSpec("role_grants", skip_if_unresolved=frozenset({"scope_tenant_id", "site_id", "device_id"})),
     TableSpec("device_shares", select_by="owner_tenant_id"),
     TableSpec("licenses"),
@@ -82,42 +89,141 @@ EXPORTED: tuple[TableSpec, ...] = (
     TableSpec("commands"),
     TableSpec("device_states"),
     TableSpec("device_events"),
-    TableSpec("alarm_rules"),
+    TableSpec("alarm_rules", display_text=NAME),
     TableSpec("alarms"),
-    TableSpec("alarm_comments"),
-    TableSpec("notification_rules"),
-    TableSpec("maintenance_plans"),
-    TableSpec("inspection_entries"),
+    # By alarm, not device: a catalogue alarm (on the root tenant) names a customer's device.
+    TableSpec("alarm_comments", select_by="alarm_id", display_text=frozenset({"text"})),
+    TableSpec("notification_rules", display_text=NAME),
+    TableSpec("maintenance_plans", display_text=frozenset({"name", "checklist"})),
+    TableSpec("inspection_entries", display_text=frozenset({"technician_name", "findings", "signature_name"})),
     TableSpec("inspection_attachments", regenerated=frozenset({"storage_key"})),
-    TableSpec("tickets"),
+    TableSpec("tickets", display_text=frozenset({"title", "description"})),
     TableSpec("ticket_events"),
-    TableSpec("ticket_comments"),
-    TableSpec("support_access_codes", omit=frozenset({"code_hash"})),
+    TableSpec("ticket_comments", display_text=frozenset({"body"})),
+    TableSpec("support_access_codes", omit=frozenset({"code_hash"}), display_text=frozenset({"note"})),
     TableSpec("audit_log"),
 )
 SPECS = {spec.name: spec for spec in EXPORTED}
+
+
+@dataclass(frozen=True)
+class NotCarried:
+    """A kind of thing an export does not carry, and how it is issued anew after an import.
+
+    Secrets never leave an installation (they are hashes, or sealed with its key), and some
+    things are bound to it: a security key to its web address, a push subscription to its
+    VAPID key. The manifest, the import report, the export API and page, and the README list
+    every kind; tests/dataexport/test_not_carried.py fails for a secret that is left out
+    without being listed here.
+
+    key: stable name (manifest, import report, API). what / reissue: English texts; the
+    portal translates them (locale/de/LC_MESSAGES/dataexport.po). portal, api, cli: the page,
+    the API routes and the command that issue it anew, where there is one. tables: tables
+    left out for it; columns: columns of exported tables left out for it.
+    """
+
+    key: str
+    what: str
+    reissue: str
+    portal: str = ""
+    api: tuple[str, ...] = ()
+    cli: str = ""
+    tables: frozenset[str] = frozenset()
+    columns: frozenset[tuple[str, str]] = frozenset()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"key": self.key, "what": self.what, "reissue": self.reissue, "portal": self.portal,
+                "api": list(self.api), "cli": self.cli}
+
+    def where(self) -> str:
+        """Page, API routes and command in one line: "page /account · POST /api/v1/me/yubikeys"."""
+        places = ([f"page {self.portal}"] if self.portal else []) + list(self.api) + ([self.cli] if self.cli else [])
+        return " · ".join(places)
+
+
+NOT_CARRIED: tuple[NotCarried, ...] = (
+    NotCarried(
+        "passwords", "Passwords of users, and invitation or reset links not used yet",
+        "An admin sends each user a new invitation (Management → Users and invitations: Resend invitation), or the "
+        "user requests a password reset; the link sets a new password.",
+        portal="/manage/users", api=("POST /api/v1/users/{user_id}/invitation", "POST /api/v1/auth/password-reset"),
+        tables=frozenset({"email_tokens"}), columns=frozenset({("users", "password_hash")})),
+    NotCarried(
+        "totp", "Authenticator apps (TOTP) of users",
+        "Each user sets the app up again under My account; an organisation that requires a second factor asks for "
+        "it at the first login.",
+        portal="/account", api=("POST /api/v1/me/totp/setup", "POST /api/v1/me/totp"),
+        columns=frozenset({("users", "totp_secret_encrypted"), ("users", "totp_last_step")})),
+    NotCarried(
+        "security_keys", "Security keys and passkeys (WebAuthn), which are bound to this installation's web address",
+        "Each user registers them again under My account.",
+        portal="/account", api=("POST /api/v1/me/webauthn/options", "POST /api/v1/me/webauthn"),
+        tables=frozenset({"webauthn_keys"})),
+    NotCarried(
+        "yubikeys", "YubiKeys for one-time passwords (Yubico OTP)",
+        "Each user adds them again under My account.",
+        portal="/account", api=("POST /api/v1/me/yubikeys",), tables=frozenset({"yubikeys"})),
+    NotCarried(
+        "sessions", "Login sessions", "Users sign in again.",
+        portal="/login", api=("POST /api/v1/auth/login",), tables=frozenset({"login_sessions"})),
+    NotCarried(
+        "api_tokens", "API tokens of integrations",
+        "The owner creates a new token under Management → API tokens and enters it in the integration.",
+        portal="/manage/tokens", api=("POST /api/v1/me/tokens",), tables=frozenset({"api_tokens"})),
+    NotCarried(
+        "device_credentials", "Device credentials (MQTT and HTTP): devices cannot connect until they have new ones",
+        "Issue new credentials for each device (shown once) and enter them in the device.",
+        api=("POST /api/v1/devices/{device_id}/credentials",), tables=frozenset({"device_credentials"})),
+    NotCarried(
+        "claim_secrets", "Claim secrets: the QR labels of devices not yet claimed no longer work",
+        "Issue a new claim secret for each such device and print a new label.",
+        api=("POST /api/v1/devices/{device_id}/claim-secret",),
+        cli="leitstand devices qr --serial SERIAL --secret SECRET --out label.svg",
+        columns=frozenset({("devices", "claim_secret_hash")})),
+    NotCarried(
+        "webhooks", "Webhooks with their signing secrets; routing rules lose the webhooks they named",
+        "Register each webhook again under Notifications, give the integration its signing secret and add the "
+        "webhook to its routing rules.",
+        portal="/notifications",
+        api=("POST /api/v1/notifications/webhooks", "PATCH /api/v1/notifications/rules/{rule_id}"),
+        tables=frozenset({"notification_webhooks"})),
+    NotCarried(
+        "push_subscriptions", "Web Push subscriptions of browsers, which are bound to this installation's VAPID key",
+        "Each user turns push on again under Notifications, in every browser; the new installation has its own "
+        "VAPID key.",
+        portal="/notifications", api=("POST /api/v1/me/push-subscriptions",),
+        tables=frozenset({"push_subscriptions", "notification_keys"})),
+    NotCarried(
+        "site_mutes", "Sites users muted for their notifications",
+        "Each user mutes them again under Notifications.",
+        portal="/notifications", api=("PUT /api/v1/me/site-mutes/{site_id}",),
+        tables=frozenset({"notification_site_mutes"})),
+    NotCarried(
+        "release_codes", "Support release codes: the records are kept, but no code can be redeemed",
+        "Issue a new release code under Support access when support needs access again.",
+        portal="/support-access", api=("POST /api/v1/support-access",),
+        columns=frozenset({("support_access_codes", "code_hash")})),
+)
+
+
+def not_carried_json() -> list[dict[str, Any]]:
+    return [kind.as_json() for kind in NOT_CARRIED]
+
 
 # Tables deliberately left out, and why. Telemetry is exported too, as CSV (not JSON Lines).
 NOT_EXPORTED: dict[str, str] = {
     "telemetry": "exported as telemetry/<serial>/<key>.csv, not as JSON Lines",
     "telemetry_rollups": f"exported as {ROLLUPS} as far as the raw points cannot recompute them; not as JSON Lines",
     "telemetry_rollup_queue": "rollup work still pending here; an import recomputes the rollups",
-    "login_sessions": "browser logins of this instance (secret token hashes)",
-    "login_throttles": "failed-login counters of this instance",
-    "api_tokens": "credentials: integrations get new tokens on the new instance",
-    "webauthn_keys": "credentials bound to this instance's origin; users enrol again",
-    "yubikeys": "credentials (sealed AES secrets); users enrol again",
-    "email_tokens": "pending invitation and reset links of this instance",
-    "device_credentials": "device secrets (hashes); devices get new credentials",
+    "login_throttles": "throttle counters of this instance (failed logins and claims, reset requests)",
     "ingest_rejections": "operational counters of refused messages",
+    "unknown_event_codes": "operational counters of event codes a device type's catalogue lacks, across tenants",
     "alarm_rule_states": "evaluation in progress; rebuilt from the next messages",
-    "notification_site_mutes": "personal notification preferences of a login",
-    "push_subscriptions": "browser push endpoints bound to this instance's VAPID key",
-    "notification_keys": "this installation's own keys",
-    "notification_webhooks": "signing secrets sealed with this installation's key; integrations register anew",
     "notification_deliveries": "delivery log of this installation's channels",
     "notification_escalations": "pending escalations of this installation",
     "export_jobs": "records of exports themselves",
+    # Credentials and what else is bound to this installation: issued anew after an import.
+    **{table: kind.what for kind in NOT_CARRIED for table in kind.tables},
 }
 
 # References without a foreign key (the audit log outlives what it names).
@@ -275,6 +381,8 @@ def build_manifest(data: ManifestData) -> dict[str, Any]:
         "content": data.content,
         "skipped_rows": data.skipped,
         "missing_documents": data.missing_documents,
+        # What the export leaves behind, and how each kind is issued anew after an import.
+        "not_carried": not_carried_json(),
         # Fields that differ between two exports of the same data: ids (source.tenant_id, row ids,
         # telemetry[].device_id), exported_at, leitstand_version, files (they hold ids); `content` does not.
         "volatile_fields": ["exported_at", "leitstand_version", "source.tenant_id", "files", "telemetry.files[].device_id"],

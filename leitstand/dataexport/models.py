@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds
 from leitstand.tenancy.scope import ScopedModel, tenant_visible
 
 
@@ -26,6 +26,7 @@ class ExportState:
 
 class ExportJob(IdMixin, CreatedAtMixin, ScopedModel, Base):
     __tablename__ = "export_jobs"
+    __table_args__ = (json_holds("counts", "object"),)
 
     # The exported tenant (the top of the subtree); the job is visible to whoever may export it.
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)

@@ -26,3 +26,20 @@ class ExportPublic(Public):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class NotCarriedPublic(Public):
+    """A kind of thing no export carries, and how it is issued anew after an import."""
+
+    key: str
+    what: str
+    reissue: str
+    portal: str
+    api: list[str]
+    cli: str
+
+
+class ExportDetail(ExportPublic):
+    """One job, with what its zip leaves behind (as its manifest lists it under `not_carried`)."""
+
+    not_carried: list[NotCarriedPublic]

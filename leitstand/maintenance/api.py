@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from leitstand.access.roles import Permission
@@ -39,17 +38,19 @@ from leitstand.maintenance.schemas import (
 from leitstand.maintenance.traffic_light import Light, light_counts
 from leitstand.sites.models import Site
 from leitstand.users.models import User
-from leitstand.web.bodies import too_large
+from leitstand.web.bodies import only_file, too_large
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import Problem, invalid, not_found, problem_content
+from leitstand.web.downloads import content_disposition
+from leitstand.web.errors import Problem, invalid, invalid_combination, not_found, problem_content
 from leitstand.web.types import ContractDate, FilterId, Limit, ObjectId, Offset, Page
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
 Reader = Annotated[Access, requires(Permission.maintenance_read)]
 Writer = Annotated[Access, requires(Permission.maintenance_write)]
-From = Annotated[ContractDate | None, Query(alias="from", description="First day (default: a year ago).")]
-To = Annotated[ContractDate | None, Query(description="Last day (default: today).")]
+From = Annotated[ContractDate | None, Query(alias="from", description=(
+    "First day, in the years 2000 to 2199; not after `to`. Default: a year before `to`."))]
+To = Annotated[ContractDate | None, Query(alias="to", description="Last day, in the years 2000 to 2199. Default: today.")]
 TypeKey = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 LightFilter = Annotated[Light | None, Query(description="Only devices with this light: 0 green, 1 yellow, 2 red.")]
 
@@ -58,7 +59,7 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
     end = end or clock.now().date()
     start = start or end - timedelta(days=365)
     if start > end:
-        raise invalid("`from` lies after `to`.")
+        raise invalid_combination("range_order", "`from` lies after `to`.", "from", "to")
     return start, end
 
 
@@ -101,8 +102,7 @@ def apply_default_plans(device_id: ObjectId, access: Writer) -> list[PlanPublic]
 @router.patch("/plans/{plan_id}", response_model=PlanPublic)
 def update_plan(plan_id: ObjectId, body: PlanUpdate, access: Writer) -> PlanPublic:
     plan = get_visible(access.db, MaintenancePlan, plan_id, "maintenance plan")
-    changes = {field: value for field, value in body.model_dump(exclude_unset=True).items()
-               if value is not None or field in {"last_done_on", "baseline_count"}}
+    changes = body.model_dump(exclude_unset=True)
     if plan.kind == "interval" and changes.get("last_done_on", plan.last_done_on) is None:
         raise invalid("An interval plan needs the date its period starts at.")
     service.update_plan(access.db, plan, changes)
@@ -239,6 +239,7 @@ UPLOAD_BODY = {
     "description": f"The file in the form field `file`: {book.ACCEPTED_TYPES}, decided by its content.",
     "content": {"multipart/form-data": {"schema": {
         "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"],
+        "additionalProperties": False,  # the parser takes one file and a few fields at most
     }}},
 }
 
@@ -266,9 +267,7 @@ async def _uploaded_file(request: Request, limit: int) -> tuple[str, bytes]:
     except (MultiPartException, ValueError, KeyError) as error:
         raise Problem(400, "bad-request", "Bad request", f"The multipart body cannot be read: {error}") from error
     try:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise invalid("Send the file in the form field `file`.")
+        upload = only_file(form, "file", "the file")
         data = await upload.read(limit + 1)
         return upload.filename or "attachment", data
     finally:
@@ -315,7 +314,7 @@ def download_attachment(attachment_id: ObjectId, access: Reader) -> Response:
     if data is None:
         raise not_found("attachment file (missing or changed since upload)")
     return Response(data, media_type=attachment.media_type, headers={
-        "Content-Disposition": f'attachment; filename="{attachment.file_name}"',
+        "Content-Disposition": content_disposition(attachment.file_name),
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     })
@@ -354,8 +353,8 @@ def book_pdf(device_id: ObjectId, access: Reader, start: From = None, end: To = 
         created_at=clock.now(),
     )
     data = render_book(contents, language or access.principal.language)
-    name = f"inspection-book-{device.serial_number}-{period[0].isoformat()}-{period[1].isoformat()}.pdf"
-    return Response(data, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    name = f"inspection-book-{device.name}-{device.serial_number}-{period[0].isoformat()}-{period[1].isoformat()}.pdf"
+    return Response(data, media_type="application/pdf", headers={"Content-Disposition": content_disposition(name)})
 
 
 @router.get("/devices/{device_id}/history", response_model=list[HistoryItem])

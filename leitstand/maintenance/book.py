@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.config import Settings
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry
+from leitstand.web.downloads import clean_file_name
 
 # (signature test, media type, file extension)
 _SIGNATURES: tuple[tuple[str, str, str], ...] = (
@@ -27,6 +28,7 @@ _SIGNATURES: tuple[tuple[str, str, str], ...] = (
     ("webp", "image/webp", ".webp"),
 )
 ACCEPTED_TYPES = "PDF, PNG, JPEG or WebP"
+WINDOWS_RESERVED = frozenset('"<>|:*?')
 
 
 class AttachmentRefused(ValueError):
@@ -59,9 +61,11 @@ def _extension(media_type: str) -> str:
 
 
 def _safe_name(file_name: str, media_type: str) -> str:
-    """The client's file name without a path, made to end in the real type's extension."""
-    name = Path(file_name.replace("\\", "/")).name.strip() or "attachment"
-    name = "".join(char for char in name if char.isprintable() and char not in '"<>|:*?')[:150] or "attachment"
+    """The client's file name without a path, made to end in the real type's extension. Otherwise
+    as given, in any script and with emoji; only control characters go, and the characters Windows
+    refuses in a file name, so that it can be saved there and unzipped from a data export."""
+    name = clean_file_name(Path(file_name.replace("\\", "/")).name)
+    name = "".join(char for char in name if char not in WINDOWS_RESERVED)[:150].strip() or "attachment"
     extension = _extension(media_type)
     return name if name.lower().endswith(extension) or (extension == ".jpg" and name.lower().endswith(".jpeg")) \
         else f"{name}{extension}"

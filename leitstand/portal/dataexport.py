@@ -1,5 +1,6 @@
 """Portal page: data export. An admin starts an export of a tenant they administer, watches its
-progress (the job list refreshes itself by htmx while a job runs) and downloads the zip.
+progress (the job list refreshes itself by htmx while a job runs) and downloads the zip. The
+page also lists what no export carries and how each kind is issued anew after an import.
 
 Starting goes through the JSON API (POST /api/v1/exports); downloads are the API's download
 route. The page reads with the same permission as the API: tenant.write.
@@ -15,6 +16,7 @@ from sqlalchemy import select
 
 from leitstand.access.roles import Permission
 from leitstand.dataexport import jobs
+from leitstand.dataexport.manifest import NOT_CARRIED
 from leitstand.dataexport.models import ExportJob, ExportState
 from leitstand.portal.pages import page, render
 from leitstand.tenancy.models import Tenant
@@ -36,7 +38,8 @@ def _jobs_context(access: Access) -> dict[str, object]:
 @router.get("", response_class=HTMLResponse)
 def exports_page(request: Request, access: Exporter) -> HTMLResponse:
     tenants = list(access.db.scalars(select(Tenant).order_by(Tenant.path)))
-    return render(request, "dataexport/index.html", {"tenants": tenants, **_jobs_context(access)})
+    return render(request, "dataexport/index.html",
+                  {"tenants": tenants, "not_carried": NOT_CARRIED, **_jobs_context(access)})
 
 
 @router.get("/jobs", response_class=HTMLResponse)

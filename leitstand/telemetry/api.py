@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from leitstand.access.roles import Permission
 from leitstand.clock import clock
@@ -27,8 +27,9 @@ from leitstand.telemetry.store import zone
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import invalid
-from leitstand.web.types import ObjectId
+from leitstand.web.downloads import content_disposition
+from leitstand.web.errors import invalid_combination
+from leitstand.web.types import Moment, ObjectId
 
 router = APIRouter(tags=["telemetry"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -39,21 +40,17 @@ SUB_HOUR_MAX_SPAN = {Interval.minutes_5: timedelta(days=31), Interval.minutes_15
 MAX_KEYS = 20
 
 
-def _plausible(moment: datetime) -> datetime:
-    # Checked before converting: 0001-01-01T00:00+14:00 would overflow on the way to UTC.
-    if not 2000 <= moment.year <= 2199:
-        raise ValueError("time must lie between the years 2000 and 2199")
-    return moment
-
-
-TimeParam = Annotated[AwareDatetime, AfterValidator(_plausible)]
-From = Annotated[TimeParam | None, Query(alias="from", description="Inclusive, ISO 8601 with offset; default: `to` minus one day.")]
-To = Annotated[TimeParam | None, Query(description="Exclusive, ISO 8601 with offset; default: now.")]
+From = Annotated[Moment | None, Query(alias="from", description=(
+    "Inclusive, ISO 8601 with offset, in the years 2000 to 2199; must lie before `to`. "
+    "Default: `to` minus one day."))]
+To = Annotated[Moment | None, Query(description="Exclusive, ISO 8601 with offset, in the years 2000 to 2199. Default: now.")]
 KeyName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Keys = Annotated[list[KeyName] | None, Query(alias="key", max_length=MAX_KEYS, description="Telemetry key; repeat for several. Default: all.")]
 SeriesLimit = Annotated[int, Query(ge=1, le=50_000, description="At most this many points or buckets in all.")]
 SeriesInterval = Literal["raw", "5m", "15m", "hour", "day", "month", "auto"]
 AggregateInterval = Literal["5m", "15m", "hour", "day", "month", "auto"]
+INTERVAL_RULE = ("5m covers at most 31 days from `from` to `to`, 15m at most 93 days. auto picks by that span: "
+                 "5m up to 2 days, 15m up to 10, hour up to 93, day up to 3 years, month beyond.")
 
 
 # --- response models ----------------------------------------------------------------------
@@ -129,7 +126,7 @@ def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, date
     end = end or clock.now()
     start = start or end - DEFAULT_SPAN
     if start >= end:
-        raise invalid("`from` must lie before `to`.")
+        raise invalid_combination("range_order", "`from` must lie before `to`.", "from", "to")
     return start, end
 
 
@@ -139,7 +136,9 @@ def _interval(requested: str, start: datetime, end: datetime) -> str:
     interval = queries.resolve_interval(requested, start, end)
     longest = SUB_HOUR_MAX_SPAN.get(interval)
     if longest is not None and end - start > longest:
-        raise invalid(f"Interval {interval.value} covers at most {longest.days} days; choose hour, day or month.")
+        raise invalid_combination(
+            "range_length", f"Interval {interval.value} covers at most {longest.days} days; choose hour, day or month.",
+            "interval", "from", "to")
     return interval.value
 
 
@@ -179,7 +178,7 @@ def device_telemetry(
     key: Keys = None,
     start: From = None,
     to: To = None,
-    interval: Annotated[SeriesInterval, Query(description="raw points, or aggregates per bucket.")] = "raw",
+    interval: Annotated[SeriesInterval, Query(description=f"raw points, or aggregates per bucket. {INTERVAL_RULE}")] = "raw",
     limit: SeriesLimit = 5000,
 ) -> DeviceTelemetry:
     """A device's values between `from` and `to`: raw points, or count/sum/min/max/avg/last per bucket.
@@ -221,7 +220,7 @@ def site_telemetry(
     key: Keys = None,
     start: From = None,
     to: To = None,
-    interval: Annotated[AggregateInterval, Query()] = "auto",
+    interval: Annotated[AggregateInterval, Query(description=INTERVAL_RULE)] = "auto",
     limit: SeriesLimit = 5000,
 ) -> SiteTelemetry:
     """Aggregates of the keys over every device at the site and below it (buildings, rooms):
@@ -256,7 +255,7 @@ def export_device_telemetry(
     key: Keys = None,
     start: From = None,
     to: To = None,
-    interval: Annotated[SeriesInterval, Query()] = "raw",
+    interval: Annotated[SeriesInterval, Query(description=f"raw points, or aggregates per bucket. {INTERVAL_RULE}")] = "raw",
 ) -> StreamingResponse:
     """Raw points or aggregates as CSV (times with offset) or XLSX (local times plus offset), streamed."""
     device = get_visible(access.db, Device, device_id, "device")
@@ -270,8 +269,8 @@ def export_device_telemetry(
     else:
         body = export.csv_lines(columns, rows)
         media_type = export.CSV_MEDIA_TYPE
-    name = f"device-{device.id}-telemetry-{resolved}.{format}"
-    return StreamingResponse(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    name = f"telemetry-{device.name}-{device.serial_number}-{resolved}.{format}"
+    return StreamingResponse(body, media_type=media_type, headers={"Content-Disposition": content_disposition(name)})
 
 
 def _export_rows(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from leitstand.cli import app
+from leitstand.dataexport import manifest as fmt
 from tests.dataexport.conftest import Instance, seed_tenant
 
 
@@ -29,6 +30,9 @@ def test_export_then_import_on_the_command_line(sqlite_instance: Instance, pg_in
     assert imported.exit_code == 0, imported.output
     assert "import: telemetry" in imported.output
     assert "devices ids:" in imported.output and "have no password" in imported.output
+    # Every kind of thing the export did not carry, with where it is issued anew.
+    for kind in fmt.NOT_CARRIED:
+        assert f"  - {kind.what}. {kind.reissue}\n    {kind.where()}\n" in imported.output, kind.key
 
     again = runner.invoke(app, ["import", str(out)], env=env(pg_instance))
     assert again.exit_code == 1
