@@ -2,10 +2,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import model_validator
+from typing import Annotated
 
-from leitstand.access.roles import ScopeKind
+from pydantic import Field, model_validator
+
+from leitstand.access.roles import ROLES, ScopeKind
+from leitstand.tenancy.models import TenantKind
 from leitstand.web.types import Input, Public, RefId
+
+
+# A declared role's key; the schema lists them, so a client can tell one from a typo.
+RoleKey = Annotated[str, Field(max_length=40, json_schema_extra={"enum": sorted(ROLES)})]
 
 
 class RolePublic(Public):
@@ -14,11 +21,15 @@ class RolePublic(Public):
     label_de: str
     permissions: list[str]
     grantable_on: list[ScopeKind]
+    tenant_kinds: list[TenantKind] = Field(description="The kinds of tenant a grant's target may belong to.")
 
 
 class GrantCreate(Input):
+    """`scope_kind` names the one target the role is granted on: `tenant_id`, `site_id` or `device_id`;
+    give that one and leave the other two out."""
+
     user_id: RefId
-    role: str
+    role: RoleKey
     scope_kind: ScopeKind
     tenant_id: RefId | None = None
     site_id: RefId | None = None

@@ -245,20 +245,13 @@ def update_alarm_rule(rule_id: ObjectId, body: AlarmRuleUpdate, access: RuleWrit
     db = access.db
     rule = get_visible(db, AlarmRule, rule_id, "alarm rule")
     changes = body.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is None:
-        raise invalid("A rule needs a name.")
-    if "enabled" in changes and changes["enabled"] is None:
-        raise invalid("enabled is true or false.")
-    condition = body.condition if body.condition is not None else None
-    if "condition" in changes and condition is None:
-        raise invalid("A rule needs a condition.")
     for field in ("name", "enabled"):
         if field in changes:
             setattr(rule, field, changes[field])
     if "severity" in changes:
         rule.severity = body.severity.value if body.severity else None
-    if condition is not None:
-        rule.condition = condition.model_dump()
+    if "condition" in changes:
+        rule.condition = body.condition.model_dump()
     from leitstand.alarms.rules import condition_adapter
 
     tenant = get_visible(db, Tenant, rule.tenant_id, "tenant")

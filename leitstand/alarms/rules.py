@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from leitstand.clock import clock
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, Severity, shipped_types
+from leitstand.web.types import Integer, Number
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 RULE_KEY_PATTERN = r"^[a-z][a-z0-9_.\-]{0,63}$"
@@ -42,8 +43,13 @@ class ConditionKind(enum.StrEnum):
     no_data = "no_data"
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    # The condition union is told apart by `kind`, so a body must name it, though Python code may leave it out.
+    schema["required"] = ["kind", *(name for name in schema.get("required", []) if name != "kind")]
+
+
 class _Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_kind_required)
 
 
 class Threshold(_Condition):
@@ -54,9 +60,9 @@ class Threshold(_Condition):
     kind: Literal["threshold"] = "threshold"
     key: str = Field(pattern=TELEMETRY_KEY_PATTERN)
     operator: Literal[">", "<"]
-    value: float = Field(allow_inf_nan=False)
-    duration_seconds: int = Field(default=0, ge=0, le=MAX_SECONDS)
-    hysteresis: float = Field(default=0, ge=0, allow_inf_nan=False)
+    value: Number = Field(allow_inf_nan=False)
+    duration_seconds: Integer = Field(default=0, ge=0, le=MAX_SECONDS)
+    hysteresis: Number = Field(default=0, ge=0, allow_inf_nan=False)
 
 
 class BatteryLow(_Condition):
@@ -64,9 +70,9 @@ class BatteryLow(_Condition):
 
     kind: Literal["battery_low"] = "battery_low"
     key: str = Field(default="battery", pattern=TELEMETRY_KEY_PATTERN)
-    below: float = Field(default=20, ge=0, le=100)
-    hysteresis: float = Field(default=5, ge=0, le=50)
-    duration_seconds: int = Field(default=0, ge=0, le=MAX_SECONDS)
+    below: Number = Field(default=20, ge=0, le=100)
+    hysteresis: Number = Field(default=5, ge=0, le=50)
+    duration_seconds: Integer = Field(default=0, ge=0, le=MAX_SECONDS)
 
     def as_threshold(self) -> Threshold:
         return Threshold(key=self.key, operator="<", value=self.below, duration_seconds=self.duration_seconds,
@@ -77,7 +83,7 @@ class Offline(_Condition):
     """The device has not reported for longer than `seconds`; ends when it reports again."""
 
     kind: Literal["offline"] = "offline"
-    seconds: int = Field(ge=30, le=MAX_SECONDS)
+    seconds: Integer = Field(ge=30, le=MAX_SECONDS)
 
 
 class ErrorCodes(_Condition):
@@ -101,7 +107,7 @@ class NoData(_Condition):
 
     kind: Literal["no_data"] = "no_data"
     key: str = Field(pattern=TELEMETRY_KEY_PATTERN)
-    seconds: int = Field(ge=30, le=MAX_SECONDS)
+    seconds: Integer = Field(ge=30, le=MAX_SECONDS)
 
 
 Condition = Annotated[Threshold | BatteryLow | Offline | ErrorCodes | MaintenanceDue | NoData, Field(discriminator="kind")]

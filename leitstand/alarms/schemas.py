@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from leitstand.alarms.models import TargetKind
 from leitstand.alarms.rules import RULE_KEY_PATTERN, Condition
 from leitstand.devicetypes.spec import Severity
-from leitstand.web.types import NO_CONTROL, Name, Public, RefId
+from leitstand.web.types import SOMETHING_VISIBLE, UNCHANGED, DisplayText, Flag, Name, Patch, Public, RefId
 
-CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=NO_CONTROL)]
+CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000,
+                                               pattern=SOMETHING_VISIBLE), DisplayText]
 RuleKey = Annotated[str, StringConstraints(pattern=RULE_KEY_PATTERN)]
 AlarmStateFilter = Literal["open", "active", "acknowledged", "cleared"]
 
@@ -68,7 +69,7 @@ class AssignBody(BaseModel):
 class AlarmRuleBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
-    enabled: bool = True
+    enabled: Flag = True
     severity: Severity | None = Field(default=None, description="Required except for error_code rules (catalogue severity).")
     condition: Condition
 
@@ -82,12 +83,11 @@ class AlarmRuleCreate(AlarmRuleBase):
     device_id: RefId | None = None
 
 
-class AlarmRuleUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    enabled: bool | None = None
-    severity: Severity | None = None
-    condition: Condition | None = None
+class AlarmRuleUpdate(Patch):
+    name: Name = UNCHANGED
+    enabled: Flag = UNCHANGED
+    severity: Severity | None = Field(UNCHANGED, description="null: the catalogue's severity (error_code rules only).")
+    condition: Condition = UNCHANGED
 
 
 class AlarmRulePublic(Public):

@@ -8,14 +8,14 @@ from typing import Any
 from sqlalchemy import Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, IdMixin, utcnow
+from leitstand.db.base import Base, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel, tenant_visible
 
 
 class AuditEntry(IdMixin, ScopedModel, Base):
     __tablename__ = "audit_log"
     write_checked = False
-    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant_id", "at"),)
+    __table_args__ = (Index("ix_audit_log_tenant_at", "tenant_id", "at"), json_holds("changes", "object"))
 
     at: Mapped[datetime] = mapped_column(default=utcnow)
     # No foreign key: the log outlives what it describes.

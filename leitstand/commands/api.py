@@ -18,7 +18,7 @@ from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Problem, not_found
-from leitstand.web.types import Input, Limit, ObjectId, Offset, Page, Public
+from leitstand.web.types import Input, JsonNumber, Limit, ObjectId, Offset, Page, Public
 
 router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -30,7 +30,7 @@ class CommandCreate(Input):
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
     parameters: Annotated[dict[str, Any], Field(max_length=20)] = Field(default_factory=dict)
     idempotency_key: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9._:-]{1,100}$")] = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 30
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600), JsonNumber] = 30
 
 
 class CommandPublic(Public):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, IdMixin, utcnow
+from leitstand.db.base import Base, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel, device_visible
 
 
@@ -31,7 +31,8 @@ class Command(IdMixin, ScopedModel, Base):
 
     __tablename__ = "commands"
     __audited__ = True
-    __table_args__ = (UniqueConstraint("device_id", "idempotency_key", name="uq_commands_idempotency"),)
+    __table_args__ = (UniqueConstraint("device_id", "idempotency_key", name="uq_commands_idempotency"),
+                      json_holds("parameters", "object"))
 
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, DateTime, Integer, MetaData, TypeDecorator, any_, bindparam
+from sqlalchemy import JSON, CheckConstraint, ColumnElement, DateTime, Integer, MetaData, String, TypeDecorator, any_, bindparam
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -75,3 +78,29 @@ def one_of(column: Any, values: Any, dialect_name: str) -> ColumnElement[bool]:
     if dialect_name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
+
+
+class json_kind(FunctionElement[str]):  # noqa: N801 - an SQL function, named like one
+    """The kind of a JSON value, 'array', 'object', 'null' and so on (json_type / json_typeof)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(json_kind, "sqlite")
+def _json_kind_sqlite(element: json_kind, compiler: Any, **kw: Any) -> str:
+    return f"json_type({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_kind, "postgresql")
+def _json_kind_postgresql(element: json_kind, compiler: Any, **kw: Any) -> str:
+    return f"json_typeof({compiler.process(element.clauses, **kw)})"
+
+
+def json_holds(column: str, *kinds: str) -> CheckConstraint:
+    """A CHECK that a JSON column holds one of `kinds`, named ck_<table>_<column>_is_<kind>.
+
+    SQLAlchemy writes Python None into a JSON column as the JSON value null, not as SQL NULL,
+    so NOT NULL lets a null list through; this does not. Every JSON column has one.
+    """
+    return CheckConstraint(json_kind(sql_column(column)).in_(kinds), name=f"{column}_is_{'_or_'.join(kinds)}")

@@ -27,7 +27,7 @@ from leitstand.licenses.models import License, LicenseStatus
 from leitstand.licenses.service import status_filter
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, TenantKind
-from leitstand.web.crud import contains, get_visible, page_of
+from leitstand.web.crud import contains, get_visible, page_of, presentable
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
@@ -143,9 +143,10 @@ def rotate_claim_secret(device_id: ObjectId, access: Writer) -> DeviceWithSecret
 
 
 @router.get("/{device_id}/shares", response_model=list[SharePublic])
-def list_shares(device_id: ObjectId, access: Writer) -> list[DeviceShare]:
+def list_shares(device_id: ObjectId, access: Writer) -> list[SharePublic]:
     device = get_visible(access.db, Device, device_id, "device")
-    return list(access.db.scalars(select(DeviceShare).where(DeviceShare.device_id == device.id).order_by(DeviceShare.tenant_id)))
+    rows = access.db.scalars(select(DeviceShare).where(DeviceShare.device_id == device.id).order_by(DeviceShare.tenant_id))
+    return presentable(rows, SharePublic.model_validate)
 
 
 @router.post("/{device_id}/shares", response_model=SharePublic, status_code=201)

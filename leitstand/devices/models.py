@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds
 from leitstand.tenancy.scope import ScopedModel, device_visible, tenant_visible
 
 
@@ -15,6 +15,7 @@ class Device(IdMixin, CreatedAtMixin, ScopedModel, Base):
     """A device. The claim secret (printed on its QR label) proves possession when it is claimed."""
 
     __tablename__ = "devices"
+    __table_args__ = (json_holds("labels", "array"),)
     __audited__ = True
     __audit_secret__ = frozenset({"claim_secret_hash"})
 

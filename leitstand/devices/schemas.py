@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from leitstand.web.types import Input, Label, Name, Public, RefId
+from leitstand.web.types import UNCHANGED, Input, Label, Name, Patch, Public, RefId
 
 SerialNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$")]
 TypeKeyField = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -23,11 +23,11 @@ class DeviceCreate(Input):
     claim_secret: ClaimSecret | None = Field(None, description="The secret printed on the label; generated if omitted.")
 
 
-class DeviceUpdate(Input):
-    name: Name | None = None
-    site_id: RefId | None = None
-    labels: Labels | None = None
-    tenant_id: RefId | None = Field(None, description="Move the device to another tenant you administer.")
+class DeviceUpdate(Patch):
+    name: Name = UNCHANGED
+    site_id: RefId | None = Field(UNCHANGED, description="null takes the device off its site.")
+    labels: Labels = UNCHANGED
+    tenant_id: RefId = Field(UNCHANGED, description="Move the device to another tenant you administer.")
 
 
 class DevicePublic(Public):

@@ -14,7 +14,7 @@ from leitstand.devices.models import Device
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 from leitstand.licenses.schemas import LicenseChangePublic, LicenseCreate, LicensePublic, LicenseUpdate
 from leitstand.licenses.service import record_change, renew, snapshot, status_filter, term_end
-from leitstand.web.crud import get_visible, page_of
+from leitstand.web.crud import get_visible, page_of, presentable
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
@@ -109,6 +109,7 @@ def renew_license(license_id: ObjectId, access: Writer) -> LicensePublic:
 
 
 @router.get("/{license_id}/history", response_model=list[LicenseChangePublic])
-def license_history(license_id: ObjectId, access: Reader) -> list[LicenseChange]:
+def license_history(license_id: ObjectId, access: Reader) -> list[LicenseChangePublic]:
     license_ = get_visible(access.db, License, license_id, "license")
-    return list(access.db.scalars(select(LicenseChange).where(LicenseChange.license_id == license_.id).order_by(LicenseChange.id)))
+    rows = access.db.scalars(select(LicenseChange).where(LicenseChange.license_id == license_.id).order_by(LicenseChange.id))
+    return presentable(rows, LicenseChangePublic.model_validate)

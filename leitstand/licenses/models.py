@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel, device_visible
 from typing import Any
 
@@ -53,6 +53,8 @@ class LicenseChange(IdMixin, ScopedModel, Base):
     """One entry in a license's history: created, renewed, changed, cancelled."""
 
     __tablename__ = "license_changes"
+    # before is JSON null for the "created" entry.
+    __table_args__ = (json_holds("before", "object", "null"), json_holds("after", "object"))
 
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id", ondelete="CASCADE"), index=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)

@@ -6,22 +6,22 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from leitstand.licenses.models import LicenseStatus
-from leitstand.web.types import ContractDate, Input, Public, RefId
+from leitstand.web.types import UNCHANGED, ContractDate, Flag, Input, JsonNumber, Patch, Public, RefId
 
-TermMonths = Annotated[int, Field(ge=1, le=120)]
+TermMonths = Annotated[int, Field(ge=1, le=120), JsonNumber]
 
 
 class LicenseCreate(Input):
     device_id: RefId
     starts_on: ContractDate
     term_months: TermMonths = 12
-    auto_renew: bool = True
+    auto_renew: Flag = True
 
 
-class LicenseUpdate(Input):
-    ends_on: ContractDate | None = None
-    term_months: TermMonths | None = None
-    auto_renew: bool | None = None
+class LicenseUpdate(Patch):
+    ends_on: ContractDate = UNCHANGED
+    term_months: TermMonths = UNCHANGED
+    auto_renew: Flag = UNCHANGED
 
 
 class LicensePublic(Public):

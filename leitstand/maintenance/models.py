@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds
 from leitstand.tenancy.scope import ScopedModel, device_visible
 
 
@@ -42,7 +42,7 @@ class MaintenancePlan(IdMixin, CreatedAtMixin, ScopedModel, Base):
 
     __tablename__ = "maintenance_plans"
     __audited__ = True
-    __table_args__ = (Index("ix_maintenance_plans_device_active", "device_id", "active"),)
+    __table_args__ = (Index("ix_maintenance_plans_device_active", "device_id", "active"), json_holds("checklist", "array"))
 
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     # The device's owner when written: whose records these are for the audit log and exports.
@@ -83,7 +83,8 @@ class InspectionEntry(IdMixin, CreatedAtMixin, ScopedModel, Base):
 
     __tablename__ = "inspection_entries"
     __audited__ = True
-    __table_args__ = (Index("ix_inspection_entries_device_performed", "device_id", "performed_on"),)
+    __table_args__ = (Index("ix_inspection_entries_device_performed", "device_id", "performed_on"),
+                      json_holds("checklist", "array"), json_holds("completed_plan_ids", "array"))
 
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     # The device's owner when written: whose records these are for the audit log and exports.

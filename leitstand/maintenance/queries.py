@@ -15,6 +15,7 @@ from leitstand.maintenance.models import InspectionEntry, MaintenancePlan, PlanK
 from leitstand.maintenance.schemas import AttachmentPublic, BoardDevice, EntryPublic, HistoryItem, PlanPublic
 from leitstand.maintenance.traffic_light import Light, device_lights, light_counts, plan_lights, plans
 from leitstand.sites.models import Site
+from leitstand.web.crud import presentable
 
 MAINTENANCE_ALARM_KIND = "maintenance_due"
 
@@ -36,7 +37,7 @@ def plans_of(db: Session, device_id: int) -> list[PlanPublic]:
     lights = plan_lights(db, device_id)
     rows = db.scalars(select(MaintenancePlan).where(MaintenancePlan.device_id == device_id)
                       .order_by(MaintenancePlan.active.desc(), MaintenancePlan.kind.desc(), MaintenancePlan.id))
-    return [_public(plan, *lights.get(plan.id, (None, None))) for plan in rows]
+    return presentable(rows, lambda plan: _public(plan, *lights.get(plan.id, (None, None))))
 
 
 def plan_public(db: Session, plan: MaintenancePlan) -> PlanPublic:
@@ -102,12 +103,9 @@ def entries_of(db: Session, device_id: int, start: date, end: date) -> list[Insp
 
 def entries_public(db: Session, entries: list[InspectionEntry]) -> list[EntryPublic]:
     attachments = book.attachments_of(db, [entry.id for entry in entries])
-    return [
-        EntryPublic.model_validate(entry).model_copy(update={
-            "attachments": [AttachmentPublic.model_validate(attachment) for attachment in attachments[entry.id]],
-        })
-        for entry in entries
-    ]
+    return presentable(entries, lambda entry: EntryPublic.model_validate(entry).model_copy(update={
+        "attachments": [AttachmentPublic.model_validate(attachment) for attachment in attachments[entry.id]],
+    }))
 
 
 # --- service history -----------------------------------------------------------------------

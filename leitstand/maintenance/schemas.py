@@ -8,32 +8,39 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from leitstand.maintenance.models import CheckResult, PlanKind
-from leitstand.web.types import ContractDate, Input, Name, Public, RefId, ShortText
+from leitstand.web.types import (UNCHANGED, ContractDate, DisplayText, Flag, Input, Integer, JsonNumber, Name, Patch, Public,
+                                RefId, ShortText, visible_text)
 
 CounterKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-LongText = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00]*$")]
+Months = Annotated[int, Field(ge=1, le=240), JsonNumber]
+Counts = Annotated[int, Field(ge=1, le=10**12), JsonNumber]
+Reading = Annotated[float, Field(ge=0, le=1e15), JsonNumber]
+LongText = Annotated[str, StringConstraints(max_length=10_000, pattern=r"^[^\x00\u202a-\u202e\u2066-\u2069]*$"), DisplayText]
 ChecklistItemText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
-                                                     pattern=r"^[^\x00-\x1f]*$")]
+                                                     pattern=visible_text(r"[^\x00-\x1f\u202a-\u202e\u2066-\u2069]")),
+                              DisplayText]
 LightName = Literal["green", "yellow", "red"]
 
 
 class PlanBase(Input):
     name: Name
-    interval_months: int | None = Field(None, ge=1, le=240, description="Interval plans: every N months.")
-    lead_days: int = Field(0, ge=0, le=3650, description="Interval plans: turn yellow this many days ahead (at least 30).")
+    interval_months: Months | None = Field(None, description="Interval plans: every N months.")
+    lead_days: Integer = Field(0, ge=0, le=3650, description="Interval plans: turn yellow this many days ahead (at least 30).")
     counter_key: CounterKey | None = Field(None, description="Counter plans: the counter telemetry key, e.g. cycles.")
-    counter_every: int | None = Field(None, ge=1, le=10**12, description="Counter plans: every N counts.")
-    lead_count: int = Field(0, ge=0, le=10**12, description="Counter plans: turn yellow this many counts ahead.")
+    counter_every: Counts | None = Field(None, description="Counter plans: every N counts.")
+    lead_count: Integer = Field(0, ge=0, le=10**12, description="Counter plans: turn yellow this many counts ahead.")
     checklist: list[ChecklistItemText] | None = Field(None, max_length=100,
                                                       description="Checklist items; the device type's if omitted.")
-    active: bool = True
+    active: Flag = True
 
 
 class PlanCreate(PlanBase):
+    """An interval plan needs `interval_months`, a counter plan `counter_key` and `counter_every`."""
+
     kind: PlanKind
     last_done_on: ContractDate | None = Field(None, description="Start of the first period; default: commissioning.")
-    baseline_count: float | None = Field(None, ge=0, le=1e15,
-                                         description="Counter reading the first period starts at; default: the current one.")
+    baseline_count: Reading | None = Field(
+        None, description="Counter reading the first period starts at; default: the current one.")
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -44,17 +51,17 @@ class PlanCreate(PlanBase):
         return self
 
 
-class PlanUpdate(Input):
-    name: Name | None = None
-    interval_months: int | None = Field(None, ge=1, le=240)
-    lead_days: int | None = Field(None, ge=0, le=3650)
-    counter_key: CounterKey | None = None
-    counter_every: int | None = Field(None, ge=1, le=10**12)
-    lead_count: int | None = Field(None, ge=0, le=10**12)
-    checklist: list[ChecklistItemText] | None = Field(None, max_length=100)
-    active: bool | None = None
-    last_done_on: ContractDate | None = Field(None, description="Move the start of the current period.")
-    baseline_count: float | None = Field(None, ge=0, le=1e15)
+class PlanUpdate(Patch):
+    name: Name = UNCHANGED
+    interval_months: Months = UNCHANGED
+    lead_days: Integer = Field(UNCHANGED, ge=0, le=3650)
+    counter_key: CounterKey = UNCHANGED
+    counter_every: Counts = UNCHANGED
+    lead_count: Integer = Field(UNCHANGED, ge=0, le=10**12)
+    checklist: list[ChecklistItemText] = Field(UNCHANGED, max_length=100)
+    active: Flag = UNCHANGED
+    last_done_on: ContractDate | None = Field(UNCHANGED, description="Move the start of the current period.")
+    baseline_count: Reading | None = UNCHANGED
 
 
 class PlanPublic(Public):
@@ -94,7 +101,7 @@ class EntryBase(Input):
     findings: LongText = ""
     signature_name: ShortText = ""
     next_due_on: ContractDate | None = Field(None, description="Override the next due date of completed interval plans.")
-    counter_reading: float | None = Field(None, ge=0, le=1e15)
+    counter_reading: Reading | None = None
 
 
 class EntryCreate(EntryBase):
@@ -102,14 +109,14 @@ class EntryCreate(EntryBase):
                                             description="Plans this inspection fulfils; their periods start anew.")
 
 
-class EntryUpdate(Input):
+class EntryUpdate(Patch):
     """Corrections to an entry's record; the plans it completed stay as they were moved."""
 
-    performed_on: ContractDate | None = None
-    technician_name: Name | None = None
-    checklist: list[CheckItem] | None = Field(None, max_length=100)
-    findings: LongText | None = None
-    signature_name: ShortText | None = None
+    performed_on: ContractDate = UNCHANGED
+    technician_name: Name = UNCHANGED
+    checklist: list[CheckItem] = Field(UNCHANGED, max_length=100)
+    findings: LongText = UNCHANGED
+    signature_name: ShortText = UNCHANGED
 
 
 class AttachmentPublic(Public):

@@ -19,6 +19,7 @@ from leitstand.notifications.channels import Channel
 from leitstand.notifications.dispatch import current_notifier
 from leitstand.notifications.models import Delivery, DeliveryOutcome, PushSubscription, RoutingRule, SiteMute, Webhook
 from leitstand.notifications.schemas import (
+    HTTP_URL,
     DeliveryPublic,
     PushSubscriptionCreate,
     PushSubscriptionPublic,
@@ -37,14 +38,16 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from leitstand.web.crud import get_visible, page_of
-from leitstand.web.deps import Access, SelfService, requires
+from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.web.deps import Access, AccountArea, account, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
 
 router = APIRouter(tags=["notifications"])
 Admin = Annotated[Access, requires(Permission.notification_write)]
 AlarmReader = Annotated[Access, requires(Permission.alarm_read)]
+# The user's own notification settings: an API token reaches them only with the account scope.
+OwnSettings = Annotated[Access, account(AccountArea.notifications)]
 
 
 def _sender(request: Request, access: Access) -> Sender:
@@ -119,8 +122,6 @@ def get_rule(rule_id: ObjectId, access: Admin) -> RoutingRule:
 def update_rule(rule_id: ObjectId, body: RuleUpdate, access: Admin) -> RoutingRule:
     rule = get_visible(access.db, RoutingRule, rule_id, "routing rule")
     for field, value in _listify(body.model_dump(exclude_unset=True)).items():
-        if value is None and field not in ("escalate_after_minutes",):
-            raise invalid(f"{field} cannot be null.")
         setattr(rule, field, value)
     _check_rule(access.db, rule)
     access.db.commit()
@@ -171,8 +172,6 @@ def update_webhook(webhook_id: ObjectId, body: WebhookUpdate, request: Request,
                    access: Admin) -> WebhookWithSecret | WebhookPublic:
     webhook = get_visible(access.db, Webhook, webhook_id, "webhook")
     changes = body.model_dump(exclude_unset=True, exclude={"rotate_secret"})
-    if any(value is None for value in changes.values()):
-        raise invalid("name, url and enabled cannot be null.")
     for field, value in changes.items():
         setattr(webhook, field, value)
     secret = None
@@ -258,12 +257,13 @@ def retry_now(delivery_id: ObjectId, request: Request, access: Admin) -> Deliver
 
 
 @router.get("/me/push-subscriptions", response_model=list[PushSubscriptionPublic])
-def my_push_subscriptions(access: SelfService) -> list[PushSubscription]:
-    return list(access.db.scalars(select(PushSubscription).order_by(PushSubscription.id)))
+def my_push_subscriptions(access: OwnSettings) -> list[PushSubscriptionPublic]:
+    return presentable(access.db.scalars(select(PushSubscription).order_by(PushSubscription.id)),
+                       PushSubscriptionPublic.model_validate)
 
 
 @router.post("/me/push-subscriptions", response_model=PushSubscriptionPublic, status_code=201)
-def subscribe_push(body: PushSubscriptionCreate, request: Request, access: SelfService) -> PushSubscription:
+def subscribe_push(body: PushSubscriptionCreate, request: Request, access: OwnSettings) -> PushSubscription:
     """Register this browser for Web Push (again: the same endpoint updates its keys)."""
     user_agent = body.user_agent or request.headers.get("user-agent", "")[:300]
     with system_session(access.session_factory, reason="is the push endpoint someone else's") as db:
@@ -283,8 +283,8 @@ def subscribe_push(body: PushSubscriptionCreate, request: Request, access: SelfS
 
 
 @router.delete("/me/push-subscriptions", status_code=204)
-def unsubscribe_push(access: SelfService,
-                     endpoint: Annotated[str, Query(min_length=8, max_length=1000, pattern=r"^https?://[^\s\x00-\x1f]+$")]) -> Response:
+def unsubscribe_push(access: OwnSettings,
+                     endpoint: Annotated[str, Query(min_length=8, max_length=1000, pattern=HTTP_URL)]) -> Response:
     """Unregister a browser by its push endpoint (what the browser knows of itself)."""
     subscription = access.db.scalar(select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     if subscription is None:
@@ -295,7 +295,7 @@ def unsubscribe_push(access: SelfService,
 
 
 @router.get("/me/site-mutes", response_model=list[SiteMutePublic])
-def my_site_mutes(access: SelfService) -> list[SiteMutePublic]:
+def my_site_mutes(access: OwnSettings) -> list[SiteMutePublic]:
     mutes = access.db.scalars(select(SiteMute)).all()
     # Sites are read with the user's site.read scope; the personal session sees only personal rows.
     with access.scoped_for(Permission.site_read) as sites:
@@ -306,7 +306,7 @@ def my_site_mutes(access: SelfService) -> list[SiteMutePublic]:
 
 
 @router.put("/me/site-mutes/{site_id}", response_model=SiteMutePublic)
-def mute_site(site_id: ObjectId, access: SelfService) -> SiteMutePublic:
+def mute_site(site_id: ObjectId, access: OwnSettings) -> SiteMutePublic:
     """No notifications about this site and what lies below it, for me."""
     with access.scoped_for(Permission.site_read) as sites:
         site = get_visible(sites, Site, site_id, "site")
@@ -320,7 +320,7 @@ def mute_site(site_id: ObjectId, access: SelfService) -> SiteMutePublic:
 
 
 @router.delete("/me/site-mutes/{site_id}", status_code=204)
-def unmute_site(site_id: ObjectId, access: SelfService) -> Response:
+def unmute_site(site_id: ObjectId, access: OwnSettings) -> Response:
     mute = access.db.scalar(select(SiteMute).where(SiteMute.site_id == site_id))
     if mute is None:
         raise not_found("site mute")

@@ -22,7 +22,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.auth.models import PersonalModel
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel, tenant_visible
 
 
@@ -43,6 +43,9 @@ class RoutingRule(IdMixin, CreatedAtMixin, ScopedModel, Base):
 
     __tablename__ = "notification_rules"
     __audited__ = True
+    __table_args__ = tuple(json_holds(column, "array") for column in (
+        "severities", "site_ids", "device_type_keys", "user_ids", "roles", "channels", "webhook_ids",
+        "escalation_user_ids", "escalation_roles"))
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -118,6 +121,7 @@ class Delivery(IdMixin, CreatedAtMixin, ScopedModel, Base):
     """
 
     __tablename__ = "notification_deliveries"
+    __table_args__ = (json_holds("payload", "object"),)
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     # No foreign key: the delivery log is kept as it was, whatever becomes of the alarm.
@@ -156,7 +160,7 @@ class EscalationWatch(IdMixin, CreatedAtMixin, ScopedModel, Base):
     """An alarm that a rule escalates unless it is acknowledged (or cleared) by `escalate_at`."""
 
     __tablename__ = "notification_escalations"
-    __table_args__ = (UniqueConstraint("alarm_id", "rule_id"),)
+    __table_args__ = (UniqueConstraint("alarm_id", "rule_id"), json_holds("alarm", "object"))
 
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id", ondelete="CASCADE"), index=True)

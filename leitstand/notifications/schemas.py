@@ -8,15 +8,18 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from leitstand.access.roles import ROLES
+from leitstand.access.schemas import RoleKey
 from leitstand.devicetypes.spec import Severity
 from leitstand.notifications.channels import Channel
-from leitstand.web.types import NO_CONTROL, Input, Label, Name, Public, RefId
+from leitstand.web.types import NO_CONTROL, UNCHANGED, Flag, Input, JsonNumber, Label, Name, Patch, Public, RefId
 
-WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000,
-                                              pattern=r"^https?://[^\s\x00-\x1f]+$")]
+# No whitespace or control characters, C1 and U+FEFF named too: regex engines disagree on what \s holds,
+# and the schema (ECMA) and the server (Rust) must refuse the same URLs.
+HTTP_URL = r"^https?://[^\s\x00-\x1f\x7f-\x9f\ufeff]+$"
+WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000, pattern=HTTP_URL)]
 WebhookSecret = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=NO_CONTROL)]
-RoleKey = Annotated[str, StringConstraints(max_length=40)]
-Minutes = Annotated[int, Field(ge=1, le=7 * 24 * 60, description="Escalate if not acknowledged after this long.")]
+Minutes = Annotated[int, Field(ge=1, le=7 * 24 * 60, description="Escalate if not acknowledged after this long."),
+                    JsonNumber]
 IdList = Annotated[list[RefId], Field(max_length=200)]
 
 
@@ -27,29 +30,33 @@ def _known_roles(roles: list[str] | None) -> list[str] | None:
     return roles
 
 
-class RuleFields(Input):
-    name: Name | None = None
-    enabled: bool | None = None
-    severities: list[Severity] | None = Field(None, max_length=4, description="Empty: every severity.")
-    site_ids: IdList | None = Field(None, description="Sites (with everything below them); empty: every site.")
-    device_type_keys: Annotated[list[Label], Field(max_length=100)] | None = Field(
-        None, description="Device types; empty: every type.")
-    user_ids: IdList | None = None
-    roles: Annotated[list[RoleKey], Field(max_length=20)] | None = Field(
-        None, description="Everyone holding one of these roles in the rule's organisation (and above it).")
-    channels: Annotated[list[Channel], Field(max_length=3)] | None = None
-    webhook_ids: IdList | None = None
-    escalate_after_minutes: Minutes | None = None
-    escalation_user_ids: IdList | None = None
-    escalation_roles: Annotated[list[RoleKey], Field(max_length=20)] | None = None
+class RuleFields(Patch):
+    """What a rule is made of. Left out: unchanged on update, empty on creation (see RuleCreate)."""
+
+    name: Name = UNCHANGED
+    enabled: Flag = UNCHANGED
+    severities: list[Severity] = Field(UNCHANGED, max_length=4, description="Empty: every severity.")
+    site_ids: IdList = Field(UNCHANGED, description="Sites (with everything below them); empty: every site.")
+    device_type_keys: Annotated[list[Label], Field(max_length=100)] = Field(
+        UNCHANGED, description="Device types; empty: every type.")
+    user_ids: IdList = UNCHANGED
+    roles: Annotated[list[RoleKey], Field(max_length=20)] = Field(
+        UNCHANGED, description="Everyone holding one of these roles in the rule's organisation (and above it).")
+    channels: Annotated[list[Channel], Field(max_length=3)] = UNCHANGED
+    webhook_ids: IdList = UNCHANGED
+    escalate_after_minutes: Minutes | None = Field(UNCHANGED, description="null: no escalation.")
+    escalation_user_ids: IdList = UNCHANGED
+    escalation_roles: Annotated[list[RoleKey], Field(max_length=20)] = UNCHANGED
 
     _roles = field_validator("roles", "escalation_roles")(_known_roles)
 
 
 class RuleCreate(RuleFields):
+    """A rule needs recipients: `user_ids`, `roles`, or `webhook_ids` with the webhook channel."""
+
     tenant_id: RefId
     name: Name
-    enabled: bool = True
+    enabled: Flag = True
     severities: list[Severity] = Field(default_factory=lambda: list(Severity), max_length=4)
     channels: Annotated[list[Channel], Field(max_length=3)] = Field(
         default_factory=lambda: [Channel.push, Channel.email])
@@ -82,14 +89,14 @@ class WebhookCreate(Input):
     name: Name
     url: WebhookUrl
     secret: WebhookSecret | None = Field(None, description="Omit to have one generated (returned once).")
-    enabled: bool = True
+    enabled: Flag = True
 
 
-class WebhookUpdate(Input):
-    name: Name | None = None
-    url: WebhookUrl | None = None
-    enabled: bool | None = None
-    rotate_secret: bool = Field(False, description="Generate a new secret (returned once).")
+class WebhookUpdate(Patch):
+    name: Name = UNCHANGED
+    url: WebhookUrl = UNCHANGED
+    enabled: Flag = UNCHANGED
+    rotate_secret: Flag = Field(False, description="Generate a new secret (returned once).")
 
 
 class WebhookPublic(Public):
@@ -128,11 +135,14 @@ class DeliveryPublic(Public):
     created_at: datetime
 
 
+PushKey = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_\-=]+$")]
+
+
 class PushSubscriptionCreate(Input):
     """What the browser's `PushSubscription.toJSON()` gives, plus who it is."""
 
-    endpoint: Annotated[str, StringConstraints(min_length=8, max_length=1000, pattern=r"^https?://[^\s\x00-\x1f]+$")]
-    keys: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_\-=]+$")]]
+    endpoint: Annotated[str, StringConstraints(min_length=8, max_length=1000, pattern=HTTP_URL)]
+    keys: Annotated[dict[str, PushKey], Field(json_schema_extra={"required": ["p256dh", "auth"]})]
     expirationTime: Any = None  # noqa: N815 - the browser's own field name; ignored
     user_agent: Annotated[str, StringConstraints(max_length=300, pattern=NO_CONTROL)] = ""
 

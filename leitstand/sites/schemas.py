@@ -5,7 +5,8 @@ from datetime import datetime
 from pydantic import Field
 
 from leitstand.sites.models import SiteKind
-from leitstand.web.types import CountryCode, Input, Latitude, Longitude, Name, Public, RefId, ShortText
+from leitstand.web.types import (UNCHANGED, City, CountryCode, Input, Latitude, Longitude, Name, Patch, PostalCode, Public,
+                                 RefId, ShortText)
 
 
 class SiteCreate(Input):
@@ -14,21 +15,21 @@ class SiteCreate(Input):
     tenant_id: RefId | None = Field(None, description="Required for a top-level site; children take their parent's tenant.")
     parent_id: RefId | None = None
     street: ShortText = ""
-    postal_code: ShortText = ""
-    city: ShortText = ""
+    postal_code: PostalCode = ""
+    city: City = ""
     country: CountryCode = "DE"
     latitude: Latitude | None = None
     longitude: Longitude | None = None
 
 
-class SiteUpdate(Input):
-    name: Name | None = None
-    street: ShortText | None = None
-    postal_code: ShortText | None = None
-    city: ShortText | None = None
-    country: CountryCode | None = None
-    latitude: Latitude | None = None
-    longitude: Longitude | None = None
+class SiteUpdate(Patch):
+    name: Name = UNCHANGED
+    street: ShortText = UNCHANGED
+    postal_code: PostalCode = UNCHANGED
+    city: City = UNCHANGED
+    country: CountryCode = UNCHANGED
+    latitude: Latitude | None = Field(UNCHANGED, description="null: no coordinates (the site is not on the map).")
+    longitude: Longitude | None = Field(UNCHANGED, description="null: no coordinates (the site is not on the map).")
 
 
 class SitePublic(Public):
@@ -52,9 +53,9 @@ class SiteGroupCreate(Input):
     site_ids: list[RefId] = Field(default_factory=list, max_length=1000)
 
 
-class SiteGroupUpdate(Input):
-    name: Name | None = None
-    site_ids: list[RefId] | None = Field(None, max_length=1000)
+class SiteGroupUpdate(Patch):
+    name: Name = UNCHANGED
+    site_ids: list[RefId] = Field(UNCHANGED, max_length=1000, description="The group's sites, replacing the ones it has.")
 
 
 class SiteGroupPublic(Public):

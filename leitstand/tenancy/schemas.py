@@ -5,10 +5,10 @@ from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 from leitstand.tenancy.models import TenantKind
-from leitstand.web.types import CountryCode, Input, Name, Public, RefId, ShortText
+from leitstand.web.types import UNCHANGED, City, CountryCode, Flag, Input, Name, Patch, PostalCode, Public, RefId, ShortText
 
 
 @lru_cache(maxsize=1)
@@ -22,16 +22,20 @@ def _known_zone(zone: str) -> str:
     return zone
 
 
-TimeZone = Annotated[str, AfterValidator(_known_zone)]
+def _list_zones(schema: dict[str, object]) -> None:
+    schema["enum"] = sorted(_zones())
+
+
+TimeZone = Annotated[str, AfterValidator(_known_zone), Field(json_schema_extra=_list_zones)]
 
 
 class TenantFields(Input):
     street: ShortText = ""
-    postal_code: ShortText = ""
-    city: ShortText = ""
+    postal_code: PostalCode = ""
+    city: City = ""
     country: CountryCode = "DE"
     time_zone: TimeZone = "Europe/Berlin"
-    require_second_factor: bool = False
+    require_second_factor: Flag = False
 
 
 class TenantCreate(TenantFields):
@@ -39,14 +43,14 @@ class TenantCreate(TenantFields):
     name: Name
 
 
-class TenantUpdate(Input):
-    name: Name | None = None
-    street: ShortText | None = None
-    postal_code: ShortText | None = None
-    city: ShortText | None = None
-    country: CountryCode | None = None
-    time_zone: TimeZone | None = None
-    require_second_factor: bool | None = None
+class TenantUpdate(Patch):
+    name: Name = UNCHANGED
+    street: ShortText = UNCHANGED
+    postal_code: PostalCode = UNCHANGED
+    city: City = UNCHANGED
+    country: CountryCode = UNCHANGED
+    time_zone: TimeZone = UNCHANGED
+    require_second_factor: Flag = UNCHANGED
 
 
 class TenantPublic(Public):

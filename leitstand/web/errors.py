@@ -8,12 +8,14 @@ here turn every failure into a problem document, so a client never sees a bare
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import inspect as inspect_row
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -59,6 +61,20 @@ def invalid(detail: str, **extra: Any) -> Problem:
     return Problem(422, "invalid", "Invalid request", detail, **extra)
 
 
+def invalid_combination(rule: str, detail: str, *parameters: str, location: str = "query") -> Problem:
+    """A 422 for parameters that are each valid but break a rule between them (`from` before
+    `to`), naming every one of them the way a schema error names one, so a form can mark them all.
+    `rule` is the error type, for clients telling such rules apart."""
+    errors = [{"loc": [location, name], "msg": detail, "type": rule} for name in parameters]
+    return invalid(detail, errors=errors)
+
+
+def invalid_field(rule: str, detail: str, field: str, location: str = "body") -> Problem:
+    """A 422 for one field that breaks a rule the schema cannot state (a password on a list of
+    common ones), shaped like a schema error on that field; `rule` is the error type clients tell apart."""
+    return invalid_combination(rule, detail, field, location=location)
+
+
 def problem_response(
     status: int, kind: str, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
@@ -76,6 +92,33 @@ _STATUS_KINDS = {
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("too-many-requests", "Too many requests"),
 }
+
+
+# Stored rows their response model refused, by table (by response model where a route built
+# the model itself): data that got around the API's checks, written by hand or by an older
+# version. Each is logged, with its key where known.
+invalid_rows: Counter[str] = Counter()
+
+
+def row_name(row: Any) -> str:
+    """A stored row as the log names it: its table and primary key, e.g. "devices 17"."""
+    state = inspect_row(row, raiseerr=False)
+    if state is not None and getattr(state, "mapper", None) is not None:
+        key = ", ".join(map(str, state.identity or ("new",)))
+        return f"{state.mapper.local_table.name} {key}"
+    return f"{type(row).__name__} {getattr(row, 'id', '?')}"
+
+
+def log_invalid_row(row: Any, model: str, errors: list[Any]) -> None:
+    name = row_name(row)
+    invalid_rows[name.split(" ", 1)[0]] += 1
+    reasons = "; ".join(f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', '')}" for error in errors)
+    log.error("stored row %s does not match %s: %s", name, model, reasons)
+
+
+def invalid_stored_data() -> Problem:
+    return Problem(500, "invalid-stored-data", "Stored data is invalid",
+                   "A stored record does not match its schema. It has been logged for the operator.")
 
 
 class HtmlErrorPages(Protocol):
@@ -112,6 +155,28 @@ def install_error_handlers(app: FastAPI, html_pages: HtmlErrorPages | None = Non
         ]
         return respond(request, 422, "invalid", "Invalid request", "The request does not match the schema.", errors=errors)
 
+    @app.exception_handler(ResponseValidationError)
+    async def _invalid_response(request: Request, error: ResponseValidationError) -> Response:
+        # The route returned stored rows its response model refuses: name each, instead of a traceback.
+        model = getattr(getattr(request.scope.get("route"), "response_model", None), "__name__", "the response model")
+        by_row: dict[int, list[Any]] = {}  # a list's item index; -1 for the one row
+        for item in error.errors():
+            loc = list(item.get("loc", ()))[1:]  # after "response"
+            index = loc.pop(0) if isinstance(error.body, list) and loc and isinstance(loc[0], int) else -1
+            by_row.setdefault(index, []).append({**item, "loc": loc})
+        for index, errors in by_row.items():
+            log_invalid_row(error.body[index] if index >= 0 else error.body, model, errors)
+        problem = invalid_stored_data()
+        return respond(request, problem.status, problem.kind, problem.title, problem.detail)
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(request: Request, error: ValidationError) -> Response:
+        # A response model built inside a route refused what it was given (stored data, as above).
+        log.error("%s %s: %s refused stored data: %s", request.method, request.url.path, error.title, error.errors())
+        invalid_rows[error.title] += 1
+        problem = invalid_stored_data()
+        return respond(request, problem.status, problem.kind, problem.title, problem.detail)
+
     @app.exception_handler(OutOfScope)
     async def _out_of_scope(request: Request, error: OutOfScope) -> Response:
         return respond(request, 404, "not-found", "Not found", "A referenced record does not exist or is not visible to you.")
@@ -129,6 +194,22 @@ def install_error_handlers(app: FastAPI, html_pages: HtmlErrorPages | None = Non
 
 def problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+
+
+def throttled(kind: str, detail: str, retry_after_seconds: int) -> Problem:
+    """A 429 that says when to try again."""
+    problem = Problem(429, kind, "Slow down", detail)
+    problem.headers["Retry-After"] = str(retry_after_seconds)
+    return problem
+
+
+def throttled_response(description: str) -> dict[str, Any]:
+    """How a route that throttles documents its 429 (see `throttled`)."""
+    return {
+        "description": description, "content": problem_content(),
+        "headers": {"Retry-After": {"description": "Seconds to wait before trying again.", "required": True,
+                                    "schema": {"type": "integer", "minimum": 1}}},
+    }
 
 
 # Documented on every API route so clients (and schemathesis) know the error shape.

@@ -178,6 +178,13 @@ def test_unreachable_receiver_is_a_failed_attempt() -> None:
     assert result.retry_at is not None and result.latency_ms > 0
 
 
+def test_host_name_that_cannot_be_encoded_is_a_failed_attempt() -> None:
+    # A label over 63 characters fits the URL pattern but not IDNA; it used to escape as a 500.
+    result = send_webhook(f"https://{'a' * 64}.example/hook", SECRET, CHARGER_FAULT, delivery_id="dlv-8")
+
+    assert result.outcome is Outcome.failed and result.detail.startswith("request failed")
+
+
 def test_redirect_is_not_followed(webhook_receiver) -> None:  # type: ignore[no-untyped-def]
     webhook_receiver.answer_with(308)
 

@@ -168,7 +168,8 @@ def send_webhook(
             detail = f"{status_code} {response.reason_phrase}".strip()
     except httpx.TimeoutException:
         detail = f"no answer within {timeout:g} s"
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:
+        # UnicodeError: a host name IDNA cannot encode (a label over 63 characters) fails in the socket layer.
         detail = f"request failed: {error}"
     finally:
         if client is None:
