@@ -1,10 +1,11 @@
-"""Reading raw request bodies with a size cap, for routes that take CSV or device payloads."""
+"""Reading raw request bodies with a size cap, for routes that take CSV, uploads or device payloads."""
 
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
 
-from leitstand.web.errors import Problem
+from leitstand.web.errors import Problem, invalid
 
 
 def too_large(limit: int) -> Problem:
@@ -24,3 +25,12 @@ async def read_capped(request: Request, limit: int) -> bytes:
             raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def only_file(form: FormData, field: str, what: str) -> UploadFile:
+    """The upload in `field` of a multipart form that holds nothing else: the schema documents
+    that one field, so another one is refused rather than ignored."""
+    upload = form.get(field)
+    if not isinstance(upload, UploadFile) or len(form.multi_items()) != 1:
+        raise invalid(f"Send {what} in the form field `{field}`, and nothing else.")
+    return upload

@@ -12,10 +12,11 @@ from tests.support.world import Organisation, World
 
 
 def SEED(org: Organisation, world: World) -> dict[str, Any]:  # noqa: N802 - the walk's hook name
-    """A ticket on the organisation's barrier and a release code of its customer."""
+    """A ticket on the organisation's barrier, handed over to its partner, and a release code of its customer."""
     db = world.db
-    ticket = Ticket(tenant_id=org.customer.id, device_id=org.barrier.id, ticket_class=1, title=f"Ticket {org.mark}",
-                    description="", status="open", sla_policy="barrier-portal", updated_at=clock.now())
+    ticket = Ticket(tenant_id=org.customer.id, device_id=org.barrier.id, desk="partner", ticket_class=1,
+                    title=f"Ticket {org.mark}", description="", status="open", sla_policy="barrier-portal",
+                    updated_at=clock.now())
     db.add(ticket)
     db.flush()
     db.add(TicketEvent(ticket_id=ticket.id, kind="opened", at=clock.now()))
