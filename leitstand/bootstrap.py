@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.access.models import RoleGrant
-from leitstand.access.roles import ROLES, ROOT_ONLY_ROLES, ScopeKind
-from leitstand.auth.secrets import SecretBox, hash_password
+from leitstand.access.roles import ROLES, ScopeKind
+from leitstand.auth.secrets import SecretBox
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db import migrate
@@ -15,6 +15,7 @@ from leitstand.devicetypes.service import sync_shipped_types
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
+from leitstand.users.service import set_password
 
 
 def root_tenant(db: Session) -> Tenant | None:
@@ -51,19 +52,22 @@ def create_user(
     db: Session, *, tenant: Tenant, email: str, display_name: str, password: str | None, role: str | None,
     language: str = "de",
 ) -> User:
-    """Create a user with a password (no invitation) and optionally a role on their own tenant."""
+    """Create a user with a password (no invitation) and optionally a role on their own tenant.
+    The password must pass leitstand.auth.password_policy (PasswordRefused otherwise)."""
     email = email.lower()
     if db.scalar(select(User.id).where(User.email == email)) is not None:
         raise UserExists(email)
     if role is not None and role not in ROLES:
         raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
-    if role in ROOT_ONLY_ROLES and tenant.kind != TenantKind.root:
-        raise ValueError(f"{role} is granted on the root tenant only")
+    if role is not None and tenant.kind not in ROLES[role].tenant_kinds:
+        fits = ", ".join(sorted(ROLES[role].tenant_kinds))
+        raise ValueError(f"{role} is made for {fits} tenants, not for a {tenant.kind} tenant")
     user = User(
         tenant_id=tenant.id, email=email, display_name=display_name, language=language,
-        password_hash=hash_password(password) if password else None,
         email_verified_at=clock.now() if password else None,
     )
+    if password:
+        set_password(db, user, password)
     db.add(user)
     db.flush()
     if role is not None:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from leitstand.access.models import RoleGrant
+from leitstand.access.models import TARGET_COLUMNS, RoleGrant
 from leitstand.access.roles import ROLES, ScopeKind
 from leitstand.access.schemas import GrantCreate, GrantPublic, RolePublic
 from leitstand.access.service import check_grantable, check_within_grantee, role_named
@@ -29,6 +29,7 @@ def list_roles(principal: CurrentPrincipal) -> list[RolePublic]:
         RolePublic(
             key=role.key, label_en=role.label_en, label_de=role.label_de,
             permissions=sorted(p.value for p in role.permissions), grantable_on=sorted(role.grantable_on),
+            tenant_kinds=sorted(role.tenant_kinds),
         )
         for role in ROLES.values()
     ]
@@ -42,8 +43,11 @@ def list_grants(access: Reader, user_id: FilterId = None, limit: Limit = 50, off
     return page_of(access.db, statement, limit, offset, GrantPublic.model_validate)
 
 
-@router.post("/role-grants", response_model=GrantPublic, status_code=201)
-def create_grant(body: GrantCreate, access: Writer) -> RoleGrant:
+@router.post("/role-grants", response_model=GrantPublic, status_code=201,
+             responses={200: {"description": "The user holds this grant already: the existing grant.",
+                              "model": GrantPublic}})
+def create_grant(body: GrantCreate, access: Writer, response: Response) -> RoleGrant:
+    """Grant a role. Granting what the user holds already changes nothing and answers 200 with that grant."""
     user = get_visible(access.db, User, body.user_id, "user")
     role = role_named(body.role)
     target_id = {ScopeKind.tenant: body.tenant_id, ScopeKind.site: body.site_id, ScopeKind.device: body.device_id}[
@@ -52,6 +56,12 @@ def create_grant(body: GrantCreate, access: Writer) -> RoleGrant:
     assert target_id is not None
     target = check_grantable(access, role, body.scope_kind, target_id)
     check_within_grantee(access, user, body.scope_kind, target)
+    existing = access.db.scalar(select(RoleGrant).where(
+        RoleGrant.user_id == user.id, RoleGrant.role == role.key, RoleGrant.scope_kind == body.scope_kind,
+        getattr(RoleGrant, TARGET_COLUMNS[body.scope_kind]) == target_id))
+    if existing is not None:
+        response.status_code = 200
+        return existing
     grant = RoleGrant(
         user_id=user.id, tenant_id=user.tenant_id, role=role.key, scope_kind=body.scope_kind,
         scope_tenant_id=body.tenant_id, site_id=body.site_id, device_id=body.device_id,

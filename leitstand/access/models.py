@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin
 from leitstand.tenancy.scope import ScopedModel, tenant_visible
+
+# The column naming each kind of grant's target.
+TARGET_COLUMNS = {"tenant": "scope_tenant_id", "site": "site_id", "device": "device_id"}
+
+
+def _one_grant_per_target(kind: str, target_column: str) -> Index:
+    # Partial, one per kind: a plain unique constraint would never fire, as NULLs differ from each other.
+    where = text(f"scope_kind = '{kind}'")
+    return Index(f"uq_role_grants_{kind}_target", "user_id", "role", target_column, unique=True,
+                 sqlite_where=where, postgresql_where=where)
 
 
 class RoleGrant(IdMixin, CreatedAtMixin, ScopedModel, Base):
@@ -19,6 +29,8 @@ class RoleGrant(IdMixin, CreatedAtMixin, ScopedModel, Base):
             " OR (scope_kind = 'device' AND device_id IS NOT NULL)",
             name="scope_target",
         ),
+        # The same role for the same user on the same target is one grant.
+        *(_one_grant_per_target(kind, column) for kind, column in TARGET_COLUMNS.items()),
     )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -1,20 +1,22 @@
-"""Granting roles without escalation.
+"""Granting roles without escalation, and only where they fit.
 
 A principal may grant (or revoke) a role on a target only if they themselves hold
 every permission of that role on that target. So an operator can make a colleague
-an operator technician on a site they run, but never a partner admin.
+an operator technician on a site they run, but never a partner admin. A role is
+granted only on targets of the tenant kinds it is made for (`Role.tenant_kinds`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from leitstand.access.roles import ROLES, ROOT_ONLY_ROLES, Role, ScopeKind
+from leitstand.access.roles import ROLES, Role, ScopeKind
 from sqlalchemy import select
 
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.sites.models import Site
-from leitstand.tenancy.models import Tenant, TenantKind
+from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 from leitstand.web.deps import Access
 from leitstand.web.errors import forbidden, invalid, not_found
@@ -45,6 +47,20 @@ def check_within_grantee(access: Access, grantee: User, kind: ScopeKind, target:
         raise invalid(f"The {kind.value} lies outside the user's organisation; grant only within it.")
 
 
+def check_tenant_kind(access: Access, role: Role, kind: ScopeKind, target: Any) -> None:
+    """The target (a tenant, or the tenant of a site or device) must be of a kind the role is made for."""
+    if kind == ScopeKind.tenant:
+        tenant_kind = target.kind
+    else:
+        # The caller may reach a site or device without seeing its tenant (a grant on one site).
+        with system_session(access.session_factory, reason="the kind of a grant target's tenant") as system:
+            tenant_kind = system.scalar(select(Tenant.kind).where(Tenant.id == target.tenant_id))
+    if tenant_kind not in role.tenant_kinds:
+        fits = ", ".join(sorted(role.tenant_kinds))
+        where = f"a {tenant_kind} tenant" if kind == ScopeKind.tenant else f"a {kind.value} of a {tenant_kind} tenant"
+        raise invalid(f"The role {role.key} is made for {fits} tenants; it cannot be granted on {where}.")
+
+
 def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int) -> Any:
     """Return the target if the principal may grant `role` on it; raise otherwise."""
     if kind not in role.grantable_on:
@@ -53,8 +69,7 @@ def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int)
     target = access.db.get(model, target_id)
     if target is None:
         raise not_found(kind.value)
-    if role.key in ROOT_ONLY_ROLES and not (kind == ScopeKind.tenant and target.kind == TenantKind.root):
-        raise invalid(f"The role {role.key} can only be granted on the root tenant.")
+    check_tenant_kind(access, role, kind, target)
     for permission in role.permissions:
         with access.scoped_for(permission) as session:
             if session.get(model, target_id) is None:

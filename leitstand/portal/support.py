@@ -2,7 +2,7 @@
 
 /tickets              the ticket list, filterable by status, class and SLA state, with clock badges
 /tickets/new          the new-ticket form; ?device_id= or ?site_id= (the support button) sets the reference
-/tickets/{id}         a ticket with its clock, comments and status actions
+/tickets/{id}         a ticket with its clock, desk, comments and actions (status, hand over, assign)
 /support-access       release codes: issue one (shown once), revoke, and what support viewed under each
 
 Pages read; every change goes through the JSON API (/api/v1/tickets, /api/v1/support-access).
@@ -24,7 +24,7 @@ from leitstand.sites.models import Site
 from leitstand.support import tickets as service
 from leitstand.support.access import code_state, views_of
 from leitstand.support.api import ticket_statement
-from leitstand.support.models import SupportAccessCode, Ticket, TicketComment, TicketStatus
+from leitstand.support.models import SupportAccessCode, Ticket, TicketComment, TicketDesk, TicketStatus
 from leitstand.support.sla import ClockState, TicketClass
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
@@ -85,7 +85,8 @@ def new_ticket_page(request: Request, access: Writer) -> HTMLResponse:
 def ticket_page(request: Request, ticket_id: ObjectId, access: Reader) -> HTMLResponse:
     db = access.db
     ticket = get_visible(db, Ticket, ticket_id, "ticket")
-    support_side = service.is_support_side(db, access.principal, ticket)
+    standing = service.standing_for(access.session_factory, access.principal, ticket)
+    support_side = standing.support_side
     comments = select(TicketComment).where(TicketComment.ticket_id == ticket.id).order_by(TicketComment.created_at)
     if not support_side:
         comments = comments.where(TicketComment.internal.is_(False))
@@ -99,6 +100,7 @@ def ticket_page(request: Request, ticket_id: ObjectId, access: Reader) -> HTMLRe
         "site": db.get(Site, ticket.site_id) if ticket.site_id else None,
         "support_side": support_side, "next_statuses": [s for s in allowed if s.value != ticket.status],
         "moment": _moment(request, access), "can_write": access.principal.has(Permission.ticket_write),
+        "desk_staff": standing.desk_staff, "can_hand_over": ticket.desk == TicketDesk.partner,
     })
 
 

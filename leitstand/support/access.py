@@ -81,6 +81,11 @@ def holds_platform_support(grants: Any) -> bool:
     return any(grant.role == PLATFORM_SUPPORT_ROLE and grant.covers_everything for grant in grants)
 
 
+def holds_support_access(principal: Any) -> bool:
+    """Whether the principal reads a customer's data under a redeemed, still valid release code now."""
+    return any(grant.support_code_id is not None for grant in principal.grants)
+
+
 def support_access_grants(db: Session, user_id: int, grants: tuple[Any, ...]) -> tuple[Any, ...]:
     """The read-only grants a platform support user holds through redeemed, still valid codes.
 

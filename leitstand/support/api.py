@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -13,8 +13,9 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site
 from leitstand.support import tickets as service
-from leitstand.support.access import code_digest, code_state, holds_platform_support, is_active, issue_code, views_of
-from leitstand.support.models import SupportAccessCode, Ticket, TicketComment, TicketStatus
+from leitstand.support.access import (code_digest, code_state, holds_platform_support, holds_support_access, is_active,
+                                      issue_code, views_of)
+from leitstand.support.models import SupportAccessCode, Ticket, TicketComment, TicketDesk, TicketStatus
 from leitstand.support.schemas import (
     CommentCreate,
     CommentPublic,
@@ -40,6 +41,7 @@ from leitstand.web.errors import conflict, forbidden, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
 
 router = APIRouter(tags=["support"])
+M = TypeVar("M")
 TicketReader = Annotated[Access, requires(Permission.ticket_read)]
 TicketWriter = Annotated[Access, requires(Permission.ticket_write)]
 CodeAdmin = Annotated[Access, requires(Permission.support_access_write)]
@@ -92,10 +94,26 @@ def list_tickets(
     return page_of(access.db, statement, limit, offset, TicketPublic.model_validate)
 
 
+def _referenced(access: Access, model: type[M], key: int | None, read: Permission, what: str) -> M | None:
+    """A record a new ticket names: one the caller's ticket scope reaches or, for platform support, one
+    a release code lets them read. Anything else is a 404, exactly like a record that does not exist."""
+    if key is None:
+        return None
+    row = access.db.get(model, key)
+    if row is None and holds_support_access(access.principal):
+        with access.scoped_for(read) as session:
+            row = session.get(model, key)
+    if row is None:
+        raise not_found(what)
+    return row
+
+
 def _ticket_tenant(access: Access, body: TicketCreate, device: Device | None, site: Site | None) -> Tenant:
     db = access.db
     if body.tenant_id is not None:
-        return get_visible(db, Tenant, body.tenant_id, "tenant")
+        tenant = _referenced(access, Tenant, body.tenant_id, Permission.tenant_read, "tenant")
+        assert tenant is not None
+        return tenant
     referenced = device.tenant_id if device else site.tenant_id if site else None
     for candidate in (referenced, access.principal.tenant_id):
         if candidate is not None and (tenant := db.get(Tenant, candidate)) is not None:
@@ -113,16 +131,19 @@ def _ticket_tenant(access: Access, body: TicketCreate, device: Device | None, si
 
 @router.post("/tickets", response_model=TicketDetail, status_code=201)
 def create_ticket(body: TicketCreate, access: TicketWriter) -> TicketDetail:
-    """Open a ticket, optionally about a device or site; its SLA clock starts now."""
+    """Open a ticket, optionally about a device or site, handed over to the partner or the platform; its SLA
+    clock starts now. A device or site is named only with access to it: a grant, or a release code."""
     db = access.db
-    device = get_visible(db, Device, body.device_id, "device") if body.device_id else None
-    site = get_visible(db, Site, body.site_id, "site") if body.site_id else None
-    if site is None and device is not None and device.site_id is not None:
-        site = db.get(Site, device.site_id)
+    device = _referenced(access, Device, body.device_id, Permission.device_read, "device")
+    site = _referenced(access, Site, body.site_id, Permission.site_read, "site")
     tenant = _ticket_tenant(access, body, device, site)
-    ticket = service.open_ticket(db, access.principal, tenant=tenant, ticket_class=body.ticket_class, title=body.title,
-                                 description=body.description, device_id=device.id if device else None,
-                                 site_id=site.id if site else None)
+    site_id = site.id if site else device.site_id if device else None  # the device's site goes with it
+    try:
+        ticket = service.open_ticket(db, access.principal, tenant=tenant, ticket_class=body.ticket_class,
+                                     title=body.title, description=body.description,
+                                     device_id=device.id if device else None, site_id=site_id, desk=body.desk)
+    except service.TicketRuleError as error:
+        raise invalid(str(error)) from None
     db.commit()
     return _detail(db, access, ticket)
 
@@ -134,19 +155,22 @@ def get_ticket(ticket_id: ObjectId, access: TicketReader) -> TicketDetail:
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketDetail)
 def update_ticket(ticket_id: ObjectId, body: TicketUpdate, access: TicketWriter) -> TicketDetail:
-    """Change the status (waiting for the customer pauses the SLA clock) or the assignee."""
+    """Change the status (waiting for the customer pauses the SLA clock), hand the ticket on to the
+    platform, or (the desk's staff) assign it to someone of the desk."""
     db = access.db
     ticket = get_visible(db, Ticket, ticket_id, "ticket")
-    support_side = service.is_support_side(db, access.principal, ticket)
     changes = body.model_dump(exclude_unset=True)
     status_changed = False
-    if "assignee_id" in changes:
-        assignee = _assignee(db, access, ticket, changes["assignee_id"])
-        service.assign(db, ticket, assignee, access.principal)
-    if changes.get("status") is not None:
+    with system_session(access.session_factory, reason="a ticket's desk and its staff") as system:
         try:
-            status_changed = service.change_status(db, ticket, TicketStatus(changes["status"]), access.principal,
-                                                   support_side)
+            if changes.get("desk") is not None:
+                service.hand_over(db, system, ticket, TicketDesk(changes["desk"]), access.principal)
+            standing = service.standing(system, access.principal, ticket)
+            if "assignee_id" in changes:
+                service.assign(db, ticket, _assignee(system, standing, changes["assignee_id"]), access.principal)
+            if changes.get("status") is not None:
+                status_changed = service.change_status(db, ticket, TicketStatus(changes["status"]), access.principal,
+                                                       standing.support_side)
         except service.TicketRuleError as error:
             raise invalid(str(error)) from None
     db.commit()
@@ -156,18 +180,17 @@ def update_ticket(ticket_id: ObjectId, body: TicketUpdate, access: TicketWriter)
     return _detail(db, access, ticket)
 
 
-def _assignee(db: Session, access: Access, ticket: Ticket, user_id: int | None) -> User | None:
-    """Anyone the caller can see (or the caller) who can see the ticket: from its tenant or above it."""
+def _assignee(system: Session, standing: service.Standing, user_id: int | None) -> User | None:
+    """Only the desk's staff assign, and only to one of them. Anyone else, whether the user exists or
+    not, is the same 404: the answer must not tell which ids are users."""
+    if not standing.desk_staff:
+        raise service.TicketRuleError("Only the staff of the ticket's desk assign it.")
     if user_id is None:
         return None
-    user = db.get(User, user_id)
-    if user is None:
-        raise not_found("user")
-    own = db.get(Tenant, user.tenant_id)
-    target = db.get(Tenant, ticket.tenant_id)
-    if own is None or target is None or not target.path.startswith(own.path):
-        raise invalid("The assignee cannot see this ticket; assign someone of its organisation or above it.")
-    return user
+    staff = {user.id: user for user in service.desk_staff(system, standing.desk_path)}
+    if user_id not in staff:
+        raise not_found("user on the staff of the ticket's desk")
+    return staff[user_id]
 
 
 @router.post("/tickets/{ticket_id}/comments", response_model=CommentPublic, status_code=201)
@@ -175,7 +198,7 @@ def comment_ticket(ticket_id: ObjectId, body: CommentCreate, access: TicketWrite
     """Comment; the support desk's first visible comment is its response. Internal comments are the desk's own."""
     db = access.db
     ticket = get_visible(db, Ticket, ticket_id, "ticket")
-    support_side = service.is_support_side(db, access.principal, ticket)
+    support_side = _standing(access, ticket).support_side
     try:
         comment = service.add_comment(db, ticket, body.body, body.internal, access.principal, support_side)
     except service.TicketRuleError as error:
@@ -198,8 +221,13 @@ def clock_public(state: SlaClock | None) -> SlaClockPublic | None:
     )
 
 
+def _standing(access: Access, ticket: Ticket) -> service.Standing:
+    return service.standing_for(access.session_factory, access.principal, ticket)
+
+
 def _detail(db: Session, access: Access, ticket: Ticket) -> TicketDetail:
-    support_side = service.is_support_side(db, access.principal, ticket)
+    standing = _standing(access, ticket)
+    support_side = standing.support_side
     comments = select(TicketComment).where(TicketComment.ticket_id == ticket.id).order_by(TicketComment.created_at,
                                                                                           TicketComment.id)
     if not support_side:
@@ -210,6 +238,7 @@ def _detail(db: Session, access: Access, ticket: Ticket) -> TicketDetail:
         "comments": [CommentPublic.model_validate(comment) for comment in db.scalars(comments)],
         "events": [EventPublic.model_validate(event) for event in service.events_of(db, ticket)],
         "support_side": support_side,
+        "desk_staff": standing.desk_staff,
     })
 
 

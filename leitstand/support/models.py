@@ -1,7 +1,9 @@
 """Support tickets with their SLA history and comments, and support-access release codes.
 
 A *ticket* is a problem a customer reports to the provider's support desk, in
-one of three classes (see `sla.TicketClass`). Its *events* are its history; the
+one of three classes (see `sla.TicketClass`). It is *handed over* to one support
+desk (`TicketDesk`): the partner above the ticket's tenant, or the platform. A desk is
+the staff of one tenant, the partner's or the root tenant's. Its *events* are its history; the
 SLA-relevant ones (opened, paused, resumed, responded) drive the SLA clock, which
 is recomputed from them and stored on the ticket only so lists can filter by it.
 
@@ -15,10 +17,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, column, false, or_, select, table, true
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, and_, column, false, or_, select, table, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin, utcnow
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import AccessScope, ScopedModel, site_visible, tenant_visible
 
 
@@ -34,6 +36,13 @@ class TicketStatus(enum.StrEnum):
 FINISHED = frozenset({TicketStatus.resolved, TicketStatus.closed})
 
 
+class TicketDesk(enum.StrEnum):
+    """The support desk a ticket is handed over to (seed 000: "Ticketübergabe an ELKA oder Partner")."""
+
+    partner = "partner"  # the partner above the ticket's tenant: its installer or reseller
+    platform = "platform"  # the platform operator's support, on the root tenant
+
+
 class Ticket(IdMixin, CreatedAtMixin, ScopedModel, Base):
     __tablename__ = "tickets"
     __audited__ = True
@@ -41,6 +50,9 @@ class Ticket(IdMixin, CreatedAtMixin, ScopedModel, Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), index=True)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"), index=True)
+    # The desk the ticket is handed over to. A kind, not a tenant id: the partner is the one above the
+    # ticket's tenant, so the ticket follows its tenant (and a data export carries it as it is).
+    desk: Mapped[str] = mapped_column(String(20), default="partner", server_default="partner")
     ticket_class: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -59,7 +71,7 @@ class Ticket(IdMixin, CreatedAtMixin, ScopedModel, Base):
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
-        return _ticket_visible(scope, cls.tenant_id, cls.site_id, cls.device_id)
+        return _ticket_visible(scope, cls.tenant_id, cls.site_id, cls.device_id, cls.desk)
 
 
 class TicketEvent(IdMixin, ScopedModel, Base):
@@ -67,6 +79,7 @@ class TicketEvent(IdMixin, ScopedModel, Base):
     (status, assigned, sla_warning, sla_breached)."""
 
     __tablename__ = "ticket_events"
+    __table_args__ = (json_holds("details", "object"),)
 
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -96,26 +109,62 @@ class TicketComment(IdMixin, CreatedAtMixin, ScopedModel, Base):
 
 
 # A Core stand-in, like those in tenancy.scope: criteria on it never recurse into the ORM loader criteria.
-_tickets = table("tickets", column("id"), column("tenant_id"), column("site_id"), column("device_id"))
+_tickets = table("tickets", column("id"), column("tenant_id"), column("site_id"), column("device_id"), column("desk"))
+_tenants = table("tenants", column("id"), column("path"))
 
 
-def _ticket_visible(scope: AccessScope, tenant_id: Any, site_id: Any, device_id: Any) -> Any:
+# Where in the tenant tree each desk sits: the platform is the root tenant, a partner one level below it.
+DESK_DEPTH = {TicketDesk.platform: 1, TicketDesk.partner: 2}
+
+
+def desk_path(tenant_path: str, desk: TicketDesk) -> str | None:
+    """The path of the tenant whose staff form `desk` for a ticket of the tenant at `tenant_path`;
+    None for the partner's desk of the root or a partner itself (nobody above them but the platform)."""
+    segments = tenant_path.strip("/").split("/")
+    depth = DESK_DEPTH[desk]
+    if desk is TicketDesk.partner and len(segments) <= depth:
+        return None
+    return "/" + "/".join(segments[:depth]) + "/"
+
+
+def desk_staffed_at(path: str) -> TicketDesk | None:
+    """The desk a tenant's staff form, if any: the root tenant's is the platform's, a partner's its own."""
+    depth = path.count("/") - 1
+    return next((desk for desk, desk_depth in DESK_DEPTH.items() if desk_depth == depth), None)
+
+
+def _handed_to_desks(scope: AccessScope, tenant_id: Any, desk: Any) -> Any:
+    conditions = []
+    for path in sorted(scope.desk_paths):
+        staffed = desk_staffed_at(path)
+        if staffed is TicketDesk.platform:
+            conditions.append(desk == staffed.value)
+        elif staffed is TicketDesk.partner:  # the partner's desk: tickets of the tenants below it
+            below = select(_tenants.c.id).where(_tenants.c.path.startswith(path), _tenants.c.path != path)
+            conditions.append(and_(desk == staffed.value, tenant_id.in_(below)))
+    return or_(*conditions) if conditions else false()
+
+
+def _ticket_visible(scope: AccessScope, tenant_id: Any, site_id: Any, device_id: Any, desk: Any) -> Any:
     # By tenant, or by a grant on the referenced site or device (a site technician sees their site's
-    # tickets). Not by device sharing: an end customer must not read the owner's tickets.
+    # tickets). Not by device sharing: an end customer must not read the owner's tickets. And by desk:
+    # a support desk sees what is handed over to it; platform support reaches no tenant otherwise.
     if scope.unrestricted:
         return true()
     return or_(
         tenant_visible(scope, tenant_id),
         site_visible(scope, site_id) if scope.site_paths else false(),
         device_id.in_(sorted(scope.device_ids)) if scope.device_ids else false(),
+        _handed_to_desks(scope, tenant_id, desk),
     )
 
 
 def _through_ticket(scope: AccessScope, ticket_id: Any) -> Any:
+    # Events and comments follow their ticket.
     if scope.unrestricted:
         return true()
     visible = select(_tickets.c.id).where(
-        _ticket_visible(scope, _tickets.c.tenant_id, _tickets.c.site_id, _tickets.c.device_id))
+        _ticket_visible(scope, _tickets.c.tenant_id, _tickets.c.site_id, _tickets.c.device_id, _tickets.c.desk))
     return ticket_id.in_(visible)
 
 

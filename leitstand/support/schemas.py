@@ -5,13 +5,15 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from leitstand.support.models import TicketStatus
+from leitstand.support.models import TicketDesk, TicketStatus
 from leitstand.support.sla import ClockState, TicketClass
-from leitstand.web.types import NO_CONTROL, Input, Name, Public, RefId, ShortText
+from leitstand.web.types import (NO_CONTROL_OR_REORDERING, SOMETHING_VISIBLE, UNCHANGED, DisplayText, Flag, Input, Name,
+                                Patch, Public, RefId, ShortText)
 
 # Multi-line text: newlines and tabs allowed, other control characters not.
-LongText = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_CONTROL)]
-CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000, pattern=NO_CONTROL)]
+LongText = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_CONTROL_OR_REORDERING), DisplayText]
+CommentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000,
+                                               pattern=SOMETHING_VISIBLE), DisplayText]
 ReleaseCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")]
 
 
@@ -23,16 +25,21 @@ class TicketCreate(Input):
     device_id: RefId | None = None
     site_id: RefId | None = None
     tenant_id: RefId | None = Field(None, description="Defaults to the device's or site's tenant, else your own.")
+    desk: TicketDesk | None = Field(None, description="Who handles it: the partner above the tenant or the platform. "
+                                                      "Defaults to the partner if there is one, else the platform.")
 
 
-class TicketUpdate(Input):
-    status: TicketStatus | None = None
-    assignee_id: RefId | None = Field(None, description="A user who can see the ticket; null unassigns.")
+class TicketUpdate(Patch):
+    status: TicketStatus = UNCHANGED
+    assignee_id: RefId | None = Field(UNCHANGED, description="A user on the staff of the ticket's desk; null "
+                                                             "unassigns. Only the desk's staff assign.")
+    desk: TicketDesk = Field(UNCHANGED, description="platform: hand the ticket on to the platform's support. "
+                                                    "A ticket is never handed back.")
 
 
 class CommentCreate(Input):
     body: CommentText
-    internal: bool = Field(False, description="Visible to the support desk only.")
+    internal: Flag = Field(False, description="Visible to the support desk only.")
 
 
 class SlaClockPublic(Public):
@@ -50,6 +57,7 @@ class TicketPublic(Public):
     tenant_id: int
     device_id: int | None
     site_id: int | None
+    desk: TicketDesk = Field(description="The support desk the ticket is handed over to.")
     ticket_class: int
     title: str
     description: str
@@ -85,6 +93,7 @@ class TicketDetail(TicketPublic):
     comments: list[CommentPublic]
     events: list[EventPublic]
     support_side: bool = Field(description="Whether you answer this ticket as the support desk.")
+    desk_staff: bool = Field(False, description="Whether you work at the ticket's desk (and may assign it).")
 
 
 class SupportAccessCreate(Input):

@@ -1,9 +1,14 @@
-"""The ticket service: opening tickets, their status, comments and SLA clocks, and the mails about them.
+"""The ticket service: opening tickets, handing them over, their status, comments and SLA clocks, and the mails.
+
+A ticket is handed over to one *desk* (`TicketDesk`): the partner above the ticket's
+tenant, or the platform. The desk's *staff* are the users of that tenant who hold
+`ticket.write` there; they see the ticket and may be assigned to it. A customer may
+hand a ticket on to the platform, and so may the partner (escalation); never back.
 
 The *support side* of a ticket is the provider: users whose own tenant lies above
-the ticket's tenant (the platform's support desk, the partner). They may pause the
-clock by waiting for the customer, and their first answer is the *response* the
-SLA measures. The *customer side* is everyone else who sees the ticket.
+the ticket's tenant (the partner; the platform only for tickets handed over to it).
+They may pause the clock by waiting for the customer, and their first answer is the
+*response* the SLA measures. The *customer side* is everyone else who sees the ticket.
 
 The SLA clock is always recomputed from the ticket's events (`sla.compute_sla_clock`);
 the ticket stores the result only so that lists can filter and sort by it.
@@ -13,19 +18,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.auth.principal import Principal
+from leitstand.access.roles import Permission
+from leitstand.auth.principal import Principal, load_principal
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.mail.sender import MailError, send_mail
-from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketEvent, TicketStatus
+from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketDesk, TicketEvent, TicketStatus, desk_path
 from leitstand.support.sla import ClockState, SlaClock, SlaEvent, TicketClass, compute_sla_clock, shipped_policies
 from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 
 log = logging.getLogger(__name__)
@@ -41,11 +49,59 @@ class TicketRuleError(ValueError):
     """A change the ticket's rules do not allow (shown to the caller as 422)."""
 
 
-def is_support_side(db: Session, principal: Principal, ticket: Ticket) -> bool:
-    """True when the principal's own tenant lies strictly above the ticket's tenant."""
-    own = db.get(Tenant, principal.tenant_id)
-    target = db.get(Tenant, ticket.tenant_id)
-    return bool(own and target and target.path != own.path and target.path.startswith(own.path))
+# What a desk works with: ticket.write, the permission to answer and change tickets.
+DESK_PERMISSION = Permission.ticket_write
+
+
+def default_desk(tenant_path: str, opener: Principal) -> TicketDesk:
+    """The partner above the ticket's tenant if there is one, else the platform; a ticket the
+    platform opens itself (under a release code) stays with the platform."""
+    opened_by_platform = opener.tenant_path == desk_path(tenant_path, TicketDesk.platform)
+    if opened_by_platform or desk_path(tenant_path, TicketDesk.partner) is None:
+        return TicketDesk.platform
+    return TicketDesk.partner
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How one principal stands to one ticket."""
+
+    desk_path: str | None  # the tenant whose staff handle it
+    support_side: bool  # answers as the provider (see the module's docstring)
+    desk_staff: bool  # works at the ticket's desk: may assign it
+
+
+def tenant_path_of(system_db: Session, tenant_id: int) -> str:
+    """`system_db` sees every tenant: a desk sees a ticket handed over to it, not always its tenant."""
+    return system_db.scalar(select(Tenant.path).where(Tenant.id == tenant_id)) or ""
+
+
+def standing(system_db: Session, principal: Principal, ticket: Ticket) -> Standing:
+    tenant_path = tenant_path_of(system_db, ticket.tenant_id)
+    desk = desk_path(tenant_path, TicketDesk(ticket.desk))
+    own = principal.tenant_path
+    above = bool(own) and tenant_path != own and tenant_path.startswith(own)
+    of_the_platform = own == desk_path(tenant_path, TicketDesk.platform)
+    return Standing(
+        desk_path=desk,
+        support_side=above and (ticket.desk == TicketDesk.platform or not of_the_platform),
+        desk_staff=desk is not None and principal.staffs_desk(desk, DESK_PERMISSION),
+    )
+
+
+def standing_for(session_factory: Any, principal: Principal, ticket: Ticket) -> Standing:
+    """`standing` for a request: the ticket's tenant and desk are looked up past the caller's scope."""
+    with system_session(session_factory, reason="a ticket's desk and its staff") as system:
+        return standing(system, principal, ticket)
+
+
+def desk_staff(system_db: Session, path: str | None) -> list[User]:
+    """The active users of the desk's tenant who staff it (by the same rule as a principal's scope)."""
+    if path is None:
+        return []
+    users = system_db.scalars(select(User).join(Tenant, Tenant.id == User.tenant_id)
+                              .where(Tenant.path == path, User.is_active.is_(True)).order_by(User.id))
+    return [user for user in users if load_principal(system_db, user).staffs_desk(path, DESK_PERMISSION)]
 
 
 def _event(db: Session, ticket: Ticket, kind: str, actor_id: int | None, at: datetime, **details: Any) -> None:
@@ -88,19 +144,41 @@ def refresh_sla(db: Session, ticket: Ticket, now: datetime | None = None) -> Sla
 
 def open_ticket(
     db: Session, principal: Principal, *, tenant: Tenant, ticket_class: TicketClass, title: str, description: str,
-    device_id: int | None = None, site_id: int | None = None,
+    device_id: int | None = None, site_id: int | None = None, desk: TicketDesk | None = None,
 ) -> Ticket:
+    """Open a ticket, handed over to `desk` (by default see `default_desk`)."""
+    desk = desk or default_desk(tenant.path, principal)
+    if desk_path(tenant.path, desk) is None:
+        raise TicketRuleError("There is no partner above this organisation; hand the ticket over to the platform.")
     now = clock.now()
     ticket = Ticket(
-        tenant_id=tenant.id, device_id=device_id, site_id=site_id, ticket_class=int(ticket_class), title=title,
-        description=description, reporter_id=principal.user_id, status=TicketStatus.open.value,
+        tenant_id=tenant.id, device_id=device_id, site_id=site_id, desk=desk.value, ticket_class=int(ticket_class),
+        title=title, description=description, reporter_id=principal.user_id, status=TicketStatus.open.value,
         sla_policy=tenant.sla_policy, created_at=now, updated_at=now,
     )
     db.add(ticket)
     db.flush()
-    _event(db, ticket, SlaEvent.opened, principal.user_id, now)
+    _event(db, ticket, SlaEvent.opened, principal.user_id, now, desk=desk.value)
     refresh_sla(db, ticket, now)
     return ticket
+
+
+def hand_over(db: Session, system_db: Session, ticket: Ticket, desk: TicketDesk, actor: Principal) -> bool:
+    """Hand the ticket on to the platform. Returns whether anything changed. The SLA clock runs on:
+    the promise was made when the ticket was opened. An assignee who is not on the new desk's
+    staff is unassigned. `system_db` sees every tenant (the new desk's staff)."""
+    if desk.value == ticket.desk:
+        return False
+    if desk is not TicketDesk.platform:
+        raise TicketRuleError("A ticket is handed over to the platform only, never back.")
+    now = clock.now()
+    _event(db, ticket, "handed_over", actor.user_id, now, before=ticket.desk, after=desk.value)
+    ticket.desk = desk.value
+    staff = desk_staff(system_db, desk_path(tenant_path_of(system_db, ticket.tenant_id), desk))
+    if ticket.assignee_id is not None and ticket.assignee_id not in {user.id for user in staff}:
+        assign(db, ticket, None, actor)
+    ticket.updated_at = now
+    return True
 
 
 def _responded_yet(db: Session, ticket: Ticket) -> bool:
@@ -216,12 +294,10 @@ def others(ticket: Ticket, actor: Principal) -> list[int | None]:
 # --- the scheduler's round -----------------------------------------------------------
 
 
-def support_group(system_db: Session) -> list[int]:
-    """Who hears about an unassigned ticket: the platform support staff."""
-    from leitstand.access.models import RoleGrant
-    from leitstand.access.roles import PLATFORM_SUPPORT_ROLE
-
-    return list(system_db.scalars(select(RoleGrant.user_id).where(RoleGrant.role == PLATFORM_SUPPORT_ROLE)))
+def support_group(system_db: Session, ticket: Ticket) -> list[int]:
+    """Who hears about an unassigned ticket: the staff of the desk it is handed over to."""
+    path = desk_path(tenant_path_of(system_db, ticket.tenant_id), TicketDesk(ticket.desk))
+    return [user.id for user in desk_staff(system_db, path)]
 
 
 def watch_sla_clocks(system_db: Session, settings: Settings, now: datetime | None = None) -> dict[str, int]:
@@ -243,7 +319,7 @@ def watch_sla_clocks(system_db: Session, settings: Settings, now: datetime | Non
         elif state.warning and state.state is ClockState.running and ticket.sla_warned_at is None:
             ticket.sla_warned_at = now
             _event(system_db, ticket, "sla_warning", None, now, due_at=state.due_at.isoformat())
-            recipients = [ticket.assignee_id] if ticket.assignee_id else support_group(system_db)
+            recipients = [ticket.assignee_id] if ticket.assignee_id else support_group(system_db, ticket)
             due = state.due_at.strftime("%d.%m.%Y %H:%M %Z")
             system_db.commit()  # the warning counts as sent even if a later mail fails
             mail_users(system_db, settings, recipients, "sla_warning", ticket, due=due)

@@ -46,19 +46,23 @@ class AccessScope:
     tenant_paths: whole tenant subtrees (a grant on a tenant covers all below it).
     site_paths: site subtrees (a grant on a site covers its buildings and rooms).
     device_ids: single devices (a grant on one device).
+    desk_paths: paths of the tenants whose support desk the principal staffs: what is handed
+        over to such a desk (a ticket, see leitstand.support.models) is visible, nothing else below it.
     user_id: the principal, for personal records such as their own API tokens.
     """
 
     tenant_paths: frozenset[str] = frozenset()
     site_paths: frozenset[str] = frozenset()
     device_ids: frozenset[int] = frozenset()
+    desk_paths: frozenset[str] = frozenset()
     user_id: int | None = None
     unrestricted: bool = False
     reason: str = field(default="", compare=False)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.unrestricted or self.tenant_paths or self.site_paths or self.device_ids)
+        return not (self.unrestricted or self.tenant_paths or self.site_paths or self.device_ids
+                    or self.desk_paths)
 
 
 def _prefix_match(path_column: Any, prefixes: frozenset[str]) -> ColumnElement[bool]:

@@ -84,7 +84,7 @@ def test_operator_grants_operator_technician_on_its_site(world, colleague, depot
 def test_operator_cannot_grant_partner_admin(world, colleague):
     response = grant(world.as_user("alpha_operator"), colleague.id, "partner_admin", tenant=world.alpha.customer.id)
 
-    assert response.status_code == 403
+    assert response.status_code == 422  # a partner role does not fit a customer, whoever asks
     assert response.json()["detail"]
     assert world.as_user("alpha_operator").get(GRANTS, params={"user_id": colleague.id}).json()["total"] == 0
 
@@ -105,6 +105,63 @@ def test_a_role_on_a_scope_it_does_not_fit_is_422(world, colleague):
     assert grant(api, colleague.id, "partner_admin", site=alpha.site.id).status_code == 422
     assert grant(api, colleague.id, "operator", device=alpha.barrier.id).status_code == 422
     assert grant(api, colleague.id, "superuser", tenant=alpha.customer.id).status_code == 422
+
+
+@pytest.mark.parametrize(("grantor", "grantee", "role", "target", "kind"), [
+    ("alpha_admin", "colleague", "partner_admin", "customer", "customer"),  # issue 14, defect 6
+    ("alpha_admin", "alpha_admin_colleague", "end_customer", "partner", "partner"),
+    ("alpha_admin", "alpha_admin_colleague", "operator", "partner", "partner"),
+])
+def test_a_role_is_granted_only_on_the_tenant_kinds_it_is_made_for(world, colleague, grantor, grantee, role, target,
+                                                                   kind):
+    world.user_with_role("alpha_admin_colleague", None, world.alpha.partner)
+    targets = {"customer": {"tenant": world.alpha.customer.id}, "partner": {"tenant": world.alpha.partner.id}}
+    api = world.as_user(grantor)
+
+    response = grant(api, world.users[grantee].id, role, **targets[target])
+
+    assert response.status_code == 422
+    assert role in response.json()["detail"] and f"{kind} tenant" in response.json()["detail"]
+    assert api.get(GRANTS, params={"user_id": world.users[grantee].id}).json()["total"] == 0
+
+
+def test_the_roles_list_says_which_tenant_kinds_each_role_is_made_for(world):
+    roles = {role["key"]: role for role in world.as_user("alpha_reader").get("/api/v1/roles").json()}
+
+    assert roles["partner_admin"]["tenant_kinds"] == ["partner"]
+    assert roles["end_customer"]["tenant_kinds"] == ["customer", "end_customer"]
+    assert roles["platform_support"]["tenant_kinds"] == ["root"]
+
+
+def test_the_same_grant_twice_is_one_grant(world, colleague):  # issue 14, defect 6
+    api = world.as_user("alpha_operator")
+
+    first = grant(api, colleague.id, "read_only", site=world.alpha.site.id)
+    again = grant(api, colleague.id, "read_only", site=world.alpha.site.id)
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert api.get(GRANTS, params={"user_id": colleague.id}).json()["total"] == 1
+    # Another role, or the same role elsewhere, is another grant.
+    assert grant(api, colleague.id, "operator_technician", site=world.alpha.site.id).status_code == 201
+    assert grant(api, colleague.id, "read_only", device=world.alpha.barrier.id).status_code == 201
+    assert api.get(GRANTS, params={"user_id": colleague.id}).json()["total"] == 3
+
+
+def test_the_database_keeps_one_grant_per_user_role_and_target(world, colleague, system_db):
+    from sqlalchemy.exc import IntegrityError
+
+    from leitstand.access.models import RoleGrant
+
+    def add() -> None:
+        system_db.add(RoleGrant(user_id=colleague.id, tenant_id=colleague.tenant_id, role="read_only",
+                                scope_kind="site", site_id=world.alpha.site.id))
+        system_db.commit()
+
+    add()
+    with pytest.raises(IntegrityError):
+        add()
+    system_db.rollback()
 
 
 def test_a_grant_needs_exactly_its_target(world, colleague):

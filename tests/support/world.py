@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import Permission, ScopeKind
 from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
+from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.auth.secrets import new_token, token_digest
 from leitstand.bootstrap import create_user, root_tenant
 from leitstand.clock import clock
@@ -140,11 +141,12 @@ class World:
         return world
 
     def token_for(self, user_key: str, scopes: list[str] | None = None) -> str:
-        """An API token for a user; by default with every scope, so only the user's grants limit it."""
+        """An API token for a user; by default with every scope (each permission, and `account` for
+        the own account under /me), so only the user's grants limit it."""
         user = self.users[user_key]
         raw = new_token("lst_")
         self.db.add(ApiToken(user_id=user.id, name="test", prefix=raw[:10], token_hash=token_digest(raw),
-                             scopes=scopes or [p.value for p in Permission]))
+                             scopes=scopes or [*(p.value for p in Permission), ACCOUNT_SCOPE]))
         self.db.commit()
         return raw
 

@@ -41,7 +41,7 @@ def open_ticket(world: World, user: str = "alpha_operator", **fields):  # type: 
 
 @pytest.fixture
 def support(world: World) -> str:
-    """A platform support user on the root tenant: the desk that answers tickets."""
+    """A platform support user on the root tenant: the desk that answers tickets handed over to the platform."""
     world.user_with_role("support", "platform_support", world.root)
     return "support"
 
@@ -108,7 +108,7 @@ def test_class_3_has_no_target_in_the_barrier_contract(world: World) -> None:
 
 def test_waiting_for_the_customer_pauses_the_clock_and_pushes_the_due_time(world: World, support: str) -> None:
     clock.freeze(berlin("2026-11-20 15:30"))
-    ticket = open_ticket(world)
+    ticket = open_ticket(world, desk="platform")
     desk, customer = world.as_user(support), world.as_user("alpha_operator")
 
     clock.freeze(berlin("2026-11-23 10:00"))
@@ -134,7 +134,7 @@ def test_the_customer_cannot_pause_the_clock(world: World) -> None:
 
 def test_supports_first_answer_meets_the_sla(world: World, support: str) -> None:
     clock.freeze(berlin("2026-11-20 15:30"))
-    ticket = open_ticket(world)
+    ticket = open_ticket(world, desk="platform")
     clock.freeze(berlin("2026-11-23 09:15"))
 
     world.as_user(support).post(f"/api/v1/tickets/{ticket['id']}/comments", json={"body": "Wir prüfen das."})
@@ -147,7 +147,7 @@ def test_supports_first_answer_meets_the_sla(world: World, support: str) -> None
 
 def test_warning_mail_before_the_breach_and_the_breach_marked_once(world: World, support: str, system_db, settings, smtp) -> None:
     clock.freeze(berlin("2026-11-20 15:30"))
-    ticket = open_ticket(world)
+    ticket = open_ticket(world, desk="platform")
     support_user = world.users[support]
     assert world.as_user(support).patch(f"/api/v1/tickets/{ticket['id']}", json={"assignee_id": support_user.id}).status_code == 200
     smtp.messages.clear()
@@ -177,23 +177,26 @@ def test_warning_mail_before_the_breach_and_the_breach_marked_once(world: World,
     assert [item["id"] for item in breached["items"]] == [ticket["id"]]
 
 
-def test_an_unassigned_ticket_warns_the_support_group_via_the_scheduler(world: World, support: str, session_factory,
-                                                                        settings, smtp) -> None:
+def test_an_unassigned_ticket_warns_the_staff_of_its_desk_via_the_scheduler(world: World, support: str, session_factory,
+                                                                             settings, smtp) -> None:
     clock.freeze(berlin("2026-11-20 15:30"))
-    open_ticket(world)
+    open_ticket(world, desk="platform")
+    open_ticket(world)  # handed over to the partner
     clock.freeze(berlin("2026-11-23 14:00"))
 
     results = Scheduler(session_factory, publish=lambda *_: None, settings=settings).run_due()
 
-    assert results["ticket SLA clocks"]["warned"] == 1
+    assert results["ticket SLA clocks"]["warned"] == 2
     assert len(smtp.to(world.users[support].email)) == 1
+    assert len(smtp.to(world.users["alpha_admin"].email)) == 1, "the partner's desk hears of its own ticket only"
+    assert smtp.to(world.users["beta_admin"].email) == []
 
 
 # --- comments, mails, audit, scoping ----------------------------------------------------------
 
 
 def test_status_changes_and_visible_comments_mail_reporter_and_assignee(world: World, support: str, smtp) -> None:
-    ticket = open_ticket(world)
+    ticket = open_ticket(world, desk="platform")
     desk = world.as_user(support)
     reporter = world.users["alpha_operator"].email
     desk.patch(f"/api/v1/tickets/{ticket['id']}", json={"assignee_id": world.users[support].id})
@@ -214,7 +217,7 @@ def test_status_changes_and_visible_comments_mail_reporter_and_assignee(world: W
 
 
 def test_internal_comments_stay_with_the_support_desk(world: World, support: str) -> None:
-    ticket = open_ticket(world)
+    ticket = open_ticket(world, desk="platform")
     world.as_user(support).post(f"/api/v1/tickets/{ticket['id']}/comments", json={"body": "Intern", "internal": True})
 
     seen_by_customer = world.as_user("alpha_operator").get(f"/api/v1/tickets/{ticket['id']}").json()
