@@ -6,6 +6,9 @@
 //   Leaflet.markercluster and uPlot are bundled into /static/build/app.css, so no page
 //   links anything else. Leaflet's marker images land unhashed in /static/build/images/,
 //   where Leaflet finds them by itself.
+// - Swagger UI (npm swagger-ui-dist) and its start-up script src/apidocs/api-docs.js are copied
+//   into leitstand/portal/static/apidocs/ for the API docs page (/api/docs): served by us, not
+//   a CDN, and apart from the portal's bundles (not precached, not in the portal's budget).
 // - The PWA icons (SVG, 192 and 512 PNG, maskable 512 PNG) are drawn here from one
 //   geometry, so no binary image is kept in the repository.
 // - A size report (raw and gzip) goes to stdout.
@@ -21,6 +24,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const srcDir = join(here, "src");
 const stylesDir = join(srcDir, "styles");
 const outDir = join(here, "..", "leitstand", "portal", "static", "build");
+const apiDocsDir = join(here, "..", "leitstand", "portal", "static", "apidocs");
 const watch = process.argv.includes("--watch");
 
 const VENDOR_CSS = [
@@ -195,6 +199,13 @@ function copyLeafletImages() {
   cpSync(join(here, "node_modules", "leaflet", "dist", "images"), join(outDir, "images"), { recursive: true });
 }
 
+function copyApiDocs() {
+  mkdirSync(apiDocsDir, { recursive: true });
+  const dist = join(here, "node_modules", "swagger-ui-dist");
+  for (const name of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]) cpSync(join(dist, name), join(apiDocsDir, name));
+  cpSync(join(srcDir, "apidocs", "api-docs.js"), join(apiDocsDir, "api-docs.js"));
+}
+
 // --- Report ---------------------------------------------------------------------
 
 function listFiles(dir) {
@@ -233,6 +244,7 @@ function removeLeftovers(results) {
 
 mkdirSync(outDir, { recursive: true });
 copyLeafletImages();
+copyApiDocs();
 writeIcons();
 if (watch) {
   const contexts = await Promise.all([context(scriptOptions), context(styleOptions)]);

@@ -152,7 +152,6 @@ document.addEventListener("change", (event) => {
   if (!form) return;
   if (form.dataset.manage === "invite" && field.name === "tenant_id") filterInvitationScopes(form);
   if (form.dataset.manage === "grant" && field.name === "scope_kind") showScope(form);
-  if (field.dataset.autosubmit !== undefined) form.requestSubmit();
 });
 
 document.addEventListener("leitstand:failed", (event) => {

@@ -7,6 +7,9 @@
   `base_url=portal_url`, so `page.goto("/devices")` works. Service workers are blocked there so
   they never stand between a test and the server; tests/portal/test_pwa.py opens its own context.
 - `login(page, email, password=PASSWORD, totp=None)` and `shot(page, name)`: see tests/support/portal.py.
+- Every page runs under the portal's Content-Security-Policy, and every context made here reports
+  each violation of it (`securitypolicyviolation` events and the console's CSP messages) into
+  `csp_violations`: a browser test with any violation fails at teardown.
 """
 
 from __future__ import annotations
@@ -47,6 +50,35 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+# Violations seen in the current test's browser contexts (emptied and checked by `csp_violations`).
+_CSP_VIOLATIONS: list[str] = []
+# Runs in every frame before the page's own scripts: reports each violation to the test.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__leitstandCspViolation(`${event.effectiveDirective} blocked ${event.blockedURI || "?"} `
+    + `(${event.sourceFile || location.href}:${event.lineNumber}) ${event.sample || ""}`);
+}, true);
+"""
+
+
+def _watch_csp(context: Any) -> None:
+    context.expose_function("__leitstandCspViolation", lambda violation: _CSP_VIOLATIONS.append(violation))
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
+    # Chromium's console messages too: they reach us also from where the init script never ran.
+    context.on("console", lambda message: _CSP_VIOLATIONS.append(f"console: {message.text}")
+               if "Content Security Policy" in message.text else None)
+
+
+@pytest.fixture(autouse=True)
+def csp_violations() -> Iterator[list[str]]:
+    """The CSP violations of this test's pages; any left at the end fails the test."""
+    _CSP_VIOLATIONS.clear()
+    yield _CSP_VIOLATIONS
+    found, _CSP_VIOLATIONS[:] = list(_CSP_VIOLATIONS), []
+    if found:
+        pytest.fail("Content-Security-Policy violations in the browser:\n" + "\n".join(found), pytrace=False)
+
+
 def new_context(browser: Any, portal_url: str, *, phone: bool = False, service_workers: str = "block", **options: Any) -> Any:
     settings: dict[str, Any] = {
         "base_url": portal_url,
@@ -59,6 +91,7 @@ def new_context(browser: Any, portal_url: str, *, phone: bool = False, service_w
     settings.update(options)
     context = browser.new_context(**settings)
     context.set_default_timeout(10_000)
+    _watch_csp(context)
     return context
 
 

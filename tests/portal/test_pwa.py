@@ -55,6 +55,27 @@ def test_the_service_worker_registers_and_takes_control(browser, portal_url, wor
     context.close()
 
 
+def test_without_the_server_the_offline_page_answers_and_goes_back_once_online(browser, portal_url, world) -> None:  # type: ignore[no-untyped-def]
+    context = new_context(browser, portal_url, service_workers="allow")
+    page = context.new_page()
+    page.goto("/login")
+    page.evaluate("navigator.serviceWorker.ready")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+    # The worker's own request for the page fails, as without a network.
+    context.route("**/login", lambda route: route.abort("internetdisconnected"))
+    page.goto("/login")
+    expect(page.get_by_role("heading", name="You are offline")).to_be_visible()
+    expect(page.get_by_role("link", name="Try again")).to_be_visible()
+
+    # When the browser says it is online again, the page reloads by itself (app.js: the
+    # portal's CSP runs no inline script).
+    context.unroute("**/login")
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#password-step")).to_be_visible()
+    context.close()
+
+
 def test_a_phone_shows_the_bottom_navigation_without_sideways_scrolling(phone_page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
     assert world.as_user("alpha_admin").patch("/api/v1/me", json={"language": "en"}).status_code == 200
     login(phone_page, "admin@alpha.test")
