@@ -18,14 +18,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 _hasher = PasswordHasher()
+_decoy_hash: str | None = None
 
 
 def use_cheap_hashing_for_tests() -> None:
     """Switch to argon2's cheapest parameters. Hashes stay real argon2id and verifiable;
     only the cost drops, so a test suite that creates hundreds of users runs in seconds."""
-    global _hasher
+    global _hasher, _decoy_hash
     cheapest: Parameters = profiles.CHEAPEST
     _hasher = PasswordHasher.from_parameters(cheapest)
+    _decoy_hash = None
 
 
 def hash_password(password: str) -> str:
@@ -33,14 +35,20 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        # Spend the same time as a real check, so response times don't reveal unknown accounts.
-        _hasher.hash(password)
-        return False
+    """Whether the password matches the hash. Without a hash (an unknown account, a user who
+    has not set a password, an unknown serial) the password is checked against a decoy hash
+    with the same parameters, so that the answer takes as long and tells nothing."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _decoy(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def _decoy() -> str:
+    global _decoy_hash
+    if _decoy_hash is None:
+        _decoy_hash = _hasher.hash(secrets.token_urlsafe(32))  # a password nobody knows
+    return _decoy_hash
 
 
 def new_token(prefix: str = "") -> str:

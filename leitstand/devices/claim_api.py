@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from leitstand.access.roles import Permission
@@ -37,8 +36,8 @@ from leitstand.licenses.schemas import LicensePublic
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import Problem, ProblemDetail, invalid, problem_content, problem_response
-from leitstand.web.bodies import read_capped, too_large
+from leitstand.web.errors import Problem, ProblemDetail, invalid, problem_content, problem_response, throttled_response
+from leitstand.web.bodies import only_file, read_capped, too_large
 from leitstand.web.types import MAX_ID, Input, Name, ObjectId, Public, RefId
 
 router = APIRouter(prefix="/devices", tags=["onboarding"])
@@ -109,7 +108,8 @@ def _credentials_changed(request: Request, serial: str, secret: str | None) -> N
 
 
 @router.post("/claim", response_model=ClaimResult, status_code=201,
-             responses={429: {"description": "Too many wrong claim secrets for this serial", "content": problem_content()}})
+             responses={429: throttled_response("Too many wrong claim secrets from your organisation, for this serial "
+                                                "number or for all; wait for Retry-After seconds")})
 def claim(body: ClaimRequest, request: Request, access: Writer) -> ClaimResult:
     """Claim ("activate") a device: prove possession with its claim secret, bind it to a
     tenant and site, and receive its credentials (shown once). Its license starts today.
@@ -119,7 +119,7 @@ def claim(body: ClaimRequest, request: Request, access: Writer) -> ClaimResult:
     """
     claimed = claim_device(
         access.db, access.settings, serial_number=body.serial_number, claim_secret=body.claim_secret,
-        tenant_id=body.tenant_id, site_id=body.site_id, name=body.name,
+        tenant_id=body.tenant_id, site_id=body.site_id, claimer_tenant_id=access.principal.tenant_id, name=body.name,
     )
     result = ClaimResult(
         device=DevicePublic.model_validate(claimed.device),
@@ -168,7 +168,8 @@ IMPORT_BODY = {
     "content": {
         "text/csv": {"schema": {"type": "string"}},
         "multipart/form-data": {
-            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]},
+            "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"],
+                       "additionalProperties": False},
         },
     },
 }
@@ -189,11 +190,10 @@ async def _csv_from(request: Request) -> bytes:
             form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=10).parse()
         except (MultiPartException, ValueError, KeyError) as error:
             raise Problem(400, "bad-request", "Bad request", f"The multipart body cannot be read: {error}") from error
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise invalid("Send the CSV file in the form field `file`.")
-        data = await upload.read()
-        await form.close()
+        try:
+            data = await only_file(form, "file", "the CSV file").read()
+        finally:
+            await form.close()
         if len(data) > MAX_IMPORT_BYTES:
             raise too_large(MAX_IMPORT_BYTES)
         return data

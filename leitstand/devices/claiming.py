@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import Field, ValidationError
@@ -51,7 +51,7 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.web.crud import get_visible
-from leitstand.web.errors import Problem, conflict, invalid
+from leitstand.web.errors import Problem, conflict, invalid, throttled
 from leitstand.web.types import Input, Name, RefId
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,17 @@ new secret cannot be refilled from the database: rotate that device's credential
 """
 
 
-def announce_credentials(serial: str, secret: str | None) -> None:
+def announce_credentials(serial: str, secret: str | None) -> list[str]:
+    """Tell every listener; returns why each failed one failed (empty: all took it), for
+    callers that report per device (the simulator, the demo)."""
+    failures = []
     for listener in list(credential_listeners):
         try:
             listener(serial, secret)
-        except Exception:  # a broken broker sync must not turn a committed claim into an error
+        except Exception as error:  # a broken broker sync must not turn a committed claim into an error
             log.exception("credential listener %r failed for %s", listener, serial)
+            failures.append(str(error) or type(error).__name__)
+    return failures
 
 
 # --- credentials -----------------------------------------------------------------------
@@ -216,10 +221,14 @@ class Claimed:
     license: License
 
 
-def _throttle_key(serial: str) -> str:
-    # Wrong claim secrets are throttled per serial number with the login back-off and
-    # lockout (leitstand.auth.throttle). The key has no "@", so no account shares it.
-    return f"device-claim:{serial}"
+def claim_policy(settings: Settings) -> throttle.GuessPolicy:
+    """Wrong claim secrets are throttled like logins (leitstand.auth.throttle), with the
+    serial number as the subject and the claiming tenant as the client: per (serial, tenant)
+    and per tenant, so that another tenant's guesses never hold up the rightful owner."""
+    return throttle.GuessPolicy(
+        "claim", settings.claim_slowdown_after, settings.claim_tenant_slowdown_after, None,
+        timedelta(minutes=settings.login_failure_window_minutes),
+    )
 
 
 def _no_such_device() -> Problem:
@@ -229,9 +238,8 @@ def _no_such_device() -> Problem:
 
 
 def _throttled(refusal: throttle.Refusal) -> Problem:
-    problem = Problem(429, "claim-throttled", "Slow down", "Too many wrong claim secrets for this serial number; wait.")
-    problem.headers["Retry-After"] = str(refusal.retry_after_seconds)
-    return problem
+    return throttled("claim-throttled", "Too many wrong claim secrets from your organisation; wait before trying again.",
+                     refusal.retry_after_seconds)
 
 
 @contextmanager
@@ -251,12 +259,13 @@ def _stock_lookup(db: Session) -> Iterator[Session]:
 
 def claim_device(
     db: Session, settings: Settings, *, serial_number: str, claim_secret: str, tenant_id: int, site_id: int,
-    name: str | None = None,
+    claimer_tenant_id: int, name: str | None = None,
 ) -> Claimed:
     """Bind an unclaimed device to a tenant and site, issue its credentials, start its license.
 
-    db is the claimer's session, scoped to device.write. Rules, in order:
-    - too many wrong secrets for this serial recently: 429;
+    db is the claimer's session, scoped to device.write; claimer_tenant_id is the tenant of
+    whoever claims (not the target tenant, which the claimer chooses). Rules, in order:
+    - too many wrong secrets from the claimer's tenant, for this serial or for all: 429;
     - unknown serial or wrong secret: 404 (counted for the throttle);
     - claimed already or decommissioned: 409 (only said to whoever knows the secret);
     - tenant or site not visible to the claimer: 404; site of another organisation: 422;
@@ -264,25 +273,25 @@ def claim_device(
       the tenant tree, so a label of one partner's stock cannot be claimed into another's: 404.
     The caller commits and then calls `announce_credentials`.
     """
-    key = _throttle_key(serial_number)
+    policy, claimer = claim_policy(settings), str(claimer_tenant_id)
     now = clock.now()
     refused = False
     device: Device | None = None
     owner_path: str | None = None
     with _stock_lookup(db) as lookup:
-        refusal = throttle.check(lookup, settings, key)
+        refusal = throttle.check(lookup, policy, serial_number, claimer)
         if refusal is not None:
             raise _throttled(refusal)
         device = lookup.scalar(select(Device).where(Device.serial_number == serial_number).with_for_update())
         if device is None:
             verify_password(None, claim_secret)  # the same time as a real check
         if device is None or not claim_secret_matches(device, claim_secret):
-            throttle.record_failure(lookup, settings, key)
+            throttle.record_failure(lookup, policy, serial_number, claimer)
             record(lookup, "device.claim", outcome="failure", target_type="devices",
                    details={"serial_number": serial_number, "reason": "unknown serial or wrong secret"})
             refused = True
         else:
-            throttle.record_success(lookup, key)
+            throttle.record_success(lookup, policy, serial_number, claimer)
             if device.decommissioned_at is not None:
                 raise conflict("The device is decommissioned.")
             # Compare and set: of two claims racing for one device, exactly one passes. PostgreSQL's
@@ -425,6 +434,9 @@ def _validate_cells(cells: dict[str, str]) -> _ImportRow:
             continue
         if column == "labels":
             values[column] = [label.strip() for label in cell.split(LABEL_SEPARATOR) if label.strip()]
+        elif column == "site_id" and cell.isascii() and cell.isdigit():
+            # A cell is text; the model takes an id as a number only, as in a JSON body.
+            values[column] = int(cell)
         else:
             values[column] = cell
     return _ImportRow.model_validate(values)

@@ -119,6 +119,14 @@ def _sla_clocks(db: Session, context: JobContext) -> Any:
     return watch_sla_clocks(db, context.settings)
 
 
+def _quiet_throttle_counters(db: Session, context: JobContext) -> int:
+    from leitstand.auth.throttle import remove_quiet
+
+    removed = remove_quiet(db, context.settings)
+    db.commit()
+    return removed
+
+
 def _backup(db: Session, context: JobContext) -> str:
     from leitstand.backups.schedule import run_if_due
 
@@ -137,6 +145,7 @@ JOBS: tuple[Job, ...] = (
     Job("maintenance due", timedelta(minutes=1), _maintenance_due),
     Job("ticket SLA clocks", timedelta(minutes=1), _sla_clocks),
     Job("backup", timedelta(hours=1), _backup),
+    Job("quiet throttle counters", timedelta(minutes=10), _quiet_throttle_counters),
 )
 
 

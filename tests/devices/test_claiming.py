@@ -169,12 +169,12 @@ def test_wrong_secret_and_unknown_serial_answer_alike(world):
     assert [entry.outcome for entry in failures] == ["failure", "failure"]
 
 
-def test_wrong_secrets_are_throttled_per_serial(world):
+def test_wrong_secrets_are_throttled_per_serial_and_claiming_tenant(world):
     clock.freeze()
     stock_device(world, world.alpha.partner)
     stock_device(world, world.alpha.partner, serial="NT-BAR-2000")
     api = world.as_user("alpha_operator")
-    for _ in range(world.app.state.settings.login_slowdown_after):
+    for _ in range(world.app.state.settings.claim_slowdown_after):
         assert api.post(CLAIM, json=claim_body(world, secret="not-the-secret-1")).status_code == 404
 
     throttled = api.post(CLAIM, json=claim_body(world))  # even the right secret waits
@@ -185,6 +185,44 @@ def test_wrong_secrets_are_throttled_per_serial(world):
     assert other_serial.status_code == 201, other_serial.text
     clock.advance(timedelta(seconds=3))
     assert api.post(CLAIM, json=claim_body(world)).status_code == 201
+
+
+def beta_claims(world, serial: str = "NT-BAR-1000", secret: str = "not-the-secret-1"):  # type: ignore[no-untyped-def]
+    """Beta's operator tries a serial number into Beta's own tenant and site."""
+    body = {"serial_number": serial, "claim_secret": secret, "tenant_id": world.beta.customer.id,
+            "site_id": world.beta.room.id}
+    return world.as_user("beta_operator").post(CLAIM, json=body)
+
+
+def test_wrong_secrets_from_another_tenant_never_hold_up_the_owner(world):
+    clock.freeze()
+    stock_device(world, world.alpha.partner)
+    for _ in range(10):
+        guess = beta_claims(world)
+        if guess.status_code == 429:  # a guesser that honours Retry-After
+            clock.advance(timedelta(seconds=int(guess.headers["retry-after"])))
+            guess = beta_claims(world)
+        assert guess.status_code == 404
+
+    assert beta_claims(world).status_code == 429
+    claimed = world.as_user("alpha_operator").post(CLAIM, json=claim_body(world))
+    assert claimed.status_code == 201, claimed.text
+
+
+def test_a_tenant_guessing_at_many_serials_waits_for_every_serial(world):
+    clock.freeze()
+    stock_device(world, world.alpha.partner)
+    stock_device(world, world.beta.partner, serial="NT-BAR-3000")
+    for n in range(world.app.state.settings.claim_tenant_slowdown_after):
+        assert beta_claims(world, serial=f"NT-GUESS-{n:04d}").status_code == 404
+
+    refused = beta_claims(world, serial="NT-BAR-3000", secret=SECRET)
+
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert world.as_user("alpha_operator").post(CLAIM, json=claim_body(world)).status_code == 201
+    clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
+    assert beta_claims(world, serial="NT-BAR-3000", secret=SECRET).status_code == 201
 
 
 def test_an_already_claimed_device_is_a_conflict(world):
