@@ -10,11 +10,12 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -33,11 +34,34 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL users reach; its scheme decides Secure cookies.")
 
     session_hours: int = 12
+    session_idle_minutes: int = Field(60, ge=1, description=(
+        "A browser session ends after this long without activity (within its session_hours at most)."))
+    reauthentication_minutes: int = Field(10, ge=1, description=(
+        "How long a login or re-authentication counts as fresh for changing the password or second factors."))
     pending_login_minutes: int = 10
-    login_slowdown_after: int = 3
-    login_lockout_after: int = 10
-    login_lockout_minutes: int = 30
-    login_failure_window_minutes: int = 15
+    # Throttling (leitstand.auth.throttle): back-off for whoever keeps guessing, never a lockout.
+    login_slowdown_after: int = Field(3, ge=1, description=(
+        "Failed logins of one account from one client address before that address waits (2 s, 4 s … 5 min)."))
+    login_address_slowdown_after: int = Field(30, ge=1, description=(
+        "Failed logins from one client address, over all accounts, before that address waits."))
+    login_account_alert_after: int = Field(10, ge=1, description=(
+        "Failed logins of one account from all addresses before its owner is mailed (once per window) and the "
+        "addresses that failed for it wait; addresses that have not failed for it are never refused."))
+    login_failure_window_minutes: int = Field(15, ge=1, description=(
+        "Failures (of logins and of claim secrets) are forgotten after this long without a new one."))
+    claim_slowdown_after: int = Field(3, ge=1, description=(
+        "Wrong claim secrets for one serial number from one tenant before that tenant waits for it."))
+    claim_tenant_slowdown_after: int = Field(20, ge=1, description=(
+        "Wrong claim secrets from one tenant, over all serial numbers, before the tenant waits."))
+    password_reset_per_address: int = Field(3, ge=1, description=(
+        "Reset mails to one e-mail address per window; further requests are answered alike but send nothing."))
+    password_reset_per_client: int = Field(10, ge=1, description=(
+        "Reset requests from one client address per window; further ones get 429."))
+    password_reset_window_minutes: int = Field(60, ge=1, description=(
+        "The reset quotas count until this long has passed without a counted request."))
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list, description=(
+        "Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For is believed; "
+        "empty: the direct peer is the client."))
 
     email_token_hours: int = 48
     smtp_host: str = "127.0.0.1"
@@ -86,6 +110,14 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # The environment gives "10.0.0.0/8, 192.0.2.7"; TOML may give a list.
+        if isinstance(value, str):
+            return [part for part in value.replace(",", " ").split()]
+        return value
 
     @classmethod
     def settings_customise_sources(

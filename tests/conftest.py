@@ -78,21 +78,34 @@ def backend(database_url: str) -> str:
     return "sqlite" if database_url.startswith("sqlite") else "postgresql"
 
 
+class _KeepingHandler:
+    def __init__(self, received: list) -> None:  # type: ignore[type-arg]
+        self.received = received
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802 - aiosmtpd's hook name
+        from email import message_from_bytes
+
+        self.received.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
 class SmtpSink:
     """A real SMTP server on 127.0.0.1 that keeps what it receives."""
 
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
 
-        self.messages: list = []  # type: ignore[type-arg]
+        self.received: list = []  # type: ignore[type-arg]
         self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(_KeepingHandler(self.received), hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802 - aiosmtpd's hook name
-        from email import message_from_bytes
+    @property
+    def messages(self) -> list:  # type: ignore[type-arg]
+        """What arrived, once the mail queued in the background (leitstand.mail.outbox) is out."""
+        from leitstand.mail.outbox import sender
 
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
+        assert sender.wait_until_sent(timeout=30), "background mail still unsent after 30 s"
+        return self.received
 
     def to(self, address: str) -> list:  # type: ignore[type-arg]
         return [message for message in self.messages if message["To"] == address]

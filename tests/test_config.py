@@ -53,14 +53,14 @@ def test_environment_variables_set_values(monkeypatch, tmp_path):
 
 
 def test_a_toml_file_sets_values(monkeypatch, tmp_path):
-    write_toml(tmp_path / "leitstand.toml", 'port = 8200\nsmtp_host = "mail.example"\nlogin_lockout_after = 5\n'
+    write_toml(tmp_path / "leitstand.toml", 'port = 8200\nsmtp_host = "mail.example"\nlogin_account_alert_after = 5\n'
                                             f'data_dir = "{tmp_path / "toml-data"}"\n', monkeypatch)
 
     settings = Settings()
 
     assert settings.port == 8200
     assert settings.smtp_host == "mail.example"
-    assert settings.login_lockout_after == 5
+    assert settings.login_account_alert_after == 5
     assert settings.data_dir == tmp_path / "toml-data"
 
 

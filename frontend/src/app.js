@@ -4,8 +4,14 @@
 import htmx from "htmx.org";
 
 window.htmx = htmx;
+// The portal runs under a CSP without inline styles: htmx would add its indicator rules as a
+// <style> element on DOMContentLoaded, so styles/base.css ships them instead.
+htmx.config.includeIndicatorStyles = false;
 
 const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+// Requests no person caused (polls, refreshes after a live update) say so: they do not keep the
+// session from ending when idle (leitstand.web.deps.BACKGROUND_HEADER).
+const BACKGROUND_HEADER = "x-leitstand-background";
 
 // Texts app.js shows itself; the layout renders them translated (see layout/base.html).
 let messages = null;
@@ -85,18 +91,37 @@ export class ApiError extends Error {
   }
 }
 
+// A field error in the reader's language where the API gives it a code of ours (the password
+// rule's password-too-short …, see layout/base.html), else the API's English message.
+export function fieldErrorText(error) {
+  const translated = t(error.type);
+  return translated !== error.type ? translated : error.msg || error.message || "";
+}
+
 function problemMessage(problem) {
   // Validation problems list their field errors; show the first one with its field.
   const first = Array.isArray(problem.errors) ? problem.errors[0] : null;
   if (first && (first.msg || first.message)) {
+    if (t(first.type) !== first.type) return fieldErrorText(first);
     const field = Array.isArray(first.loc) ? first.loc.filter((part) => part !== "body").join(".") : first.field || "";
     return field ? `${field}: ${first.msg || first.message}` : first.msg || first.message;
   }
   return problem.detail || problem.title || t("The request failed.");
 }
 
-export async function api(method, path, body, { quiet = false } = {}) {
+export const problemKind = (problem) => String(problem?.type || "").split("/").pop();
+
+// A page that can ask the user to confirm it is them (the account page) registers how: a function
+// that takes the API's reauthentication-required problem and resolves true once confirmed. A
+// request refused that way is then sent once more.
+let reauthenticator = null;
+export function setReauthenticator(confirmIdentity) {
+  reauthenticator = confirmIdentity;
+}
+
+export async function api(method, path, body, { quiet = false, background = false, repeated = false } = {}) {
   const headers = { accept: "application/json, application/problem+json", "x-csrf-token": csrfToken() };
+  if (background) headers[BACKGROUND_HEADER] = "1";
   const init = { method: method.toUpperCase(), headers, credentials: "same-origin" };
   if (body !== undefined && body !== null) {
     headers["content-type"] = "application/json";
@@ -122,6 +147,10 @@ export async function api(method, path, body, { quiet = false } = {}) {
   if (!response.ok) {
     const problem = data && typeof data === "object" ? data : {};
     problem.status ??= response.status;
+    if (problemKind(problem) === "reauthentication-required" && reauthenticator && !repeated) {
+      if (await reauthenticator(problem)) return api(method, path, body, { quiet, background, repeated: true });
+      throw new ApiError(problem, response.status); // the user cancelled: nothing to tell them
+    }
     problem.detail = problemMessage(problem);
     if (!quiet) toast(problem.detail, "error");
     throw new ApiError(problem, response.status);
@@ -142,7 +171,11 @@ function setPath(target, name, value) {
 function fieldValue(field) {
   const kind = field.dataset.type || (field.type === "number" || field.type === "range" ? "number" : "");
   if (field.type === "checkbox") return field.checked;
-  if (field.multiple && field.selectedOptions) return [...field.selectedOptions].map((option) => option.value);
+  if (field.multiple && field.selectedOptions) {
+    // The API takes ids as JSON numbers, not as the text an option's value is.
+    const values = [...field.selectedOptions].map((option) => option.value);
+    return kind === "number" ? values.map(Number) : values;
+  }
   const raw = field.value;
   if (raw === "" && !field.required) return undefined; // empty optional fields are omitted
   if (kind === "number") return raw === "" ? undefined : Number(raw);
@@ -222,6 +255,12 @@ document.addEventListener("click", (event) => {
   runApiAction(button, button.dataset.body ? JSON.parse(button.dataset.body) : {});
 });
 
+// A field with data-autosubmit sends its form as soon as it changes (filters, switches).
+// Here rather than an inline handler: the portal's CSP runs no inline script.
+document.addEventListener("change", (event) => {
+  if (event.target.dataset?.autosubmit !== undefined) event.target.form?.requestSubmit();
+});
+
 // --- Live updates ------------------------------------------------------------
 
 const LIVE_EVENT_TYPES = ["update", "device", "command", "event", "values", "state", "alarm"];
@@ -265,6 +304,8 @@ export function live(callback) {
 
 document.addEventListener("htmx:configRequest", (event) => {
   event.detail.headers["x-csrf-token"] = csrfToken();
+  // Polls ("every 60s"), loads and refreshes after live updates are not the user's doing.
+  if (!event.detail.triggeringEvent?.isTrusted) event.detail.headers[BACKGROUND_HEADER] = "1";
 });
 document.addEventListener("htmx:responseError", (event) => {
   const xhr = event.detail.xhr;
@@ -318,7 +359,68 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// --- Session clock: time left in the user menu, a warning before the session ends ---------------
+
+// The server renders the seconds left; counted down here without requests. Before the end the
+// server is asked again (which does not count as activity), as other tabs may have used the session.
+const SESSION_WARNING_SECONDS = 5 * 60;
+const sessionClock = document.getElementById("session-clock");
+if (sessionClock) {
+  const warning = document.getElementById("session-warning");
+  let endsAt = 0;
+  let checking = false;
+  const secondsLeft = () => Math.max(0, Math.round((endsAt - performance.now()) / 1000));
+  const setLeft = (seconds) => {
+    endsAt = performance.now() + seconds * 1000;
+  };
+  const show = () => {
+    const left = secondsLeft();
+    const minutes = Math.max(1, Math.ceil(left / 60));
+    sessionClock.textContent = t("Session: {minutes} min left").replace("{minutes}", minutes);
+    if (warning && !warning.hidden) {
+      warning.querySelector("[data-session-text]").textContent = t("Your session ends in {minutes} min without activity.").replace("{minutes}", minutes);
+    }
+  };
+  const ask = async ({ background }) => {
+    try {
+      const session = await api("GET", "/api/v1/me/session", undefined, { quiet: true, background });
+      setLeft(session.seconds_left);
+    } catch {
+      setLeft(0);
+    }
+  };
+  const tick = async () => {
+    if (checking) return;
+    if (secondsLeft() <= SESSION_WARNING_SECONDS) {
+      checking = true;
+      await ask({ background: true });
+      checking = false;
+      if (secondsLeft() === 0) {
+        window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+        return;
+      }
+      if (warning) warning.hidden = secondsLeft() > SESSION_WARNING_SECONDS;
+    }
+    show();
+  };
+  setLeft(Number(sessionClock.dataset.secondsLeft || 0));
+  sessionClock.hidden = false;
+  show();
+  setInterval(tick, 15_000);
+  warning?.querySelector("[data-session-stay]")?.addEventListener("click", async () => {
+    await ask({ background: false }); // a request of the user's: the session goes on from now
+    warning.hidden = secondsLeft() > SESSION_WARNING_SECONDS;
+    show();
+  });
+}
+
 // --- Service worker --------------------------------------------------------------
+
+// The offline page (pwa/offline.html, answered by the worker without a network) tries again
+// by itself once the connection is back.
+if (document.querySelector("[data-reload-when-online]")) {
+  window.addEventListener("online", () => window.location.reload());
+}
 
 if ("serviceWorker" in navigator && window.isSecureContext && document.documentElement.dataset.serviceWorker !== "off") {
   window.addEventListener("load", () => {
@@ -326,5 +428,5 @@ if ("serviceWorker" in navigator && window.isSecureContext && document.documentE
   });
 }
 
-window.leitstand = { api, toast, confirm, live, formBody, t, ApiError };
+window.leitstand = { api, toast, confirm, live, formBody, t, ApiError, fieldErrorText, problemKind, setReauthenticator };
 document.dispatchEvent(new CustomEvent("leitstand:ready"));

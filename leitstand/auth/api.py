@@ -2,8 +2,10 @@
 
 A login is two steps when the user has a second factor: the password step opens a
 pending session (cookie set, nothing else allowed), and one of the second-factor
-steps completes it. Failed passwords and failed second factors both count towards
-the account's back-off and lockout.
+steps completes it under a new cookie and CSRF token (renew_session). Failed passwords and failed second factors both count towards
+the throttle (leitstand.auth.throttle): per account and client address, per address, and
+per account over all addresses, which slows down the guessers and warns the owner but
+never locks the account.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from leitstand.audit.recorder import Actor, record
 from leitstand.auth import second_factor, throttle
 from leitstand.auth.models import LoginSession
+from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.secrets import SecretBox, new_token, token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -26,9 +29,10 @@ from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
-from leitstand.users.service import LinkPurpose, LinkRefused, issue_link, redeem_link
+from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
+                                     redeem_link, warn_of_login_attempts)
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE, client_ip, get_session_factory, get_settings
-from leitstand.web.errors import Problem
+from leitstand.web.errors import Problem, invalid_field, throttled, throttled_response
 from leitstand.web.types import Input, LoginEmail, Public, Secret
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -47,8 +51,12 @@ class LoginResult(Public):
     user_id: int
 
 
+# ASCII spelled out: \s and \d hold more in the server's regex engine (Rust) than in the schema's (ECMA).
+TOTP_CODE = r"^[ \t]*[0-9]{6}[ \t]*$"
+
+
 class CodeRequest(Input):
-    code: Annotated[str, Field(pattern=r"^\s*\d{6}\s*$")]
+    code: Annotated[str, Field(pattern=TOTP_CODE)]
 
 
 class YubicoRequest(Input):
@@ -74,12 +82,17 @@ def _actor(request: Request, user: User | None, email: str) -> Actor:
 
 
 def refused_for_throttle(refusal: throttle.Refusal) -> Problem:
-    if refusal.locked:
-        problem = Problem(429, "account-locked", "Account locked", "Too many failed attempts; the login is locked for a while.")
-    else:
-        problem = Problem(429, "login-throttled", "Slow down", "Too many failed attempts; wait before trying again.")
-    problem.headers["Retry-After"] = str(refusal.retry_after_seconds)
-    return problem
+    return throttled("login-throttled", "Too many failed attempts; wait before trying again.", refusal.retry_after_seconds)
+
+
+LOGIN_THROTTLED = throttled_response("Too many failed attempts from this client; wait for Retry-After seconds")
+
+
+def count_login_failure(db: Session, settings: Settings, user: User | None, email: str, client: str) -> None:
+    """Count a wrong password or second factor; warn the owner when failures pile up."""
+    failure = throttle.record_failure(db, throttle.login_policy(settings), email, client)
+    if failure.alert and user is not None and user.is_active:
+        warn_of_login_attempts(db, settings, user, failure.subject_failures, settings.login_failure_window_minutes)
 
 
 def _set_session_cookie(response: Response, settings: Settings, token: str) -> None:
@@ -89,35 +102,39 @@ def _set_session_cookie(response: Response, settings: Settings, token: str) -> N
     )
 
 
-@router.post("/login", response_model=LoginResult, responses={429: {"description": "Throttled or locked"}})
+@router.post("/login", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
 def login(body: LoginRequest, request: Request, response: Response) -> LoginResult:
     settings = get_settings(request)
-    email = body.email.lower()
+    email, client = body.email.lower(), client_ip(request)
     with system_session(get_session_factory(request), reason="password login") as db:
-        refusal = throttle.check(db, settings, email)
+        refusal = throttle.check(db, throttle.login_policy(settings), email, client)
         user = db.scalar(select(User).where(User.email == email))
         if refusal is not None:
             record(db, "auth.login", outcome="failure", details={"reason": "throttled"}, actor=_actor(request, user, email))
             db.commit()
             raise refused_for_throttle(refusal)
-        if user is None or not user.is_active or not verify_password(user.password_hash, body.password):
-            throttle.record_failure(db, settings, email)
+        # Verified for unknown and deactivated accounts too (against a decoy): the same work either way.
+        password_matches = verify_password(user.password_hash if user else None, body.password)
+        if user is None or not user.is_active or not password_matches:
+            count_login_failure(db, settings, user, email, client)
             record(db, "auth.login", outcome="failure", details={"reason": "bad credentials"}, actor=_actor(request, user, email))
             db.commit()
             raise Problem(401, "bad-credentials", "Login failed", "E-mail or password is wrong.")
         methods = second_factor.methods_of(db, user)
         tenant = db.get(Tenant, user.tenant_id)
         token, csrf = new_token(), new_token()
+        now = clock.now()
         db.add(
             LoginSession(
                 user_id=user.id, token_hash=token_digest(token), csrf_token=csrf, second_factor_done=not methods,
-                expires_at=clock.now()
+                expires_at=now
                 + (timedelta(hours=settings.session_hours) if not methods else timedelta(minutes=settings.pending_login_minutes)),
-                source_ip=client_ip(request), user_agent=request.headers.get("user-agent", "")[:300],
+                authenticated_at=None if methods else now, last_seen_at=now,
+                source_ip=client, user_agent=request.headers.get("user-agent", "")[:300],
             )
         )
         if not methods:
-            throttle.record_success(db, email)
+            throttle.record_success(db, throttle.login_policy(settings), email, client)
         record(db, "auth.login" if not methods else "auth.password", actor=_actor(request, user, email))
         db.commit()
         _set_session_cookie(response, settings, token)
@@ -151,42 +168,55 @@ def pending_login(request: Request) -> Any:
 Pending = Annotated[PendingLogin, Depends(pending_login)]
 
 
-def _complete(pending: PendingLogin, request: Request, method: str, check: Any) -> LoginResult:
+def renew_session(login: LoginSession, response: Response, settings: Settings) -> str:
+    """After an authentication step: the session gets a new cookie token and CSRF token, so
+    neither the half-logged-in session's nor any earlier one's opens it any more (no fixation).
+    Every factor was just proved: it counts as fresh. Returns the new CSRF token."""
+    token, now = new_token(), clock.now()
+    login.token_hash, login.csrf_token = token_digest(token), new_token()
+    login.authenticated_at = login.last_seen_at = now
+    _set_session_cookie(response, settings, token)
+    return login.csrf_token
+
+
+def _complete(pending: PendingLogin, request: Request, response: Response, method: str, check: Any) -> LoginResult:
     settings = get_settings(request)
-    db, user = pending.db, pending.user
-    refusal = throttle.check(db, settings, user.email)
+    db, user, client = pending.db, pending.user, client_ip(request)
+    policy = throttle.login_policy(settings)
+    refusal = throttle.check(db, policy, user.email, client)
     if refusal is not None:
         raise refused_for_throttle(refusal)
     try:
         check()
     except second_factor.SecondFactorRefused as error:
         db.rollback()
-        throttle.record_failure(db, settings, user.email)
+        count_login_failure(db, settings, user, user.email, client)
         record(db, "auth.second_factor", outcome="failure", details={"method": method, "reason": str(error)},
                actor=_actor(request, user, user.email))
         db.commit()
         raise Problem(401, "second-factor-refused", "Second factor refused", str(error)) from error
     pending.login.second_factor_done = True
     pending.login.expires_at = clock.now() + timedelta(hours=settings.session_hours)
-    throttle.record_success(db, user.email)
+    csrf = renew_session(pending.login, response, settings)
+    throttle.record_success(db, policy, user.email, client)
     record(db, "auth.login", details={"method": method}, actor=_actor(request, user, user.email))
     db.commit()
     return LoginResult(
-        second_factor_required=False, methods=[method], csrf_token=pending.login.csrf_token,
-        user_id=user.id, enrolment_required=False,
+        second_factor_required=False, methods=[method], csrf_token=csrf, user_id=user.id, enrolment_required=False,
     )
 
 
-@router.post("/login/totp", response_model=LoginResult)
-def login_totp(body: CodeRequest, pending: Pending, request: Request) -> LoginResult:
+@router.post("/login/totp", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
+def login_totp(body: CodeRequest, pending: Pending, request: Request, response: Response) -> LoginResult:
     box = secret_box(request)
-    return _complete(pending, request, "totp", lambda: second_factor.verify_totp(pending.user, box, body.code))
+    return _complete(pending, request, response, "totp", lambda: second_factor.verify_totp(pending.user, box, body.code))
 
 
-@router.post("/login/yubico-otp", response_model=LoginResult)
-def login_yubico(body: YubicoRequest, pending: Pending, request: Request) -> LoginResult:
+@router.post("/login/yubico-otp", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
+def login_yubico(body: YubicoRequest, pending: Pending, request: Request, response: Response) -> LoginResult:
     box = secret_box(request)
-    return _complete(pending, request, "yubico_otp", lambda: second_factor.verify_yubikey(pending.db, pending.user, box, body.otp))
+    return _complete(pending, request, response, "yubico_otp",
+                     lambda: second_factor.verify_yubikey(pending.db, pending.user, box, body.otp))
 
 
 @router.post("/login/webauthn/options", response_model=WebAuthnOptions)
@@ -200,11 +230,11 @@ def login_webauthn_options(pending: Pending, request: Request) -> WebAuthnOption
     return WebAuthnOptions(options=options, state=state)
 
 
-@router.post("/login/webauthn", response_model=LoginResult)
-def login_webauthn(body: WebAuthnAssertion, pending: Pending, request: Request) -> LoginResult:
+@router.post("/login/webauthn", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
+def login_webauthn(body: WebAuthnAssertion, pending: Pending, request: Request, response: Response) -> LoginResult:
     box, settings = secret_box(request), get_settings(request)
     return _complete(
-        pending, request, "webauthn",
+        pending, request, response, "webauthn",
         lambda: second_factor.verify_webauthn(
             pending.db, pending.user, box, settings, body.credential, body.state, pending.login.id
         ),
@@ -229,29 +259,52 @@ def logout(request: Request, response: Response) -> Response:
     return response
 
 
-@router.post("/password-reset", status_code=202, response_class=Response)
+@router.post("/password-reset", status_code=202, response_class=Response, responses={
+    429: throttled_response("Too many reset requests from this client; wait for Retry-After seconds")})
 def request_password_reset(body: PasswordResetRequest, request: Request) -> Response:
-    """Mail a reset link if the account exists. The answer is the same either way."""
+    """Mail a reset link if the account exists. The answer is the same either way, and as fast.
+
+    At most `password_reset_per_address` mails go to one address per window: further
+    requests for it are answered alike but send nothing (the newest link sent still works).
+    A client asking more than `password_reset_per_client` times per window gets 429.
+    """
     settings = get_settings(request)
+    email, client = body.email.lower(), client_ip(request)
+    window = timedelta(minutes=settings.password_reset_window_minutes)
     with system_session(get_session_factory(request), reason="password reset request") as db:
-        user = db.scalar(select(User).where(User.email == body.email.lower()))
-        if user is not None and user.is_active:
-            issue_link(db, settings, user, LinkPurpose.password_reset)
-            record(db, "auth.password_reset_requested", actor=_actor(request, user, user.email))
+        refusal = throttle.take(db, "reset-client", client, settings.password_reset_per_client, window)
+        if refusal is not None:
             db.commit()
+            raise throttled("reset-throttled", "Too many reset requests; wait before asking again.",
+                            refusal.retry_after_seconds)
+        user = db.scalar(select(User).where(User.email == email))
+        if throttle.take(db, "reset-address", email, settings.password_reset_per_address, window) is not None:
+            reason = "address quota used up"
+        else:
+            issue_password_reset(db, settings, user)
+            reason = "" if user is not None and user.is_active else "no active account"
+        record(db, "auth.password_reset_requested", outcome="failure" if reason else "success",
+               details={"reason": reason} if reason else None, actor=_actor(request, user, email))
+        db.commit()
     return Response(status_code=202)
 
 
 def _redeem(request: Request, purpose: LinkPurpose, body: TokenRedemption) -> Response:
+    settings = get_settings(request)
     with system_session(get_session_factory(request), reason=f"redeem {purpose.value} link") as db:
         try:
             user = redeem_link(db, purpose, body.token, body.password)
         except LinkRefused as error:
             raise Problem(400, "link-refused", "Link not valid", str(error)) from error
+        except PasswordRefused as error:  # the link stays usable for a better password
+            raise invalid_field(error.code, str(error), "password") from error
+        if purpose == LinkPurpose.password_reset:
+            notify_account_change(db, settings, user, AccountChange.password_changed, client_ip(request))
         # A new password ends every existing session of the account.
         for login in db.scalars(select(LoginSession).where(LoginSession.user_id == user.id)):
             db.delete(login)
-        throttle.record_success(db, user.email)
+        # Whoever holds the mailbox may log in from here at once, without waiting out a back-off.
+        throttle.record_success(db, throttle.login_policy(settings), user.email, client_ip(request))
         record(db, f"auth.{purpose.value}_redeemed", actor=_actor(request, user, user.email))
         db.commit()
     return Response(status_code=204)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel
 
 
@@ -23,9 +23,15 @@ class PersonalModel(ScopedModel):
 
 
 class LoginSession(IdMixin, CreatedAtMixin, PersonalModel, Base):
-    """A browser login. The cookie holds a random token; only its hash is stored.
+    """A browser login. The cookie holds a random token; only its hash is stored. Each
+    authentication step (password, second factor, re-authentication) gives the session a
+    new token and CSRF token, so whatever was known of it before does not carry over.
 
     `second_factor_done` is false between the password step and the second factor.
+    `authenticated_at`: when the user last proved every factor they have (the completed login
+    or a re-authentication); changes of the password and second factors need it to be recent.
+    `last_seen_at`: the last activity, written at most once a minute; the session ends
+    `session_idle_minutes` after it (leitstand.web.deps).
     """
 
     __tablename__ = "login_sessions"
@@ -35,6 +41,8 @@ class LoginSession(IdMixin, CreatedAtMixin, PersonalModel, Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     second_factor_done: Mapped[bool] = mapped_column(Boolean, default=False)
     expires_at: Mapped[datetime]
+    authenticated_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     source_ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
 
@@ -43,6 +51,7 @@ class ApiToken(IdMixin, CreatedAtMixin, PersonalModel, Base):
     """A bearer token for integrations. Scopes narrow the owner's permissions further."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = (json_holds("scopes", "array"),)
     __audited__ = True
     __audit_secret__ = frozenset({"token_hash"})
 
@@ -92,12 +101,17 @@ class YubiKey(IdMixin, CreatedAtMixin, PersonalModel, Base):
 
 
 class LoginThrottle(IdMixin, Base):
-    """Failed password attempts per account, for back-off and lockout."""
+    """One counter of leitstand.auth.throttle: failed guesses (passwords, claim secrets) or
+    mail-sending requests (password resets) of one kind and key, e.g. kind "login-pair",
+    key "<e-mail>|<client address>". Kept in the database, so that every API process counts
+    the same; rows quiet for longer than every window are removed by the scheduler."""
 
     __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
 
-    email: Mapped[str] = mapped_column(String(254), unique=True)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    first_failure_at: Mapped[datetime | None]
-    last_failure_at: Mapped[datetime | None]
-    locked_until: Mapped[datetime | None]
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(400))
+    attempts: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime] = mapped_column(index=True)
+    alerted_at: Mapped[datetime | None] = mapped_column(doc="When the owner was last told of the failures.")

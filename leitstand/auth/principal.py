@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,9 +35,21 @@ class ResolvedGrant:
         return role.permissions if role else frozenset()
 
     @property
+    def desk_only(self) -> bool:
+        role = ROLES.get(self.role)
+        return bool(role and role.desk_only)
+
+    @property
     def covers_everything(self) -> bool:
         # A grant on the root tenant (path "/xxxxxxxx/") reaches every tenant.
         return self.kind == ScopeKind.tenant and self.tenant_path is not None and self.tenant_path.count("/") == 2
+
+
+# A token scope that names no permission: it lets an API token reach its owner's account under
+# /api/v1/me (profile, API tokens, push subscriptions; leitstand.web.deps.account). The password
+# and the second factors stay out of any token's reach.
+ACCOUNT_SCOPE: Literal["account"] = "account"
+AccountScope = Literal["account"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,15 @@ class Principal:
     needs_second_factor_enrollment: bool = False
     session_id: int | None = None
     csrf_token: str | None = None
+    tenant_path: str = ""  # the own tenant's place in the tree
+    # Browser sessions: when the user last proved every factor (login or re-authentication),
+    # and when the session ends without further activity (idle or absolute limit, the earlier).
+    authenticated_at: datetime | None = None
+    session_ends_at: datetime | None = None
+
+    @property
+    def is_token(self) -> bool:
+        return self.token_scopes is not None
 
     def has(self, permission: Permission) -> bool:
         return not self.scope_for(permission).is_empty
@@ -63,14 +86,23 @@ class Principal:
         if self.token_scopes is not None and permission.value not in self.token_scopes:
             return AccessScope(user_id=self.user_id)
         grants = [grant for grant in self.grants if permission in grant.permissions]
-        if any(grant.covers_everything for grant in grants):
-            return AccessScope(unrestricted=True, user_id=self.user_id)
+        # The principal staffs their own tenant's support desk when a grant on that tenant holds the permission.
+        desk = frozenset(g.tenant_path for g in grants
+                         if g.kind == ScopeKind.tenant and g.tenant_path == self.tenant_path)
+        reaching = [grant for grant in grants if not grant.desk_only]
+        if any(grant.covers_everything for grant in reaching):
+            return AccessScope(unrestricted=True, desk_paths=desk, user_id=self.user_id)
         return AccessScope(
-            tenant_paths=frozenset(g.tenant_path for g in grants if g.kind == ScopeKind.tenant and g.tenant_path),
-            site_paths=frozenset(g.site_path for g in grants if g.kind == ScopeKind.site and g.site_path),
-            device_ids=frozenset(g.device_id for g in grants if g.kind == ScopeKind.device and g.device_id),
+            tenant_paths=frozenset(g.tenant_path for g in reaching if g.kind == ScopeKind.tenant and g.tenant_path),
+            site_paths=frozenset(g.site_path for g in reaching if g.kind == ScopeKind.site and g.site_path),
+            device_ids=frozenset(g.device_id for g in reaching if g.kind == ScopeKind.device and g.device_id),
+            desk_paths=desk,
             user_id=self.user_id,
         )
+
+    def staffs_desk(self, desk_path: str, permission: Permission) -> bool:
+        """Whether the principal works at the support desk of the tenant with that path, holding `permission`."""
+        return desk_path in self.scope_for(permission).desk_paths
 
 
 def resolve_grants(db: Session, user_id: int) -> tuple[ResolvedGrant, ...]:
@@ -102,5 +134,6 @@ def load_principal(db: Session, user: User, **extra: object) -> Principal:
         display_name=user.display_name,
         language=user.language,
         grants=resolve_grants(db, user.id),
+        tenant_path=tenant.path,
         **extra,  # type: ignore[arg-type]
     )

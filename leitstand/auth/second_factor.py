@@ -192,21 +192,25 @@ def enrol_webauthn(
     return key
 
 
-def webauthn_login_options(db: Session, user: User, box: SecretBox, settings: Settings, login_id: int) -> tuple[dict, str]:
-    """Options for the second step of one pending login (`login_id`); the state is valid for that login only."""
+def webauthn_login_options(
+    db: Session, user: User, box: SecretBox, settings: Settings, login_id: int, purpose: str = "login"
+) -> tuple[dict, str]:
+    """Options for the second step of one pending login (`login_id`), or with purpose "reauthenticate"
+    for a re-authentication of that browser session; the state is valid for that one only."""
     keys = list(db.scalars(select(WebAuthnKey.credential_id).where(WebAuthnKey.user_id == user.id)))
     if not keys:
         raise SecondFactorRefused("No security key is registered to your account.")
     options, challenge = webauthn_ceremony.authentication_options(rp_id=settings.relying_party_id, allow_credential_ids=keys)
     # Bound to the pending login, so a captured response cannot complete another login. The
     # sign count cannot guarantee that: many authenticators (synced passkeys) always report 0.
-    return options, _seal_ceremony(box, f"login:{login_id}", user.id, challenge)
+    return options, _seal_ceremony(box, f"{purpose}:{login_id}", user.id, challenge)
 
 
 def verify_webauthn(
-    db: Session, user: User, box: SecretBox, settings: Settings, credential: dict, state: str, login_id: int
+    db: Session, user: User, box: SecretBox, settings: Settings, credential: dict, state: str, login_id: int,
+    purpose: str = "login",
 ) -> WebAuthnKey:
-    challenge = _open_ceremony(box, f"login:{login_id}", user.id, state)
+    challenge = _open_ceremony(box, f"{purpose}:{login_id}", user.id, state)
     raw_id = credential.get("rawId") if isinstance(credential, dict) else None
     try:
         credential_id = webauthn_ceremony.base64url_to_bytes(raw_id) if isinstance(raw_id, str) else b""

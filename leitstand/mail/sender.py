@@ -26,12 +26,17 @@ def deliver(settings: Settings, message: EmailMessage, timeout: float = 10.0) ->
         smtp.send_message(message)
 
 
-def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
+def compose(settings: Settings, to: str, subject: str, body: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
+    return message
+
+
+def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
+    message = compose(settings, to, subject, body)
     try:
         deliver(settings, message)
     except (OSError, smtplib.SMTPException) as error:
@@ -40,6 +45,20 @@ def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
 
 
 MESSAGES = {
+    "account_changed": {
+        "de": (
+            "Ihr Leitstand-Konto wurde geändert",
+            "Hallo {name},\n\n{change}\n\nZeit: {when}\nVon der Adresse: {address}\n\n"
+            "Waren Sie das, ist nichts zu tun. Wenn nicht, melden Sie sich an, ändern Sie Ihr Passwort und prüfen Sie "
+            "Ihre zweiten Faktoren und API-Tokens:\n{link}\n",
+        ),
+        "en": (
+            "Your Leitstand account was changed",
+            "Hello {name},\n\n{change}\n\nTime: {when}\nFrom the address: {address}\n\n"
+            "If that was you, there is nothing to do. If not, log in, change your password and check your second "
+            "factors and API tokens:\n{link}\n",
+        ),
+    },
     "invitation": {
         "de": (
             "Einladung zu Leitstand",
@@ -50,6 +69,22 @@ MESSAGES = {
             "Your invitation to Leitstand",
             "Hello {name},\n\nYou have been invited to Leitstand. Set your password here:\n{link}\n\n"
             "The link is valid for {hours} hours.\n",
+        ),
+    },
+    "login_attempts": {
+        "de": (
+            "Fehlgeschlagene Anmeldeversuche bei Leitstand",
+            "Hallo {name},\n\nin den letzten {minutes} Minuten wurde {failures}-mal vergeblich versucht, sich mit "
+            "Ihrer E-Mail-Adresse bei Leitstand anzumelden, auch von anderen Adressen aus.\n\n"
+            "Ihr Konto ist nicht gesperrt: Sie selbst melden sich wie gewohnt an. Waren das nicht Sie, wählen Sie "
+            "ein neues, langes Passwort und richten Sie einen zweiten Faktor ein:\n{link}\n",
+        ),
+        "en": (
+            "Failed login attempts at Leitstand",
+            "Hello {name},\n\nin the last {minutes} minutes, someone tried {failures} times without success to log "
+            "in to Leitstand with your e-mail address, also from other addresses.\n\n"
+            "Your account is not locked: you log in as usual. If that was not you, choose a new, long password "
+            "and set up a second factor:\n{link}\n",
         ),
     },
     "password_reset": {
@@ -68,5 +103,10 @@ MESSAGES = {
 
 
 def send_templated(settings: Settings, to: str, template: str, language: str, **values: object) -> None:
+    send_mail(settings, to, *templated(template, language, **values))
+
+
+def templated(template: str, language: str, **values: object) -> tuple[str, str]:
+    """A message's subject and body in the recipient's language (English if it has none)."""
     subject, body = MESSAGES[template].get(language, MESSAGES[template]["en"])
-    send_mail(settings, to, subject, body.format(**values))
+    return subject, body.format(**values)

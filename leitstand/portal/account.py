@@ -3,6 +3,8 @@
 Profile, language, password, second factors (authenticator app, security keys, YubiKey OTP)
 and API tokens. The page reads through the same self-service scope as `/api/v1/me`; every
 change is made by the browser through that API (frontend/src/account.js and data-api forms).
+When the API wants a fresh re-authentication first, account.js asks for the password (and a
+second factor) in a dialog, sends it to `/api/v1/me/reauthenticate` and repeats the change.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import select
 
 from leitstand.auth import second_factor
 from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
-from leitstand.auth.principal import Principal
+from leitstand.auth.principal import ACCOUNT_SCOPE, Principal
 from leitstand.portal.pages import page_principal, render
 from leitstand.users.models import User
 from leitstand.web.deps import Access, _self_service
@@ -27,7 +29,7 @@ router = APIRouter()
 
 
 def self_service_page(request: Request, principal: Annotated[Principal, Depends(page_principal)]) -> Iterator[Access]:
-    """Like the API's SelfService, but anonymous visitors go to the login page."""
+    """The reach of the API's /me routes (leitstand.web.deps.account), but anonymous visitors go to the login page."""
     yield from _self_service(request, principal)
 
 
@@ -61,6 +63,7 @@ def account_page(access: SelfServicePage, request: Request) -> Response:
         "yubikeys": list(access.db.scalars(select(YubiKey).order_by(YubiKey.id))),
         "tokens": list(access.db.scalars(select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc()))),
         "token_scopes": sorted((p.value for p in access.principal.permissions), key=str),
+        "account_scope": ACCOUNT_SCOPE,
         # The API refuses tokens made by tokens, and tokens as a way around a missing second factor.
         "can_create_tokens": is_browser_session and not access.principal.needs_second_factor_enrollment,
     })

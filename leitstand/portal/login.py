@@ -50,12 +50,16 @@ def _signed_in(request: Request) -> Principal | None:
 
 
 @router.get(LOGIN_PATH)
-def login_page(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:  # noqa: A002 - the query parameter's name
+def login_page(
+    request: Request,
+    next: Annotated[str | None, Query(max_length=2000)] = None,  # noqa: A002 - the query parameter's name
+    done: Annotated[str | None, Query(max_length=40, description="The mailed link just used: a notice to show.")] = None,
+) -> Response:
     target = safe_next(next)
     principal = _signed_in(request)
     if principal is not None:
         return RedirectResponse("/account?enrol=1" if principal.needs_second_factor_enrollment else target, status_code=303)
-    return render(request, "login/login.html", {"next_url": target})
+    return render(request, "login/login.html", {"next_url": target, "done": done})
 
 
 @router.get("/logout")

@@ -20,6 +20,7 @@ from pydantic import BeforeValidator, Field
 
 from leitstand.access.roles import Permission, ScopeKind
 from leitstand.audit.api import Token as AuditToken
+from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
 from leitstand.portal import i18n
 from leitstand.portal import manage_queries as queries
@@ -166,6 +167,7 @@ def tokens(request: Request, access: Annotated[Access, page(Permission.own_token
         # Tokens are made from a login only: an API token may not mint further tokens.
         "can_create": access.principal.token_scopes is None,
         "scopes": sorted(access.principal.permissions, key=lambda permission: permission.value),
+        "account_scope": ACCOUNT_SCOPE,
     })
 
 

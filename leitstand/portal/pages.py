@@ -17,7 +17,9 @@ from jinja2 import Environment, FileSystemLoader
 from leitstand import __version__
 from leitstand.access.roles import Permission
 from leitstand.audit.recorder import Actor, current_actor
+from leitstand.auth import password_policy
 from leitstand.auth.principal import Principal
+from leitstand.clock import clock
 from leitstand.portal import i18n
 from leitstand.web.deps import Access, _load_request_principal, _open_scoped, client_ip
 from leitstand.web.errors import Problem
@@ -26,6 +28,8 @@ PORTAL_DIR = Path(__file__).parent
 templates = Jinja2Templates(
     env=Environment(loader=FileSystemLoader(PORTAL_DIR / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"])
 )
+# New-password fields show the rule from where it is enforced.
+templates.env.globals["password_rule"] = password_policy.RULE
 
 
 class LoginRequired(Exception):
@@ -95,6 +99,12 @@ def login_url(next_url: str) -> str:
     return "/login?next=" + quote(next_url, safe="/")
 
 
+def _seconds_left(principal: Principal | None) -> int | None:
+    if principal is None or principal.session_ends_at is None:
+        return None
+    return max(0, int((principal.session_ends_at - clock.now()).total_seconds()))
+
+
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
     """Render a page or fragment with the principal, CSRF token, `can()` and gettext for its language."""
     principal: Principal | None = getattr(request.state, "principal", None)
@@ -103,6 +113,8 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     values: dict[str, Any] = {
         "principal": principal,
         "csrf_token": principal.csrf_token if principal else "",
+        # A browser session's time left without further activity; None for API tokens and login pages.
+        "session_seconds_left": _seconds_left(principal),
         "can": (lambda permission: principal is not None and principal.has(Permission(permission))),
         "language": language,
         "languages": i18n.LANGUAGES,

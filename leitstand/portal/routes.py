@@ -17,6 +17,7 @@ from leitstand.portal import (
     manage,
     notifications,
     onboarding,
+    password,
     pwa,
     sites,
     support,
@@ -26,6 +27,7 @@ from leitstand.portal.pages import PORTAL_DIR, EnrolmentRequired, LoginRequired,
 # Every area's pages; each module owns one router.
 PORTAL_ROUTERS: tuple[APIRouter, ...] = (
     login.router,
+    password.router,
     dashboard.router,
     sites.router,
     devices.router,

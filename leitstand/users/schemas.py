@@ -4,7 +4,8 @@ from datetime import datetime
 
 from pydantic import EmailStr, Field
 
-from leitstand.web.types import Input, Language, LoginEmail, Name, NewPassword, Public, RefId, Secret
+from leitstand.web.types import (UNCHANGED, Flag, Input, Language, LoginEmail, Name, NewPassword, Patch, Public, RefId,
+                                Secret)
 
 
 class UserCreate(Input):
@@ -12,13 +13,13 @@ class UserCreate(Input):
     email: EmailStr = Field(max_length=254)
     display_name: Name
     language: Language = "de"
-    send_invitation: bool = True
+    send_invitation: Flag = True
 
 
-class UserUpdate(Input):
-    display_name: Name | None = None
-    language: Language | None = None
-    is_active: bool | None = None
+class UserUpdate(Patch):
+    display_name: Name = UNCHANGED
+    language: Language = UNCHANGED
+    is_active: Flag = UNCHANGED
 
 
 class UserPublic(Public):

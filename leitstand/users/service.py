@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.auth.password_policy import check_new_password
 from leitstand.auth.secrets import hash_password, new_token, token_digest
 from leitstand.clock import clock
 from leitstand.config import Settings
+from leitstand.mail.outbox import send_after_commit
 from leitstand.mail.sender import MailError, send_templated
 from leitstand.users.models import EmailToken, User
 
@@ -27,16 +29,15 @@ class LinkRefused(ValueError):
     pass
 
 
-def issue_link(db: Session, settings: Settings, user: User, purpose: LinkPurpose) -> bool:
+def issue_link(db: Session, settings: Settings, user: User, purpose: LinkPurpose, *, in_background: bool = False) -> bool:
     """Create a single-use token and mail its link. Returns whether the mail went out.
 
     Earlier unused tokens of the same purpose stop working: only the newest link counts.
+    in_background: the mail goes out after db commits, without waiting for the SMTP server
+    (leitstand.mail.outbox); True is returned then.
     """
     now = clock.now()
-    for old in db.scalars(
-        select(EmailToken).where(EmailToken.user_id == user.id, EmailToken.purpose == purpose, EmailToken.used_at.is_(None))
-    ):
-        old.used_at = now
+    _retire_links(db, user, now, purpose)
     token = new_token()
     db.add(
         EmailToken(
@@ -46,26 +47,123 @@ def issue_link(db: Session, settings: Settings, user: User, purpose: LinkPurpose
     )
     db.flush()
     link = f"{settings.origin}/{LINK_PATHS[purpose]}?token={token}"
+    values = {"name": user.display_name, "link": link, "hours": settings.email_token_hours}
+    if in_background:
+        send_after_commit(db, settings, user.email, purpose.value, user.language, **values)
+        return True
     try:
-        send_templated(
-            settings, user.email, purpose.value, user.language,
-            name=user.display_name, link=link, hours=settings.email_token_hours,
-        )
+        send_templated(settings, user.email, purpose.value, user.language, **values)
     except MailError:
         return False
     return True
 
 
-def redeem_link(db: Session, purpose: LinkPurpose, token: str, password: str) -> User:
-    """Set the password through a mailed link; the link is used up, the address thereby verified."""
+def usable_link(db: Session, purpose: LinkPurpose, token: str) -> User:
+    """The active user whose unused, unexpired link of this purpose the token is; LinkRefused
+    otherwise. Looking does not use the link up: the portal page a link opens asks first."""
     row = db.scalar(select(EmailToken).where(EmailToken.token_hash == token_digest(token), EmailToken.purpose == purpose))
-    now = clock.now()
-    if row is None or row.used_at is not None or row.expires_at <= now:
+    if row is None or row.used_at is not None or row.expires_at <= clock.now():
         raise LinkRefused("The link is unknown, already used or expired.")
     user = db.get(User, row.user_id)
     if user is None or not user.is_active:
         raise LinkRefused("The account is deactivated.")
-    row.used_at = now
-    user.password_hash = hash_password(password)
-    user.email_verified_at = user.email_verified_at or now
     return user
+
+
+def redeem_link(db: Session, purpose: LinkPurpose, token: str, password: str) -> User:
+    """Set the password through a mailed link; the link is used up, the address thereby verified."""
+    user = usable_link(db, purpose, token)
+    set_password(db, user, password)
+    user.email_verified_at = user.email_verified_at or clock.now()
+    return user
+
+
+def set_password(db: Session, user: User, password: str) -> None:
+    """Give the user a new password; every change of one comes here (`/me/password`, the mailed
+    links, `leitstand user create` and the demo seed through bootstrap.create_user). The password
+    must pass leitstand.auth.password_policy (PasswordRefused otherwise). It ends every outstanding
+    reset and invitation link of the user: a link mailed before the change must not undo it."""
+    check_new_password(password, user.email)
+    user.password_hash = hash_password(password)
+    _retire_links(db, user, clock.now())
+
+
+def _retire_links(db: Session, user: User, now: datetime, purpose: LinkPurpose | None = None) -> None:
+    """Mark the user's unused links (of one purpose, or all of them) used, so they are refused from now on."""
+    if user.id is None:
+        return  # a user being created has no links yet
+    unused = select(EmailToken).where(EmailToken.user_id == user.id, EmailToken.used_at.is_(None))
+    if purpose is not None:
+        unused = unused.where(EmailToken.purpose == purpose)
+    for row in db.scalars(unused):
+        row.used_at = now
+
+
+def issue_password_reset(db: Session, settings: Settings, user: User | None) -> None:
+    """Mail a reset link to a known, active account, in the background after db commits.
+
+    For an unknown address or a deactivated account a token is made and dropped: both
+    answers do the same work and neither waits for the mail server, so the time of the
+    answer does not tell which addresses have accounts.
+    """
+    if user is not None and user.is_active:
+        issue_link(db, settings, user, LinkPurpose.password_reset, in_background=True)
+    else:
+        token_digest(new_token())
+
+
+def warn_of_login_attempts(db: Session, settings: Settings, user: User, failures: int, minutes: int) -> None:
+    """Tell the owner that their account is being guessed at (it is slowed down, never locked);
+    sent after db commits. The throttle decides when: once per window."""
+    send_after_commit(
+        db, settings, user.email, "login_attempts", user.language,
+        name=user.display_name, failures=failures, minutes=minutes, link=f"{settings.origin}/account",
+    )
+
+
+class AccountChange(StrEnum):
+    """A change of how an account is signed in to or used by programs; each one is mailed to its owner."""
+
+    password_changed = "password_changed"
+    totp_added = "totp_added"
+    totp_removed = "totp_removed"
+    security_key_added = "security_key_added"
+    security_key_removed = "security_key_removed"
+    yubikey_added = "yubikey_added"
+    yubikey_removed = "yubikey_removed"
+    token_created = "token_created"
+    token_revoked = "token_revoked"
+
+
+# What the mail says happened, in the owner's language; {name} is the key's or token's name.
+ACCOUNT_CHANGE_TEXT: dict[AccountChange, dict[str, str]] = {
+    AccountChange.password_changed: {"de": "Ihr Passwort wurde geändert.", "en": "Your password was changed."},
+    AccountChange.totp_added: {"de": "Eine Authenticator-App wurde als zweiter Faktor eingerichtet.",
+                               "en": "An authenticator app was set up as a second factor."},
+    AccountChange.totp_removed: {"de": "Die Authenticator-App wurde als zweiter Faktor entfernt.",
+                                 "en": "The authenticator app was removed as a second factor."},
+    AccountChange.security_key_added: {"de": "Der Sicherheitsschlüssel „{name}“ wurde registriert.",
+                                       "en": "The security key “{name}” was registered."},
+    AccountChange.security_key_removed: {"de": "Der Sicherheitsschlüssel „{name}“ wurde entfernt.",
+                                         "en": "The security key “{name}” was removed."},
+    AccountChange.yubikey_added: {"de": "Der YubiKey „{name}“ wurde für Einmalpasswörter hinzugefügt.",
+                                  "en": "The YubiKey “{name}” was added for one-time passwords."},
+    AccountChange.yubikey_removed: {"de": "Der YubiKey „{name}“ wurde entfernt.",
+                                    "en": "The YubiKey “{name}” was removed."},
+    AccountChange.token_created: {"de": "Das API-Token „{name}“ wurde erstellt.",
+                                  "en": "The API token “{name}” was created."},
+    AccountChange.token_revoked: {"de": "Das API-Token „{name}“ wurde widerrufen.",
+                                  "en": "The API token “{name}” was revoked."},
+}
+
+
+def notify_account_change(db: Session, settings: Settings, user: User, change: AccountChange, client: str,
+                          name: str = "") -> None:
+    """Mail the owner about a change of their password, second factors or tokens, once db commits,
+    so a change they did not make does not go unnoticed (the audit log records it as well)."""
+    texts = ACCOUNT_CHANGE_TEXT[change]
+    send_after_commit(
+        db, settings, user.email, "account_changed", user.language, name=user.display_name,
+        change=texts.get(user.language, texts["en"]).format(name=name), when=clock.now().strftime("%Y-%m-%d %H:%M UTC"),
+        address=client or "?", link=f"{settings.origin}/account",
+    )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from leitstand import __version__
 from leitstand.access.api import router as roles_router
@@ -41,9 +42,12 @@ from leitstand.tenancy.scope import system_session
 from leitstand.transports.http.api import router as http_ingest_router
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
-from leitstand.web.deps import route_permission
+from leitstand.web.apidocs import install_api_docs
+from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission
 from leitstand.portal.routes import PortalErrorPages, install_portal
 from leitstand.web.errors import STANDARD_RESPONSES, ProblemDetail, install_error_handlers
+from leitstand.web.methods import MethodGate, Resources
+from leitstand.web.security_headers import SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,14 @@ class ApiOperation:
                 return permission
         return None
 
+    @property
+    def account_area(self) -> tuple[AccountArea, bool] | None:
+        """For a route of the caller's own account: its area and whether it needs a fresh login."""
+        for dependency in self.route.dependant.dependencies:
+            if (declared := route_account_area(dependency.call)) is not None:
+                return declared
+        return None
+
 
 def api_operations() -> Iterator[ApiOperation]:
     for router in API_ROUTERS:
@@ -100,14 +112,23 @@ def api_operations() -> Iterator[ApiOperation]:
                     yield ApiOperation(method, API_PREFIX + route.path, route)
 
 
+class LeitstandApp(FastAPI):
+    """The application, with the security headers outermost of all middleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware, which answers unexpected errors itself:
+        # added as a user middleware, a 500 would leave without the headers.
+        return SecurityHeaders(super().build_middleware_stack(), settings=lambda: self.state.settings)
+
+
 def create_app(settings: Settings | None = None, command_sender: CommandSender | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    app = LeitstandApp(
         title="Leitstand API",
         version=__version__,
         description="Devices, sites, tenants and the business around them. Errors are application/problem+json.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served from our own files: leitstand.web.apidocs
         redoc_url=None,
     )
     engine = make_engine(settings.effective_database_url)
@@ -141,8 +162,30 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
         return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
 
     install_portal(app)
+    install_api_docs(app)
     _register_problem_schema(app)
+    app.add_middleware(MethodGate, resources=api_resources())
     return app
+
+
+def api_resources() -> Resources:
+    """Every API path template with all the methods it answers (for OPTIONS and 405)."""
+    methods: dict[str, set[str]] = {}
+    for operation in api_operations():
+        methods.setdefault(operation.path, set()).add(operation.method)
+    return Resources(methods)
+
+
+def _document_account_route(documented: dict, area: AccountArea, fresh: bool) -> None:  # type: ignore[type-arg]
+    """Say on a /me route what an API token may do there and whether it needs a re-authentication."""
+    scope = TOKEN_SCOPE_FOR[area]
+    documented["x-api-token-scope"] = scope  # null: refused to every API token
+    documented["x-reauthentication"] = fresh
+    notes = [f"API tokens: only with the `{scope}` scope." if scope else "API tokens: refused (403), whatever their scopes."]
+    if fresh:
+        notes.append("Needs a login or `POST /api/v1/me/reauthenticate` within the last `reauthentication_minutes` "
+                     "(403 `reauthentication-required` otherwise).")
+    documented["description"] = "\n\n".join(filter(None, [documented.get("description", ""), *notes]))
 
 
 def _register_problem_schema(app: FastAPI) -> None:
@@ -164,7 +207,21 @@ def _register_problem_schema(app: FastAPI) -> None:
             documented = schema["paths"].get(operation.path, {}).get(operation.method.lower())
             if documented is not None:
                 documented["x-required-permission"] = permission.value if permission else None
+                if operation.account_area is not None:
+                    _document_account_route(documented, *operation.account_area)
+                for parameter in documented.get("parameters", []):
+                    _never_null(parameter)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _never_null(parameter: dict) -> None:  # type: ignore[type-arg]
+    """A query string can leave a parameter out but cannot send null. FastAPI documents an optional
+    parameter as `anyOf: [its type, null]` all the same, which hides its type from clients."""
+    schema = parameter["schema"]
+    options = [option for option in schema.get("anyOf", []) if option != {"type": "null"}]
+    if parameter["in"] == "query" and len(options) == 1 < len(schema["anyOf"]):
+        rest = {key: value for key, value in schema.items() if key != "anyOf" and not (key == "default" and value is None)}
+        parameter["schema"] = {**options[0], **rest}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.access.roles import Permission
 from leitstand.audit.recorder import Actor, current_actor
 from leitstand.auth.models import ApiToken, LoginSession
-from leitstand.auth.principal import Principal, load_principal
+from leitstand.auth.principal import ACCOUNT_SCOPE, Principal, load_principal
 from leitstand.auth.secrets import token_digest
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -36,6 +38,13 @@ from leitstand.web.errors import Problem
 SESSION_COOKIE = "leitstand_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Sent by the portal's own requests that no person caused (polls, refreshes after a live update):
+# they do not keep a session from ending when idle. A route can declare the same of itself with
+# openapi_extra={SESSION_ACTIVITY: False} (the live stream, which a browser opens without headers).
+BACKGROUND_HEADER = "x-leitstand-background"
+SESSION_ACTIVITY = "x-session-activity"
+# A session's last activity is written at most this often: a sliding timeout without a write per request.
+LAST_SEEN_EVERY = timedelta(minutes=1)
 
 
 def unauthenticated(detail: str = "Log in or send a valid API token.") -> Problem:
@@ -45,7 +54,41 @@ def unauthenticated(detail: str = "Log in or send a valid API token.") -> Proble
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The client's address, for throttling, sessions and the audit log: the direct peer, or,
+    when the peer is a trusted proxy (`trusted_proxies`), the right-most X-Forwarded-For entry
+    that is not a trusted proxy itself. Entries left of that one are the client's own say."""
+    peer = request.client.host if request.client else ""
+    trusted = get_settings(request).trusted_proxies
+    if not trusted or not _within(_address(peer), trusted):
+        return peer
+    chain = [entry for header in request.headers.getlist("x-forwarded-for") for entry in header.split(",")]
+    nearest = peer
+    for entry in reversed(chain):
+        address = _address(entry)
+        if address is None:
+            break  # not what a proxy writes: the best known address is the hop after it
+        nearest = str(address)
+        if not _within(address, trusted):
+            break
+    return nearest
+
+
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    """An address as peers and proxies write it: plain, "[v6]" or "[v6]:port", "v4:port"."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    return address.ipv4_mapped or address if isinstance(address, IPv6Address) else address
+
+
+def _within(address: IPv4Address | IPv6Address | None, networks: list[IPv4Network | IPv6Network]) -> bool:
+    return address is not None and any(address in network for network in networks)
 
 
 def get_settings(request: Request) -> Settings:
@@ -71,10 +114,22 @@ def _principal_from_token(db: Session, raw: str) -> Principal:
     return load_principal(db, user, token_scopes=frozenset(token.scopes))
 
 
+def session_ends_at(login: LoginSession, settings: Settings) -> datetime:
+    """When a browser session ends unless it is used again: idle timeout or absolute limit, the earlier."""
+    return min(login.expires_at, login.last_seen_at + timedelta(minutes=settings.session_idle_minutes))
+
+
+def _counts_as_activity(request: Request) -> bool:
+    route = request.scope.get("route")
+    declared = (getattr(route, "openapi_extra", None) or {}).get(SESSION_ACTIVITY, True)
+    return bool(declared) and request.headers.get(BACKGROUND_HEADER) is None
+
+
 def _principal_from_cookie(db: Session, request: Request, raw: str) -> Principal:
     login = db.scalar(select(LoginSession).where(LoginSession.token_hash == token_digest(raw)))
-    if login is None or login.expires_at <= clock.now():
-        raise unauthenticated("The session has expired; log in again.")
+    settings, now = get_settings(request), clock.now()
+    if login is None or session_ends_at(login, settings) <= now:
+        raise unauthenticated("The session has ended (logged out, idle too long or too old); log in again.")
     if not login.second_factor_done:
         raise unauthenticated("Finish the second-factor step of the login first.")
     if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != login.csrf_token:
@@ -82,12 +137,16 @@ def _principal_from_cookie(db: Session, request: Request, raw: str) -> Principal
     user = db.get(User, login.user_id)
     if user is None or not user.is_active:
         raise unauthenticated("The user is deactivated.")
+    if _counts_as_activity(request) and now - login.last_seen_at >= LAST_SEEN_EVERY:
+        login.last_seen_at = now
+        db.commit()
     tenant = db.get(Tenant, user.tenant_id)
     from leitstand.auth.second_factor import has_second_factor
 
     needs_enrollment = bool(tenant and tenant.require_second_factor and not has_second_factor(db, user))
     return load_principal(
-        db, user, session_id=login.id, csrf_token=login.csrf_token, needs_second_factor_enrollment=needs_enrollment
+        db, user, session_id=login.id, csrf_token=login.csrf_token, needs_second_factor_enrollment=needs_enrollment,
+        authenticated_at=login.authenticated_at, session_ends_at=session_ends_at(login, settings),
     )
 
 
@@ -184,4 +243,72 @@ def _self_service(request: Request, principal: CurrentPrincipal) -> Iterator[Acc
         db.close()
 
 
-SelfService = Annotated[Access, Depends(_self_service)]
+class AccountArea(StrEnum):
+    """The part of their own account a /me route is about; it decides what an API token may do there."""
+
+    profile = "profile"  # name, language, the browser session
+    notifications = "notifications"  # push subscriptions, muted sites
+    tokens = "tokens"  # API tokens
+    sign_in = "sign-in"  # the password, second factors and re-authentication: never with a token
+
+
+# What an API token needs for each area; None: no token, whatever its scopes.
+TOKEN_SCOPE_FOR: dict[AccountArea, str | None] = {
+    AccountArea.profile: ACCOUNT_SCOPE, AccountArea.notifications: ACCOUNT_SCOPE, AccountArea.tokens: ACCOUNT_SCOPE,
+    AccountArea.sign_in: None,
+}
+
+
+def reauthentication_required(methods: list[str], minutes: int) -> Problem:
+    return Problem(
+        403, "reauthentication-required", "Re-authentication required",
+        f"Confirm it is you: send your password{' and a second factor' if methods else ''} to "
+        f"POST /api/v1/me/reauthenticate, then repeat this request within {minutes} minutes.",
+        methods=methods,
+    )
+
+
+def is_fresh(principal: Principal, settings: Settings) -> bool:
+    """Whether the session proved every factor of its user within `reauthentication_minutes`."""
+    proved = principal.authenticated_at
+    return proved is not None and clock.now() - proved < timedelta(minutes=settings.reauthentication_minutes)
+
+
+def _second_factors_of(request: Request, principal: Principal) -> list[str]:
+    from leitstand.auth.second_factor import methods_of
+
+    with system_session(get_session_factory(request), reason="second factors a re-authentication needs") as db:
+        user = db.get(User, principal.user_id)
+        return methods_of(db, user) if user is not None else []
+
+
+def account(area: AccountArea, *, fresh: bool = False) -> Any:
+    """Dependency marker for a route of the caller's own account (/me): a session that reaches
+    only their own records. An API token gets in only with the `account` scope, and never to
+    the password and second factors (AccountArea.sign_in). `fresh`: the route changes the
+    password or a second factor, which needs a login or re-authentication within the last
+    `reauthentication_minutes` (403 reauthentication-required otherwise)."""
+
+    def dependency(request: Request, principal: CurrentPrincipal) -> Iterator[Access]:
+        if principal.is_token:
+            needed = TOKEN_SCOPE_FOR[area]
+            if needed is None:
+                raise Problem(403, "forbidden", "Forbidden",
+                              "The password and second factors cannot be managed with an API token; log in instead.")
+            if needed not in (principal.token_scopes or ()):
+                raise Problem(403, "forbidden", "Forbidden",
+                              f"This API token lacks the {needed} scope, which your own account needs.")
+        settings = get_settings(request)
+        if fresh and not is_fresh(principal, settings):
+            raise reauthentication_required(_second_factors_of(request, principal), settings.reauthentication_minutes)
+        yield from _self_service(request, principal)
+
+    dependency.account_area = area  # type: ignore[attr-defined]
+    dependency.fresh = fresh  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+def route_account_area(dependency: Callable[..., Any]) -> tuple[AccountArea, bool] | None:
+    """The area and freshness an `account()` dependency declares, for the API documentation."""
+    area = getattr(dependency, "account_area", None)
+    return (area, bool(getattr(dependency, "fresh", False))) if area is not None else None

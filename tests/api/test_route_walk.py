@@ -1,4 +1,5 @@
-"""Walk every route of the API: as a user of another tenant, and as a role without the permission.
+"""Walk every route of the API: as a user of another tenant, as the platform's support desk without
+a release code, as a role without the permission, and with an API token narrowed to one scope.
 
 The walk is driven by the application's own route table, so a new route is walked
 as soon as it exists. A route that takes a request body needs an entry in BODIES
@@ -16,9 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from leitstand.access.roles import ROLES, ROOT_ONLY_ROLES, Permission
+from leitstand.access.roles import ROLES, Permission
 from leitstand.audit.models import AuditEntry
 from leitstand.db.models import Base
+from leitstand.tenancy.models import TenantKind
 from leitstand.web.app import ApiOperation, api_operations
 from tests.support.world import ALPHA_MARK, Organisation, World
 
@@ -64,8 +66,9 @@ BODIES: dict[tuple[str, str], Body] = {
     },
     # The caller's own account: nothing in these bodies can name another tenant's record.
     ("PATCH", "/api/v1/me"): lambda org, w: {"language": "en"},
-    ("POST", "/api/v1/me/password"): lambda org, w: {"current_password": "wrong", "new_password": "a-new-password"},
-    ("POST", "/api/v1/me/totp"): lambda org, w: {"secret": "JBSWY3DPEHPK3PXP", "code": "000000"},
+    ("POST", "/api/v1/me/password"): lambda org, w: {"current_password": "wrong", "new_password": "a new passphrase, walked"},
+    ("POST", "/api/v1/me/reauthenticate"): lambda org, w: {"password": "wrong", "totp_code": "000000"},
+    ("POST", "/api/v1/me/totp"): lambda org, w: {"secret": "JBSWY3DPEHPK3PXP" * 2, "code": "000000"},
     ("POST", "/api/v1/me/yubikeys"): lambda org, w: {
         "name": "key", "private_id": "00" * 6, "aes_key": "00" * 16, "otp": "c" * 44,
     },
@@ -141,10 +144,15 @@ def snapshot(world: World) -> dict[str, int]:
     return counts
 
 
-def test_every_route_refuses_another_tenants_data(world: World) -> None:
-    """Beta's partner admin holds every permission on Beta's subtree. Aimed at Alpha's
-    records, every route answers 403 or 404 and nothing of Alpha's changes or leaks."""
-    attacker = world.as_user("beta_admin")
+@pytest.mark.parametrize("attacker_key", ["beta_admin", "platform_support"])
+def test_every_route_refuses_another_tenants_data(world: World, attacker_key: str) -> None:
+    """Beta's partner admin holds every permission on Beta's subtree; platform support holds the
+    ticket permissions on the root tenant, but no release code, and Alpha's ticket is handed over
+    to Alpha's partner. Aimed at Alpha's records, every route answers 403 or 404 and nothing of
+    Alpha's changes or leaks."""
+    if attacker_key == "platform_support":
+        world.user_with_role(attacker_key, "platform_support", world.root)
+    attacker = world.as_user(attacker_key)
     victim = world.alpha
     before = snapshot(world)
     walked = 0
@@ -165,6 +173,33 @@ def test_every_route_refuses_another_tenants_data(world: World) -> None:
     assert walked >= 40
     world.db.expire_all()
     assert snapshot(world) == before, "a cross-tenant request changed stored data"
+
+
+def test_a_token_narrowed_to_device_reads_reaches_nothing_else(world: World) -> None:
+    """Alpha's operator may do nearly everything in Alpha's organisation; a token of theirs scoped
+    to device.read alone, aimed at Alpha's own records, reads devices and nothing else: every route
+    of another permission answers 403, every route of the own account (/me) too, a device's route
+    401, and nothing is stored. Logins and mailed links (/auth) take no token and are left out."""
+    narrow = world.as_user("alpha_operator", scopes=[Permission.device_read.value])
+    own = world.alpha
+    before = snapshot(world)
+    own_account = 0
+    for operation in operations():
+        if operation.path.startswith("/api/v1/auth/") or (operation.method, operation.path) in STREAMING_ROUTES:
+            continue
+        response = narrow.request(operation.method, operation.url(own), json=operation.body(own, world))
+        where = f"{operation.method} {operation.path} -> {response.status_code} {response.text[:200]}"
+        assert response.status_code < 500, where
+        if operation.is_device_authenticated:
+            assert response.status_code == 401, f"{where}: a user's token is no device credential"
+        elif operation.path.startswith("/api/v1/me"):
+            own_account += 1
+            assert response.status_code == 403 and response.json()["type"].endswith("/forbidden"), where
+        elif operation.permission not in (None, Permission.device_read):
+            assert response.status_code == 403 and response.json()["type"].endswith("/forbidden"), where
+    assert own_account >= 20
+    world.db.expire_all()
+    assert snapshot(world) == before, "a request beyond the token's scope changed stored data"
 
 
 def test_collection_filters_aimed_at_another_tenant_find_nothing(world: World) -> None:
@@ -197,8 +232,9 @@ def test_every_unguarded_route_is_self_service(world: World) -> None:
 
 
 def roles_lacking(permission: Permission) -> list[str]:
-    # Roles of the root tenant only cannot be given to the customer's users the walk creates.
-    return [key for key, role in ROLES.items() if permission not in role.permissions and key not in ROOT_ONLY_ROLES]
+    # Only roles made for customers can be given to the customer's users the walk creates.
+    return [key for key, role in ROLES.items()
+            if permission not in role.permissions and TenantKind.customer in role.tenant_kinds]
 
 
 def test_every_guarded_route_refuses_a_role_without_its_permission(world: World) -> None:

@@ -236,7 +236,7 @@ def test_wrong_totp_codes_count_towards_the_back_off(world, app):
     throttled = send_totp(client, headers, totp_code(secret))
 
     assert_problem(throttled, 429, "login-throttled")
-    # The password step is throttled too: it is one count per account.
+    # The password step is throttled too: it is one count per account and client address.
     password_again = browser(app).post("/api/v1/auth/login", json={"email": READER, "password": PASSWORD})
     assert_problem(password_again, 429, "login-throttled")
     clock.advance(timedelta(seconds=int(throttled.headers["Retry-After"])))

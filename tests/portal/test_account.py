@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pyotp
 from playwright.sync_api import expect
+from sqlalchemy import update
 
+from leitstand.auth.models import LoginSession
+from leitstand.clock import clock
 from tests.support.world import PASSWORD
 from tests.support.yubikey import SoftYubiKey
 
@@ -89,3 +93,87 @@ def test_a_yubikey_added_on_the_account_page_completes_the_next_login(page, worl
     page.get_by_label("One-time password").fill(key.otp())
     page.locator("#yubico-form").get_by_role("button", name="Confirm").click()
     expect(page).to_have_url(re.compile(r"/$"))
+
+
+# --- confirming it is you, and the session's time ---------------------------------------------
+
+
+def make_stale() -> None:
+    """The browser's login becomes older than the 10 minutes it counts as fresh for (the server's clock)."""
+    clock.freeze()
+    clock.advance(timedelta(minutes=11))
+
+
+def test_removing_a_yubikey_later_asks_for_password_and_key_first(page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
+    key = SoftYubiKey.generate()
+    open_account(page, world, login)
+    page.get_by_text("Add a YubiKey for one-time passwords").click()
+    form = page.locator("#yubikey-form")
+    form.get_by_label("Name").fill("Keyring")
+    form.get_by_label("Private identity (12 hex digits)").fill(key.private_id.hex())
+    form.get_by_label("Secret key (32 hex digits)").fill(key.aes_key.hex())
+    form.get_by_label("One-time password").fill(key.otp())
+    form.get_by_role("button", name="Add YubiKey").click()
+    expect(page.locator("#yubikeys tbody")).to_contain_text("Keyring")
+    make_stale()
+
+    page.locator("#yubikeys").get_by_role("button", name="Remove").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="OK").click()
+    dialog = page.locator("#reauth-dialog")
+    expect(dialog.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+    expect(dialog.get_by_label("One-time password of your YubiKey (touch it)")).to_be_visible()
+    dialog.get_by_label("Password", exact=True).fill("not my password")
+    dialog.get_by_label("One-time password of your YubiKey (touch it)").fill(key.otp())
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(dialog.get_by_role("alert")).to_have_text("The password or the second factor is wrong.")
+    shot(page, "account-reauthentication")
+    dialog.get_by_label("Password", exact=True).fill(PASSWORD)
+    dialog.get_by_label("One-time password of your YubiKey (touch it)").fill(key.otp())
+    dialog.get_by_role("button", name="Confirm").click()
+
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#yubikeys .badge")).to_have_text("0")
+    assert world.as_user("alpha_admin").get("/api/v1/me").json()["second_factors"] == []
+
+
+def test_a_password_change_later_asks_for_the_password_only_without_a_second_factor(page, world, login) -> None:  # type: ignore[no-untyped-def]
+    open_account(page, world, login)
+    make_stale()
+    form = page.locator("#password-form")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password", exact=True).fill("a much better secret")
+    form.get_by_label("Repeat the new password").fill("a much better secret")
+    form.get_by_role("button", name="Change password").click()
+
+    dialog = page.locator("#reauth-dialog")
+    expect(dialog.get_by_label("Password", exact=True)).to_be_visible()
+    expect(dialog.locator("#reauth-code-field")).to_be_hidden()
+    dialog.get_by_label("Password", exact=True).fill(PASSWORD)
+    dialog.get_by_role("button", name="Confirm").click()
+
+    expect(page.locator(".toast.ok")).to_contain_text("Password changed")
+    relogin = world.client.post("/api/v1/auth/login", json={"email": "admin@alpha.test", "password": "a much better secret"})
+    assert relogin.status_code == 200
+
+
+def test_the_user_menu_counts_down_the_session_and_warns_before_it_ends(page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
+    page.clock.install()
+    open_account(page, world, login)
+    page.locator(".user-menu summary").click()
+    expect(page.locator("#session-clock")).to_have_text("Session: 60 min left")
+
+    # 56 minutes pass without the user doing anything (server and browser alike).
+    world.db.execute(update(LoginSession).values(last_seen_at=clock.now() - timedelta(minutes=56)))
+    world.db.commit()
+    page.clock.fast_forward("56:00")
+    warning = page.locator("#session-warning")
+    expect(warning).to_contain_text("Your session ends in 4 min without activity.")
+    shot(page, "session-warning")
+    warning.get_by_role("button", name="Stay logged in").click()
+    expect(warning).to_be_hidden()
+    expect(page.locator("#session-clock")).to_have_text("Session: 60 min left")
+
+    world.db.execute(update(LoginSession).values(last_seen_at=clock.now() - timedelta(minutes=61)))
+    world.db.commit()
+    page.clock.fast_forward("01:01:00")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Faccount$"))

@@ -7,22 +7,29 @@ import time
 
 import pyotp
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
 from leitstand.portal.login import safe_next
+from leitstand.web.deps import CSRF_HEADER
 from tests.support.world import PASSWORD
 
 
 def enrol_totp(world, user_key: str) -> str:  # type: ignore[no-untyped-def]
-    """Give a world user an authenticator app through the self-service API; returns its secret.
+    """Give a world user an authenticator app through the self-service API, from a fresh login (an
+    API token may not manage second factors); returns its secret.
 
     It is confirmed with the previous time step's code, so the current one is still unused for the login.
     """
-    api = world.as_user(user_key)
-    setup = api.post("/api/v1/me/totp/setup")
+    client = TestClient(world.app, base_url="http://localhost:8000")
+    logged_in = client.post("/api/v1/auth/login", json={"email": world.users[user_key].email, "password": PASSWORD})
+    assert logged_in.status_code == 200, logged_in.text
+    headers = {CSRF_HEADER: logged_in.json()["csrf_token"]}
+    setup = client.post("/api/v1/me/totp/setup", headers=headers)
     assert setup.status_code == 200, setup.text
     secret = setup.json()["secret"]
-    confirmed = api.post("/api/v1/me/totp", json={"secret": secret, "code": pyotp.TOTP(secret).at(time.time() - 30)})
+    code = pyotp.TOTP(secret).at(time.time() - 30)
+    confirmed = client.post("/api/v1/me/totp", json={"secret": secret, "code": code}, headers=headers)
     assert confirmed.status_code == 204, confirmed.text
     return secret
 
