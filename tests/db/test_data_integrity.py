@@ -27,6 +27,7 @@ from leitstand.db.models import Base
 from leitstand.devices.models import Device
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
+from tests.db.raw_rows import insert_tenant
 from tests.db.test_migrations import fresh_database_url  # noqa: F401 - a scratch database per test
 
 
@@ -70,11 +71,7 @@ def _insert_broken_rows(url: str) -> None:
     engine = make_engine(url)
     now = clock.now().replace(tzinfo=None)
     with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO tenants (id, kind, name, street, postal_code, city, country, time_zone,"
-            " require_second_factor, path, sla_policy, created_at)"
-            " VALUES (1, 'root', 'Leitstand', '', '', '', 'DE', 'Europe/Berlin', false, '/r/', 'barrier-portal', :now)"),
-            {"now": now})
+        insert_tenant(connection, now, name="Leitstand")
         # A JSON null where an object belongs (the type spec is written anew at start).
         connection.execute(text("INSERT INTO device_types (key, tenant_id, name, category, spec)"
                                 " VALUES ('barrier', NULL, 'Barrier', 'barrier', 'null')"))

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from leitstand.clock import clock
 from leitstand.db import migrate
 from leitstand.db.engine import make_engine
+from tests.db.raw_rows import insert_tenant
 from tests.db.test_migrations import fresh_database_url  # noqa: F401 - a scratch database per test
 
 
@@ -16,11 +17,7 @@ def test_events_of_unknown_codes_from_before_are_marked(fresh_database_url: str)
     now = clock.now().replace(tzinfo=None)
     try:
         with engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO tenants (id, kind, name, street, postal_code, city, country, time_zone,"
-                " require_second_factor, path, sla_policy, created_at)"
-                " VALUES (1, 'root', 'Leitstand', '', '', '', 'DE', 'Europe/Berlin', false, '/r/', 'barrier-portal', :now)"),
-                {"now": now})
+            insert_tenant(connection, now, name="Leitstand")
             connection.execute(text("INSERT INTO device_types (key, tenant_id, name, category, spec)"
                                     " VALUES ('barrier', NULL, 'Barrier', 'barrier', '{}')"))
             connection.execute(text("INSERT INTO devices (id, tenant_id, type_key, serial_number, name, labels, created_at)"

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from leitstand.clock import clock
 from leitstand.db import migrate
 from leitstand.db.engine import make_engine
+from tests.db.raw_rows import insert_tenant
 from tests.db.test_migrations import fresh_database_url  # noqa: F401 - a scratch database per test
 
 TENANTS = ((1, None, "root", "/r/"), (2, 1, "partner", "/r/p/"), (3, 2, "customer", "/r/p/c/"))
@@ -27,11 +28,7 @@ def test_tickets_get_their_desk_and_repeated_grants_are_kept_once(fresh_database
     try:
         with engine.begin() as connection:
             for tenant_id, parent_id, kind, path in TENANTS:
-                connection.execute(text(
-                    "INSERT INTO tenants (id, parent_id, kind, name, street, postal_code, city, country, time_zone,"
-                    " require_second_factor, path, sla_policy, created_at) VALUES (:id, :parent, :kind, :kind, '', '',"
-                    " '', 'DE', 'Europe/Berlin', false, :path, 'barrier-portal', :now)"),
-                    {"id": tenant_id, "parent": parent_id, "kind": kind, "path": path, "now": now})
+                insert_tenant(connection, now, tenant_id, kind, path, parent_id)
             for user_id, tenant_id, email in USERS:
                 connection.execute(text(
                     "INSERT INTO users (id, tenant_id, email, display_name, language, is_active, totp_last_step,"
