@@ -19,7 +19,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 from leitstand.web.deps import Access
-from leitstand.web.errors import forbidden, invalid, not_found
+from leitstand.web.errors import Message, forbidden, invalid, not_found
 
 TARGET_MODELS: dict[ScopeKind, type[Any]] = {ScopeKind.tenant: Tenant, ScopeKind.site: Site, ScopeKind.device: Device}
 
@@ -27,7 +27,7 @@ TARGET_MODELS: dict[ScopeKind, type[Any]] = {ScopeKind.tenant: Tenant, ScopeKind
 def role_named(key: str) -> Role:
     role = ROLES.get(key)
     if role is None:
-        raise invalid(f"Unknown role {key!r}; see GET /api/v1/roles.")
+        raise invalid(Message("Unknown role %(role)s; see GET /api/v1/roles.", role=repr(key)))
     return role
 
 
@@ -44,7 +44,8 @@ def check_within_grantee(access: Access, grantee: User, kind: ScopeKind, target:
         return
     target_tenant = target if kind == ScopeKind.tenant else access.db.get(Tenant, target.tenant_id)
     if target_tenant is None or not target_tenant.path.startswith(own.path):
-        raise invalid(f"The {kind.value} lies outside the user's organisation; grant only within it.")
+        raise invalid(Message("The %(target)s lies outside the user's organisation; grant only within it.",
+                              target=Message(kind.value)))
 
 
 def check_tenant_kind(access: Access, role: Role, kind: ScopeKind, target: Any) -> None:
@@ -57,14 +58,18 @@ def check_tenant_kind(access: Access, role: Role, kind: ScopeKind, target: Any) 
             tenant_kind = system.scalar(select(Tenant.kind).where(Tenant.id == target.tenant_id))
     if tenant_kind not in role.tenant_kinds:
         fits = ", ".join(sorted(role.tenant_kinds))
-        where = f"a {tenant_kind} tenant" if kind == ScopeKind.tenant else f"a {kind.value} of a {tenant_kind} tenant"
-        raise invalid(f"The role {role.key} is made for {fits} tenants; it cannot be granted on {where}.")
+        if kind == ScopeKind.tenant:
+            raise invalid(Message("The role %(role)s is made for %(fits)s tenants; it cannot be granted on a %(tenant_kind)s tenant.",
+                                  role=role.key, fits=fits, tenant_kind=tenant_kind))
+        raise invalid(Message(
+            "The role %(role)s is made for %(fits)s tenants; it cannot be granted on a %(target)s of a %(tenant_kind)s tenant.",
+            role=role.key, fits=fits, target=Message(kind.value), tenant_kind=tenant_kind))
 
 
 def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int) -> Any:
     """Return the target if the principal may grant `role` on it; raise otherwise."""
     if kind not in role.grantable_on:
-        raise invalid(f"The role {role.key} cannot be granted on a {kind.value}.")
+        raise invalid(Message("The role %(role)s cannot be granted on a %(target)s.", role=role.key, target=Message(kind.value)))
     model = TARGET_MODELS[kind]
     target = access.db.get(model, target_id)
     if target is None:
@@ -73,5 +78,6 @@ def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int)
     for permission in role.permissions:
         with access.scoped_for(permission) as session:
             if session.get(model, target_id) is None:
-                raise forbidden(f"You cannot grant {role.key}: you lack {permission.value} there yourself.")
+                raise forbidden(Message("You cannot grant %(role)s: you lack %(permission)s there yourself.",
+                                         role=role.key, permission=permission.value))
     return target

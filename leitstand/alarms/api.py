@@ -38,7 +38,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import conflict, invalid, not_found
+from leitstand.web.errors import Message, conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
 
 router = APIRouter(tags=["alarms"])
@@ -192,7 +192,7 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
         raise invalid("Unknown severity.")
     for other_type, _ in shipped_types().items():
         if other_type != rule.type_key and any(d.key == rule.key for d in default_rules(other_type)):
-            raise invalid(f"The key {rule.key} belongs to the default rules of {other_type}.")
+            raise invalid(Message("The key %(key)s belongs to the default rules of %(type)s.", key=rule.key, type=other_type))
     if rule.target_kind == TargetKind.device_type:
         if rule.site_id is not None or rule.device_id is not None:
             raise invalid("A rule for a device type names no site or device.")
@@ -209,7 +209,7 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
         device = get_visible(db, Device, rule.device_id, "device")
         device_tenant = db.get(Tenant, device.tenant_id)
         if device.type_key != rule.type_key:
-            raise invalid(f"The device is not a {rule.type_key}.")
+            raise invalid(Message("The device is not a %(type)s.", type=rule.type_key))
         if device_tenant is None or not device_tenant.path.startswith(tenant.path):
             raise invalid("The device does not belong to the rule's tenant.")
 

@@ -25,6 +25,7 @@ from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.secrets import SecretBox, new_token, token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.config import Settings
+from leitstand.portal.i18n import LANGUAGE_COOKIE
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
@@ -32,7 +33,7 @@ from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
                                      redeem_link, warn_of_login_attempts)
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE, client_ip, get_session_factory, get_settings
-from leitstand.web.errors import Problem, invalid_field, throttled, throttled_response
+from leitstand.web.errors import Message, Problem, invalid_field, throttled, throttled_response
 from leitstand.web.types import Input, LoginEmail, Public, Secret
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -102,6 +103,13 @@ def _set_session_cookie(response: Response, settings: Settings, token: str) -> N
     )
 
 
+def _remember_language(response: Response, settings: Settings, user: User) -> None:
+    """Pages that know no user (an unknown address, the login page after logging out) follow this
+    cookie: set at login, it keeps them in the user's language when the browser's is another."""
+    response.set_cookie(LANGUAGE_COOKIE, user.language, max_age=365 * 24 * 3600, secure=settings.secure_cookies,
+                        samesite="lax", path="/")
+
+
 @router.post("/login", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
 def login(body: LoginRequest, request: Request, response: Response) -> LoginResult:
     settings = get_settings(request)
@@ -138,6 +146,8 @@ def login(body: LoginRequest, request: Request, response: Response) -> LoginResu
         record(db, "auth.login" if not methods else "auth.password", actor=_actor(request, user, email))
         db.commit()
         _set_session_cookie(response, settings, token)
+        if not methods:
+            _remember_language(response, settings, user)
         return LoginResult(
             second_factor_required=bool(methods), methods=methods, csrf_token=csrf, user_id=user.id,
             enrolment_required=bool(tenant and tenant.require_second_factor and not methods),
@@ -158,7 +168,8 @@ def pending_login(request: Request) -> Any:
         if login is None or login.expires_at <= clock.now() or login.second_factor_done:
             raise Problem(401, "no-pending-login", "No pending login", "Start with the password step.")
         if request.headers.get(CSRF_HEADER) != login.csrf_token:
-            raise Problem(403, "csrf", "CSRF check failed", f"Send the login's CSRF token in the {CSRF_HEADER} header.")
+            raise Problem(403, "csrf", "CSRF check failed",
+                          Message("Send the login's CSRF token in the %(header)s header.", header=CSRF_HEADER))
         user = db.get(User, login.user_id)
         if user is None or not user.is_active:
             raise Problem(401, "no-pending-login", "No pending login", "The account is deactivated.")
@@ -198,6 +209,7 @@ def _complete(pending: PendingLogin, request: Request, response: Response, metho
     pending.login.second_factor_done = True
     pending.login.expires_at = clock.now() + timedelta(hours=settings.session_hours)
     csrf = renew_session(pending.login, response, settings)
+    _remember_language(response, settings, user)
     throttle.record_success(db, policy, user.email, client)
     record(db, "auth.login", details={"method": method}, actor=_actor(request, user, user.email))
     db.commit()
@@ -249,7 +261,8 @@ def logout(request: Request, response: Response) -> Response:
             login = db.scalar(select(LoginSession).where(LoginSession.token_hash == token_digest(raw)))
             if login is not None:
                 if request.headers.get(CSRF_HEADER) != login.csrf_token:
-                    raise Problem(403, "csrf", "CSRF check failed", f"Send the session's CSRF token in the {CSRF_HEADER} header.")
+                    raise Problem(403, "csrf", "CSRF check failed",
+                                  Message("Send the session's CSRF token in the %(header)s header.", header=CSRF_HEADER))
                 user = db.get(User, login.user_id)
                 db.delete(login)
                 record(db, "auth.logout", actor=_actor(request, user, user.email if user else ""))

@@ -36,7 +36,9 @@ from leitstand.licenses.schemas import LicensePublic
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import Problem, ProblemDetail, invalid, problem_content, problem_response, throttled_response
+from leitstand.web.errors import (
+    Message, Problem, ProblemDetail, invalid, problem_content, problem_response, reader_language, throttled_response,
+)
 from leitstand.web.bodies import only_file, read_capped, too_large
 from leitstand.web.types import MAX_ID, Input, Name, ObjectId, Public, RefId
 
@@ -189,7 +191,8 @@ async def _csv_from(request: Request) -> bytes:
         try:
             form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=10).parse()
         except (MultiPartException, ValueError, KeyError) as error:
-            raise Problem(400, "bad-request", "Bad request", f"The multipart body cannot be read: {error}") from error
+            raise Problem(400, "bad-request", "Bad request",
+                          Message("The multipart body cannot be read: %(reason)s", reason=error)) from error
         try:
             data = await only_file(form, "file", "the CSV file").read()
         finally:
@@ -246,8 +249,8 @@ async def import_csv(
     if report.failed:
         return problem_response(
             422, "import-rejected", "Import rejected",
-            f"{report.failed} of {report.total} rows have errors; nothing was imported.",
-            report=report.model_dump(mode="json"),
+            Message("%(failed)s of %(total)s rows have errors; nothing was imported.", failed=report.failed, total=report.total),
+            language=reader_language(request), report=report.model_dump(mode="json"),
         )
     return JSONResponse(report.model_dump(mode="json"), status_code=200 if dry_run else 201)
 

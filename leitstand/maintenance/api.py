@@ -42,7 +42,7 @@ from leitstand.web.bodies import only_file, too_large
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition
-from leitstand.web.errors import Problem, invalid, invalid_combination, not_found, problem_content
+from leitstand.web.errors import Message, Problem, invalid, invalid_combination, not_found, problem_content
 from leitstand.web.types import ContractDate, FilterId, Limit, ObjectId, Offset, Page
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
@@ -265,7 +265,8 @@ async def _uploaded_file(request: Request, limit: int) -> tuple[str, bytes]:
         form = await MultiPartParser(request.headers, capped(), max_files=1, max_fields=5,
                                      max_part_size=1024 * 1024).parse()
     except (MultiPartException, ValueError, KeyError) as error:
-        raise Problem(400, "bad-request", "Bad request", f"The multipart body cannot be read: {error}") from error
+        raise Problem(400, "bad-request", "Bad request",
+                      Message("The multipart body cannot be read: %(reason)s", reason=error)) from error
     try:
         upload = only_file(form, "file", "the file")
         data = await upload.read(limit + 1)

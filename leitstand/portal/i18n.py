@@ -69,11 +69,58 @@ def negotiate(request: Request, user_language: str | None) -> str:
         return user_language  # type: ignore[return-value]
     if (chosen := request.cookies.get(LANGUAGE_COOKIE)) in LANGUAGES:
         return chosen  # type: ignore[return-value]
+    return _accepted_language(request) or DEFAULT_LANGUAGE
+
+
+def api_language(request: Request, user_language: str | None) -> str:
+    """The language of the JSON API's texts: the user's setting, then the portal's language
+    cookie (so the login page's errors match the page), then Accept-Language, then English.
+    Not German as on pages: a machine client that states no preference reads English."""
+    if user_language in LANGUAGES:
+        return user_language  # type: ignore[return-value]
+    if (chosen := request.cookies.get(LANGUAGE_COOKIE)) in LANGUAGES:
+        return chosen  # type: ignore[return-value]
+    return _accepted_language(request) or "en"
+
+
+def _accepted_language(request: Request) -> str | None:
     for part in request.headers.get("accept-language", "").split(","):
         code = part.split(";")[0].strip().lower()[:2]
         if code in LANGUAGES:
             return code
-    return DEFAULT_LANGUAGE
+    return None
+
+
+class Message:
+    """An English message id with the values of its placeholders (`%(name)s`), put into words
+    once the reader's language is known: a problem is raised long before its answer is written.
+    A value that is a Message itself (a thing's name) is translated too."""
+
+    __slots__ = ("id", "values")
+
+    def __init__(self, id: str, **values: object) -> None:  # noqa: A002 - gettext's own word
+        self.id = id
+        self.values = values
+
+    def in_language(self, language: str) -> str:
+        text = translations(language).gettext(self.id)
+        if not self.values:
+            return text
+        return text % {name: value.in_language(language) if isinstance(value, Message) else value
+                       for name, value in self.values.items()}
+
+    def __str__(self) -> str:
+        return self.in_language("en")
+
+    def __repr__(self) -> str:
+        return f"Message({self.id!r}, **{self.values!r})"
+
+
+def in_language(text: object, language: str) -> str:
+    """A Message or a plain message id in `language`; anything else as it is."""
+    if isinstance(text, Message):
+        return text.in_language(language)
+    return translations(language).gettext(text) if isinstance(text, str) and text else str(text)
 
 
 def gettext_for(language: str):  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from leitstand.access.roles import ROLES, Permission
 from leitstand.devicetypes.spec import Severity
+from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import Delivery, PushSubscription, RoutingRule, SiteMute, Webhook
 from leitstand.portal.pages import page, render
 from leitstand.sites.models import Site
@@ -38,7 +39,8 @@ def notifications(request: Request, access: Annotated[Access, page(Permission.ow
     context: dict[str, object] = {
         "browsers": browsers, "mutes": [(mute, site_names.get(mute.site_id, "—")) for mute in mutes],
         "sites": [site for site in sites if site.id not in {mute.site_id for mute in mutes}],
-        "severities": list(Severity), "roles": list(ROLES.values()), "admin": access.has(Permission.notification_write),
+        "severities": list(Severity), "channels": list(Channel), "roles": list(ROLES.values()),
+        "admin": access.has(Permission.notification_write),
     }
     if context["admin"]:
         with access.scoped_for(Permission.notification_write) as admin_db:

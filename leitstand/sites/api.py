@@ -21,7 +21,7 @@ from leitstand.sites.schemas import (
 from leitstand.tenancy.models import Tenant, new_path_segment
 from leitstand.web.crud import apply_changes, contains, get_visible, page_of
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import conflict, invalid
+from leitstand.web.errors import Message, conflict, invalid
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
 
 router = APIRouter(tags=["sites"])
@@ -60,7 +60,10 @@ def create_site(body: SiteCreate, access: Writer) -> Site:
     parent = get_visible(db, Site, body.parent_id, "parent site") if body.parent_id else None
     parent_kind = SiteKind(parent.kind) if parent else None
     if parent_kind not in ALLOWED_PARENT_KINDS[body.kind]:
-        raise invalid(f"A {body.kind.value} cannot be placed below {parent_kind.value if parent_kind else 'nothing'}.")
+        if parent_kind is None:
+            raise invalid(Message("A %(kind)s cannot be placed at the top.", kind=Message(body.kind.value)))
+        raise invalid(Message("A %(kind)s cannot be placed below a %(parent)s.", kind=Message(body.kind.value),
+                              parent=Message(parent_kind.value)))
     if parent is not None:
         if body.tenant_id not in (None, parent.tenant_id):
             raise invalid("A child site belongs to its parent's tenant.")

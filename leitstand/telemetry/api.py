@@ -28,7 +28,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition
-from leitstand.web.errors import invalid_combination
+from leitstand.web.errors import Message, invalid_combination
 from leitstand.web.types import Moment, ObjectId
 
 router = APIRouter(tags=["telemetry"])
@@ -137,7 +137,8 @@ def _interval(requested: str, start: datetime, end: datetime) -> str:
     longest = SUB_HOUR_MAX_SPAN.get(interval)
     if longest is not None and end - start > longest:
         raise invalid_combination(
-            "range_length", f"Interval {interval.value} covers at most {longest.days} days; choose hour, day or month.",
+            "range_length", Message("Interval %(interval)s covers at most %(days)s days; choose hour, day or month.",
+                                    interval=interval.value, days=longest.days),
             "interval", "from", "to")
     return interval.value
 

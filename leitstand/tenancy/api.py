@@ -15,7 +15,7 @@ from leitstand.tenancy.schemas import TenantCreate, TenantPublic, TenantUpdate
 from leitstand.users.models import User
 from leitstand.web.crud import apply_changes, contains, get_visible, page_of
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import conflict, invalid
+from leitstand.web.errors import Message, conflict, invalid
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
@@ -77,10 +77,15 @@ def delete_tenant(tenant_id: ObjectId, access: Writer) -> Response:
     tenant = get_visible(db, Tenant, tenant_id, "tenant")
     if tenant.kind == TenantKind.root or tenant.id == access.principal.tenant_id:
         raise conflict("The root tenant and your own tenant cannot be deleted.")
-    for model, what in ((Tenant, "tenants"), (User, "users"), (Site, "sites"), (Device, "devices")):
+    for model, refusal in (
+        (Tenant, Message("The tenant still has tenants; remove or move them first.")),
+        (User, Message("The tenant still has users; remove or move them first.")),
+        (Site, Message("The tenant still has sites; remove or move them first.")),
+        (Device, Message("The tenant still has devices; remove or move them first.")),
+    ):
         owner = model.parent_id if model is Tenant else model.tenant_id  # type: ignore[attr-defined]
         if db.scalar(select(exists().where(owner == tenant.id))):
-            raise conflict(f"The tenant still has {what}; remove or move them first.")
+            raise conflict(refusal)
     db.delete(tenant)
     db.commit()
     return Response(status_code=204)

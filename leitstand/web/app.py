@@ -126,7 +126,12 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
     app = LeitstandApp(
         title="Leitstand API",
         version=__version__,
-        description="Devices, sites, tenants and the business around them. Errors are application/problem+json.",
+        description=(
+            "Devices, sites, tenants and the business around them. Errors are application/problem+json; "
+            "their `title` and `detail` are in the user's language setting, else in the `Accept-Language` "
+            "asked for (de, en), else in English, as `Content-Language` says. Their `type` does not change "
+            "with the language; the `msg` of a schema error's `errors` is always English."
+        ),
         openapi_url="/api/v1/openapi.json",
         docs_url=None,  # served from our own files: leitstand.web.apidocs
         redoc_url=None,

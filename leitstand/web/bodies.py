@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 
-from leitstand.web.errors import Problem, invalid
+from leitstand.web.errors import Message, Problem, invalid
 
 
 def too_large(limit: int) -> Problem:
-    return Problem(413, "too-large", "Request too large", f"The body may hold at most {limit} bytes.")
+    return Problem(413, "too-large", "Request too large", Message("The body may hold at most %(limit)s bytes.", limit=limit))
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -32,5 +32,5 @@ def only_file(form: FormData, field: str, what: str) -> UploadFile:
     that one field, so another one is refused rather than ignored."""
     upload = form.get(field)
     if not isinstance(upload, UploadFile) or len(form.multi_items()) != 1:
-        raise invalid(f"Send {what} in the form field `{field}`, and nothing else.")
+        raise invalid(Message("Send %(what)s in the form field `%(field)s`, and nothing else.", what=Message(what), field=field))
     return upload

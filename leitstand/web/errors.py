@@ -3,6 +3,11 @@
 Services raise `Problem` (or let a database or scope error surface); the handlers
 here turn every failure into a problem document, so a client never sees a bare
 500 page or a stack trace.
+
+A problem's `title` and `detail` are English message ids (a `Message` where values go into
+them), put into the reader's language only when the answer is written (see `api_language`);
+their German texts are in leitstand/portal/locale/de/LC_MESSAGES/problems.po. The `type` is
+the same in every language.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sqlalchemy import inspect as inspect_row
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from leitstand.portal.i18n import Message, api_language, in_language
 from leitstand.tenancy.scope import OutOfScope
 
 log = logging.getLogger(__name__)
@@ -34,9 +40,13 @@ class ProblemDetail(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
+# A problem's title or detail: a message id, or one with the values of its placeholders.
+ProblemText = str | Message
+
+
 class Problem(Exception):
-    def __init__(self, status: int, kind: str, title: str, detail: str = "", **extra: Any) -> None:
-        super().__init__(detail or title)
+    def __init__(self, status: int, kind: str, title: ProblemText, detail: ProblemText = "", **extra: Any) -> None:
+        super().__init__(str(detail or title))
         self.status = status
         self.kind = kind
         self.title = title
@@ -46,51 +56,62 @@ class Problem(Exception):
 
 
 def not_found(what: str = "resource") -> Problem:
-    return Problem(404, "not-found", "Not found", f"No such {what}, or not visible to you.")
+    """`what` is a message id too: the name of the kind of record, e.g. "device"."""
+    return Problem(404, "not-found", "Not found", Message("No such %(what)s, or not visible to you.", what=Message(what)))
 
 
-def forbidden(detail: str) -> Problem:
+def forbidden(detail: ProblemText) -> Problem:
     return Problem(403, "forbidden", "Forbidden", detail)
 
 
-def conflict(detail: str) -> Problem:
+def conflict(detail: ProblemText) -> Problem:
     return Problem(409, "conflict", "Conflict", detail)
 
 
-def invalid(detail: str, **extra: Any) -> Problem:
+def invalid(detail: ProblemText, **extra: Any) -> Problem:
     return Problem(422, "invalid", "Invalid request", detail, **extra)
 
 
-def invalid_combination(rule: str, detail: str, *parameters: str, location: str = "query") -> Problem:
+def invalid_combination(rule: str, detail: ProblemText, *parameters: str, location: str = "query") -> Problem:
     """A 422 for parameters that are each valid but break a rule between them (`from` before
     `to`), naming every one of them the way a schema error names one, so a form can mark them all.
     `rule` is the error type, for clients telling such rules apart."""
-    errors = [{"loc": [location, name], "msg": detail, "type": rule} for name in parameters]
+    errors = [{"loc": [location, name], "msg": str(detail), "type": rule} for name in parameters]
     return invalid(detail, errors=errors)
 
 
-def invalid_field(rule: str, detail: str, field: str, location: str = "body") -> Problem:
+def invalid_field(rule: str, detail: ProblemText, field: str, location: str = "body") -> Problem:
     """A 422 for one field that breaks a rule the schema cannot state (a password on a list of
     common ones), shaped like a schema error on that field; `rule` is the error type clients tell apart."""
     return invalid_combination(rule, detail, field, location=location)
 
 
 def problem_response(
-    status: int, kind: str, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+    status: int, kind: str, title: ProblemText, detail: ProblemText = "", headers: dict[str, str] | None = None,
+    language: str = "en", **extra: Any,
 ) -> JSONResponse:
-    body = {"type": PROBLEM_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
+    body = {"type": PROBLEM_BASE + kind, "title": in_language(title, language), "status": status,
+            "detail": in_language(detail, language), **extra}
+    # The same URL answers in another language for another reader: caches must tell them apart.
+    headers = {**(headers or {}), "Content-Language": language, "Vary": "Accept-Language"}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def reader_language(request: Request) -> str:
+    """The language a problem answer to this request is written in (see `api_language`)."""
+    principal = getattr(request.state, "principal", None)
+    return api_language(request, getattr(principal, "language", None))
+
+
 _STATUS_KINDS = {
-    400: ("bad-request", "Bad request"),
-    401: ("unauthenticated", "Authentication required"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    413: ("too-large", "Request too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
-    429: ("too-many-requests", "Too many requests"),
+    400: ("bad-request", Message("Bad request")),
+    401: ("unauthenticated", Message("Authentication required")),
+    403: ("forbidden", Message("Forbidden")),
+    404: ("not-found", Message("Not found")),
+    405: ("method-not-allowed", Message("Method not allowed")),
+    413: ("too-large", Message("Request too large")),
+    415: ("unsupported-media-type", Message("Unsupported media type")),
+    429: ("too-many-requests", Message("Too many requests")),
 }
 
 
@@ -126,16 +147,17 @@ class HtmlErrorPages(Protocol):
 
     def wants_page(self, request: Request) -> bool: ...
 
-    def __call__(self, request: Request, status: int, title: str, detail: str) -> Response: ...
+    def __call__(self, request: Request, status: int, title: ProblemText, detail: ProblemText) -> Response: ...
 
 
 def install_error_handlers(app: FastAPI, html_pages: HtmlErrorPages | None = None) -> None:
     def respond(
-        request: Request, status: int, kind: str, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+        request: Request, status: int, kind: str, title: ProblemText, detail: ProblemText = "",
+        headers: dict[str, str] | None = None, **extra: Any,
     ) -> Response:
         if html_pages is not None and html_pages.wants_page(request):
             return html_pages(request, status, title, detail)
-        return problem_response(status, kind, title, detail, headers, **extra)
+        return problem_response(status, kind, title, detail, headers, reader_language(request), **extra)
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem) -> Response:
@@ -143,7 +165,7 @@ def install_error_handlers(app: FastAPI, html_pages: HtmlErrorPages | None = Non
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
-        kind, title = _STATUS_KINDS.get(error.status_code, ("error", "Error"))
+        kind, title = _STATUS_KINDS.get(error.status_code, ("error", Message("Error")))
         detail = error.detail if isinstance(error.detail, str) else ""
         return respond(request, error.status_code, kind, title, detail, dict(error.headers or {}))
 
@@ -196,7 +218,7 @@ def problem_content() -> dict[str, Any]:
     return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
 
 
-def throttled(kind: str, detail: str, retry_after_seconds: int) -> Problem:
+def throttled(kind: str, detail: ProblemText, retry_after_seconds: int) -> Problem:
     """A 429 that says when to try again."""
     problem = Problem(429, kind, "Slow down", detail)
     problem.headers["Retry-After"] = str(retry_after_seconds)

@@ -18,10 +18,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leitstand.web.errors import problem_response
+from leitstand.web.errors import Message, problem_response, reader_language
 
 _PARAMETER = re.compile(r"^\{[^}]+\}$")
 
@@ -82,6 +83,7 @@ class MethodGate:
                 return await Response(status_code=204, headers={"Allow": resource.allow})(scope, receive, send)
             if resource is not None and method not in resource.methods:
                 response = problem_response(405, "method-not-allowed", "Method not allowed",
-                                            f"{path} answers {resource.allow}.", headers={"Allow": resource.allow})
+                                            Message("%(path)s answers %(methods)s.", path=path, methods=resource.allow),
+                                            headers={"Allow": resource.allow}, language=reader_language(Request(scope)))
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)

@@ -121,7 +121,7 @@ def test_a_role_is_granted_only_on_the_tenant_kinds_it_is_made_for(world, collea
     response = grant(api, world.users[grantee].id, role, **targets[target])
 
     assert response.status_code == 422
-    assert role in response.json()["detail"] and f"{kind} tenant" in response.json()["detail"]
+    assert role in response.json()["detail"] and f"Organisation der Art {kind} vergeben" in response.json()["detail"]
     assert api.get(GRANTS, params={"user_id": world.users[grantee].id}).json()["total"] == 0
 
 
@@ -193,7 +193,7 @@ def test_a_grant_stays_within_the_grantee_s_organisation(world):
     # The partner admin reaches both, but the end customer's user must not get the customer's site.
     refused = grant(api, end_customer.id, "read_only", site=alpha.site.id)
     assert refused.status_code == 422
-    assert "outside the user's organisation" in refused.json()["detail"]
+    assert "außerhalb der Organisation des Benutzers" in refused.json()["detail"]
     assert grant(api, end_customer.id, "read_only", tenant=alpha.customer.id).status_code == 422
     # The device shared with the end customer may be granted.
     assert grant(api, end_customer.id, "read_only", device=alpha.barrier.id).status_code == 201

@@ -109,7 +109,7 @@ def test_a_session_left_alone_for_an_hour_ends(world, app):
 
     response = client.get("/api/v1/devices")
     assert_problem(response, 401, "unauthenticated")
-    assert "idle" in response.json()["detail"]
+    assert "zu lange untätig" in response.json()["detail"]  # in the language the login left in its cookie
 
 
 def test_the_idle_timeout_is_a_setting(world, app, settings):

@@ -77,7 +77,7 @@ def test_bad_rows_are_reported_by_number_and_nothing_is_imported(world):
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
-    assert "nothing was imported" in problem["detail"]
+    assert "es wurde nichts importiert" in problem["detail"]
     rows = {row["row"]: row for row in problem["report"]["rows"]}
     assert rows[2]["status"] == "ok"
     assert "unknown device type" in rows[3]["message"]

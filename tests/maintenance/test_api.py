@@ -124,7 +124,7 @@ def test_uploads_are_checked_by_content_and_size(world: World) -> None:
     html = api.post(url, files={"file": ("report.pdf", b"<html><script>alert(1)</script></html>", "application/pdf")})
     assert html.status_code == 415 and "PDF, PNG, JPEG or WebP" in html.json()["detail"]
     oversized = api.post(url, files={"file": ("big.pdf", b"%PDF-" + b"0" * (10 * 1024 * 1024), "application/pdf")})
-    assert oversized.status_code == 413 and "at most" in oversized.json()["detail"]
+    assert oversized.status_code == 413 and "höchstens" in oversized.json()["detail"]
     not_multipart = api.post(url, json={"file": "x"})
     assert not_multipart.status_code == 415
     missing_field = api.post(url, files={"other": ("a.pdf", PDF)})

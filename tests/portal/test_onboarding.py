@@ -95,7 +95,7 @@ def test_a_wrong_claim_code_is_refused_and_a_pasted_label_fills_both_fields(
     page.locator('[data-step="place"] button[type=submit]').click()
     page.locator("[data-claim]").click()
 
-    expect(page.locator(".toast").first).to_contain_text("claim secret does not match")
+    expect(page.locator(".toast").first).to_contain_text("Aktivierungscode passt nicht")
     expect(page.locator('[data-step="confirm"]')).to_be_visible()
     expect(page.locator('[data-step="done"]')).to_be_hidden()
     world.db.expire_all()

@@ -34,7 +34,7 @@ def test_an_unknown_page_outside_the_api_is_a_404_page(client):
 def test_unknown_record_is_a_404_problem(world):
     body = assert_problem(world.as_user("alpha_operator").get("/api/v1/devices/999999"), 404, "not-found")
 
-    assert "device" in body["detail"]
+    assert "Gerät" in body["detail"]  # in the user's language: tests/web/test_problem_language.py
 
 
 def test_wrong_method_is_a_405_problem(client):

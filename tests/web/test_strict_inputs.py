@@ -156,7 +156,7 @@ def test_an_upload_holds_the_file_field_and_nothing_else(world: World) -> None:
     refused = api.post("/api/v1/devices/import", params=params, files=upload, data={"note": "from the ERP"})
     taken = api.post("/api/v1/devices/import", params=params, files=upload)
 
-    assert refused.status_code == 422 and "`file`, and nothing else" in refused.json()["detail"]
+    assert refused.status_code == 422 and "Formularfeld `file` und sonst nichts" in refused.json()["detail"]
     assert taken.status_code == 200, taken.text
 
 
