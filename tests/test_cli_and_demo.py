@@ -107,7 +107,8 @@ def test_init_and_user_create_on_a_fresh_data_dir(runner, tmp_path):
         engine.dispose()
 
 
-def test_init_is_repeatable(runner, tmp_path):
+def test_init_is_repeatable_and_creates_no_account(runner, tmp_path):
+    """ASVS 2.5.4: no default account (admin, root) exists; the first one is made with `user create`."""
     data_dir = str(tmp_path / "again")
 
     assert invoke(runner, "init", "--data-dir", data_dir).exit_code == 0
@@ -118,6 +119,7 @@ def test_init_is_repeatable(runner, tmp_path):
     try:
         with system_session(factory, reason="test check") as db:
             assert db.scalar(select(func.count()).select_from(Tenant)) == 1
+            assert db.scalar(select(func.count()).select_from(User)) == 0
     finally:
         engine.dispose()
 

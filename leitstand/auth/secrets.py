@@ -17,7 +17,10 @@ from argon2 import PasswordHasher, Parameters, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
-_hasher = PasswordHasher()
+# argon2-cffi's defaults, named so tests can pin them (the suite itself hashes cheaply): argon2id,
+# 64 MiB, 3 passes, 4 lanes, a random 16-byte salt per hash; above OWASP's argon2id minimum.
+PASSWORD_HASHING: Parameters = profiles.RFC_9106_LOW_MEMORY
+_hasher = PasswordHasher.from_parameters(PASSWORD_HASHING)
 _decoy_hash: str | None = None
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 from leitstand.portal import (
     account,
@@ -12,6 +16,7 @@ from leitstand.portal import (
     dashboard,
     dataexport,
     devices,
+    i18n,
     login,
     maintenance,
     manage,
@@ -22,7 +27,10 @@ from leitstand.portal import (
     sites,
     support,
 )
-from leitstand.portal.pages import PORTAL_DIR, EnrolmentRequired, LoginRequired, is_page_request, login_url, render
+from leitstand.portal.pages import (
+    PORTAL_DIR, EnrolmentRequired, LoginRequired, is_page_request, login_url, page_language, render,
+)
+from leitstand.web.errors import ProblemText
 
 # Every area's pages; each module owns one router.
 PORTAL_ROUTERS: tuple[APIRouter, ...] = (
@@ -49,8 +57,11 @@ class PortalErrorPages:
     def wants_page(self, request: Request) -> bool:
         return is_page_request(request)
 
-    def __call__(self, request: Request, status: int, title: str, detail: str) -> Response:
-        return render(request, "layout/error.html", {"status": status, "title": title, "detail": detail}, status_code=status)
+    def __call__(self, request: Request, status: int, title: ProblemText, detail: ProblemText) -> Response:
+        # The problem's texts are message ids (with their values): put into the page's language here.
+        language = page_language(request)
+        texts = {"title": i18n.in_language(title, language), "detail": i18n.in_language(detail, language)}
+        return render(request, "layout/error.html", {"status": status, **texts}, status_code=status)
 
 
 def _redirect(request: Request, target: str) -> Response:
@@ -60,10 +71,22 @@ def _redirect(request: Request, target: str) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+class StaticAssets(StaticFiles):
+    """The built assets. Dot-files (the build marker `.built`, a stray `.git`) stay private (ASVS 4.3.2).
+
+    Directories are never listed: that is StaticFiles' own behaviour without `html=True`.
+    """
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if any(part.startswith(".") for part in PurePath(path).parts):
+            raise HTTPException(status_code=404)
+        return await super().get_response(path, scope)
+
+
 def install_portal(app: FastAPI) -> None:
     static_dir = PORTAL_DIR / "static"
     static_dir.mkdir(exist_ok=True)
-    app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    app.mount("/static", StaticAssets(directory=static_dir), name="static")
     for router in PORTAL_ROUTERS:
         app.include_router(router, include_in_schema=False)
 

@@ -1,4 +1,4 @@
-"""The signed-in user's own account: profile, password, second factors, API tokens.
+"""The signed-in user's own account: profile, browser sessions, password, second factors, API tokens.
 
 Each route declares the part of the account it is about (leitstand.web.deps.account):
 - API tokens reach the profile and the token list (and, in leitstand.notifications.api, push
@@ -12,6 +12,8 @@ Each route declares the part of the account it is about (leitstand.web.deps.acco
   refuses (409) while one is set up, so no request can swap it silently.
 - Every change of the password, a second factor or a token mails the user
   (leitstand.users.service.notify_account_change) and lands in the audit log with its actor.
+- The open browser sessions are listed with their address and browser, and any other one, or all
+  others, can be ended (`auth.session_ended` in the audit log); the own one ends by logging out.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from leitstand.users.models import User
 from leitstand.users.service import AccountChange, notify_account_change, set_password
 from leitstand.web.crud import get_visible, presentable
 from leitstand.web.deps import Access, AccountArea, account, client_ip, session_ends_at
-from leitstand.web.errors import Problem, conflict, invalid, invalid_field
+from leitstand.web.errors import Message, Problem, conflict, invalid, invalid_field
 from leitstand.web.types import (UNCHANGED, Input, JsonNumber, KeyName, Language, Name, NewPassword, ObjectId, Patch, Public,
                                  Secret)
 
@@ -197,6 +199,66 @@ def get_session(access: Profile) -> SessionPublic:
         ends_at=ends_at, seconds_left=max(0, int((ends_at - now).total_seconds())), expires_at=login.expires_at,
         idle_minutes=settings.session_idle_minutes, fresh_until=fresh_until if fresh_until and fresh_until > now else None,
     )
+
+
+class LoginSessionPublic(Public):
+    """One of the user's browser sessions, as far as the user can tell it apart from the others."""
+
+    id: int
+    started_at: datetime = Field(description="When the login began.")
+    last_seen_at: datetime = Field(description="The last activity, to the minute.")
+    source_ip: str = Field(description="The client address at the login.")
+    user_agent: str = Field(description="The browser it was made with, as it named itself.")
+    current: bool = Field(description="Whether it is the session of this request.")
+
+
+def open_sessions(access: Access) -> list[LoginSession]:
+    """The caller's browser sessions that have not ended yet, oldest first. Ended ones linger as
+    rows until their cookie comes back (leitstand.web.deps), so the time decides, not the row."""
+    now = clock.now()
+    logins = access.db.scalars(select(LoginSession).where(LoginSession.expires_at > now).order_by(LoginSession.id))
+    return [login for login in logins if session_ends_at(login, access.settings) > now]
+
+
+def _end_session(access: Access, login: LoginSession) -> None:
+    access.db.delete(login)
+    record(access.db, "auth.session_ended", target_type=LoginSession.__tablename__, target_id=login.id,
+           details={"started_at": login.created_at.isoformat(), "source_ip": login.source_ip,
+                    "user_agent": login.user_agent})
+
+
+@router.get("/sessions", response_model=list[LoginSessionPublic])
+def list_sessions(access: Profile) -> list[LoginSessionPublic]:
+    """Your browser sessions that are still open, to spot one that is not yours and end it."""
+    return [
+        LoginSessionPublic(id=login.id, started_at=login.created_at, last_seen_at=login.last_seen_at,
+                           source_ip=login.source_ip, user_agent=login.user_agent,
+                           current=login.id == access.principal.session_id)
+        for login in open_sessions(access)
+    ]
+
+
+@router.delete("/sessions", status_code=204)
+def end_other_sessions(access: Profile) -> Response:
+    """End every browser session of yours but this one (with an API token: every one). Log out
+    to end this one too."""
+    for login in open_sessions(access):
+        if login.id != access.principal.session_id:
+            _end_session(access, login)
+    access.db.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/sessions/{session_id}", status_code=204,
+               responses={409: {"description": "The session of this request: log out instead"}})
+def end_session(session_id: ObjectId, access: Profile) -> Response:
+    """End one other browser session of yours: its next request is refused (401)."""
+    login = get_visible(access.db, LoginSession, session_id, "session")
+    if login.id == access.principal.session_id:
+        raise conflict("This is the session of this request; log out to end it (POST /api/v1/auth/logout).")
+    _end_session(access, login)
+    access.db.commit()
+    return Response(status_code=204)
 
 
 def _verify_second_factor(body: Reauthentication, access: Access, request: Request, user: User) -> str | None:
@@ -405,10 +467,11 @@ def create_token(body: TokenCreate, access: Tokens, request: Request) -> TokenCr
             403, "second-factor-required", "Second factor required", "Enrol a second factor before creating API tokens."
         )
     if not access.principal.has(Permission.own_tokens):
-        raise Problem(403, "forbidden", "Forbidden", f"You lack the permission {Permission.own_tokens.value}.")
+        raise Problem(403, "forbidden", "Forbidden",
+                      Message("You lack the permission %(permission)s.", permission=Permission.own_tokens.value))
     missing = [scope for scope in body.scopes if scope != ACCOUNT_SCOPE and not access.principal.has(Permission(scope))]
     if missing:
-        raise invalid(f"You do not hold these permissions yourself: {', '.join(missing)}.")
+        raise invalid(Message("You do not hold these permissions yourself: %(permissions)s.", permissions=", ".join(missing)))
     raw = new_token(TOKEN_PREFIX)
     token = ApiToken(
         user_id=access.principal.user_id, name=body.name, prefix=raw[:10], token_hash=token_digest(raw),

@@ -3,6 +3,7 @@ no lockout; throttling from many addresses is in test_login_throttle.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -117,6 +118,35 @@ def test_only_a_hash_of_the_session_cookie_is_stored(world, app, system_db):
     stored = system_db.scalars(select(LoginSession.token_hash)).all()
 
     assert len(stored) == 1 and raw not in stored
+
+
+def test_the_session_cookie_carries_at_least_256_random_bits(world, app):
+    """ASVS 3.2.2/3.2.4: URL-safe base64 of 32 bytes from `secrets`; each login draws its own."""
+    first, second = browser(app), browser(app)
+    login(first)
+    login(second)
+    values = [client.cookies[SESSION_COOKIE] for client in (first, second)]
+
+    for value in values:
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", value), value
+        assert len(value) * 6 >= 256
+    assert values[0] != values[1]
+
+
+def test_a_session_or_api_token_in_the_query_string_authenticates_nothing(world, app):
+    """ASVS 3.1.1: the session travels only in its cookie and a token only in the Authorization header."""
+    client = browser(app)
+    login(client)
+    session = client.cookies[SESSION_COOKIE]
+    token = world.token_for("alpha_reader")
+    anonymous = browser(app)
+
+    for name, value in ((SESSION_COOKIE, session), ("session", session), ("token", token), ("access_token", token),
+                        ("api_key", token), ("authorization", f"Bearer {token}")):
+        assert_problem(anonymous.get("/api/v1/me", params={name: value}), 401, "unauthenticated")
+    # The same secrets do work where they belong.
+    assert client.get("/api/v1/me").status_code == 200
+    assert anonymous.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 def test_a_session_ends_after_the_configured_hours(world, app, settings):

@@ -26,7 +26,8 @@ REFUSED = [
     ("Password1234!", "password-too-common"),
     ("qwertzuiop123", "password-too-common"),
     ("iloveyouiloveyou", "password-too-common"),
-    ("x" * 201, "password-too-long"),
+    ("ab" + " " * 10 + "cd", "password-too-short"),  # a run of spaces counts as one (ASVS 2.1.1)
+    (GOOD + " " + "x" * (128 - len(GOOD)), "password-too-long"),
 ]
 
 
@@ -69,6 +70,33 @@ def test_a_long_uncommon_passphrase_is_taken(world, session):
     response = client.post("/api/v1/me/password", json={"current_password": PASSWORD, "new_password": GOOD}, headers=headers)
 
     assert response.status_code == 204, response.text
+
+
+@pytest.mark.parametrize("length", [64, 128])
+def test_passphrases_up_to_128_characters_are_taken(world, session, length):
+    """ASVS 2.1.2: at least 64 characters must be allowed; above 128 may be refused."""
+    client, headers = session
+    passphrase = " ".join([GOOD, "und der Rest des Märchens"] * 5)[:length]
+
+    response = client.post("/api/v1/me/password", json={"current_password": PASSWORD, "new_password": passphrase},
+                           headers=headers)
+
+    assert response.status_code == 204, response.text
+    assert client.post("/api/v1/auth/login", json={"email": READER, "password": passphrase}).status_code == 200
+
+
+def test_a_password_is_compared_in_full_beyond_72_characters(world, session):
+    """ASVS 2.1.3: nothing is cut off, as bcrypt would after 72 bytes (and zxcvbn judges only the start)."""
+    client, headers = session
+    passphrase = " ".join([GOOD, "und der Rest des Märchens"] * 4)[:90]
+    assert client.post("/api/v1/me/password", json={"current_password": PASSWORD, "new_password": passphrase},
+                       headers=headers).status_code == 204
+
+    differing_at_the_end = passphrase[:-1] + ("x" if passphrase[-1] != "x" else "y")
+    refused = client.post("/api/v1/auth/login", json={"email": READER, "password": differing_at_the_end})
+
+    assert refused.status_code == 401 and refused.json()["type"].endswith("/bad-credentials"), refused.text
+    assert client.post("/api/v1/auth/login", json={"email": READER, "password": passphrase}).status_code == 200
 
 
 def test_a_reset_link_keeps_working_after_a_refused_password(world, smtp):

@@ -10,9 +10,12 @@ from datetime import timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from leitstand.audit.models import AuditEntry
 from leitstand.clock import clock
 from leitstand.web.deps import CSRF_HEADER
+from tests.support.mail import mailed_reset_link
 from tests.support.soft_authenticator import SoftAuthenticator, b64url_encode
 from tests.support.world import PASSWORD
 from tests.support.yubikey import SoftYubiKey
@@ -241,6 +244,61 @@ def test_wrong_totp_codes_count_towards_the_back_off(world, app):
     assert_problem(password_again, 429, "login-throttled")
     clock.advance(timedelta(seconds=int(throttled.headers["Retry-After"])))
     assert send_totp(client, headers, totp_code(secret)).status_code == 200
+
+
+def test_a_totp_code_two_steps_old_is_refused(world, app):
+    """ASVS 2.8.1: a code counts in its own 30-second step and one step either side, no longer."""
+    clock.freeze()
+    secret = enrol_totp(*signed_in(app))
+    clock.advance(timedelta(minutes=5))  # well past the step the enrolment used up
+    client = browser(app)
+    _, headers = start_login(client)
+    stale = pyotp.TOTP(secret).at(clock.now() - timedelta(seconds=60))
+    assert stale not in {pyotp.TOTP(secret).at(clock.now() + timedelta(seconds=30 * drift)) for drift in (-1, 0, 1)}
+
+    assert_problem(send_totp(client, headers, stale), 401, "second-factor-refused")
+    assert send_totp(client, headers, totp_code(secret)).status_code == 200
+
+
+def test_refused_and_replayed_second_factors_are_in_the_audit_log(world, app, system_db):
+    """ASVS 2.8.5: each refused code is recorded with its method, the reason and the client address."""
+    clock.freeze()
+    secret = enrol_totp(*signed_in(app))
+    code = totp_code(secret)
+    first = browser(app)
+    _, first_headers = start_login(first)
+    assert send_totp(first, first_headers, code).status_code == 200
+    second = browser(app)
+    _, headers = start_login(second)
+
+    assert_problem(send_totp(second, headers, code), 401, "second-factor-refused")
+    assert_problem(send_totp(second, headers, wrong_totp_code(secret)), 401, "second-factor-refused")
+
+    system_db.rollback()  # see what the app committed
+    refused = list(system_db.scalars(select(AuditEntry).where(
+        AuditEntry.action == "auth.second_factor", AuditEntry.outcome == "failure").order_by(AuditEntry.id)))
+    assert [entry.changes["method"] for entry in refused] == ["totp", "totp"]
+    assert "already used" in refused[0].changes["reason"]
+    assert "wrong" in refused[1].changes["reason"]
+    assert all(entry.actor_user_id == world.users["alpha_reader"].id and entry.source_ip for entry in refused)
+
+
+def test_a_password_reset_keeps_the_second_factor(world, app, smtp):
+    """ASVS 2.2.2: the mailed link replaces the password only; the next login still asks for the app."""
+    clock.freeze()
+    enrol_totp(*signed_in(app))
+    link = mailed_reset_link(world.client, smtp, READER)
+    new_password = "a brand new passphrase"
+    confirmed = world.client.post("/api/v1/auth/password-reset/confirm", json={"token": link.token, "password": new_password})
+    assert confirmed.status_code == 204, confirmed.text
+
+    client = browser(app)
+    response = client.post("/api/v1/auth/login", json={"email": READER, "password": new_password})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["second_factor_required"] is True
+    assert response.json()["methods"] == ["totp"]
+    assert_problem(client.get("/api/v1/me"), 401, "unauthenticated")
 
 
 # --- WebAuthn -------------------------------------------------------------------

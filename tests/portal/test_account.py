@@ -175,3 +175,30 @@ def test_the_user_menu_counts_down_the_session_and_warns_before_it_ends(page, wo
     world.db.commit()
     page.clock.fast_forward("01:01:00")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Faccount$"))
+
+
+def test_the_account_page_lists_the_sessions_and_logs_out_the_others(page, phone_page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
+    login(phone_page, "admin@alpha.test")
+    open_account(page, world, login)
+    sessions = page.locator("#sessions tbody tr")
+    expect(sessions).to_have_count(2)
+    this_one = sessions.filter(has_text="This session")
+    expect(this_one).to_have_count(1)
+    expect(this_one).to_contain_text("Chrome")  # the browser by name, not its whole user agent
+    shot(page, "account-sessions")
+
+    sessions.filter(has_not_text="This session").get_by_role("button", name="Log out").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="OK").click()
+    expect(sessions).to_have_count(1)
+    phone_page.goto("/account")
+    expect(phone_page).to_have_url(re.compile(r"/login\?next=(%2F|/)account$"))
+
+    login(phone_page, "admin@alpha.test")
+    page.reload()
+    expect(sessions).to_have_count(2)
+    page.get_by_role("button", name="Log out all other sessions").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="OK").click()
+    expect(sessions).to_have_count(1)
+    expect(sessions).to_contain_text("This session")
+    phone_page.goto("/account")
+    expect(phone_page).to_have_url(re.compile(r"/login\?next=(%2F|/)account$"))
