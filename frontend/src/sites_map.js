@@ -49,13 +49,29 @@ function popupHtml(site, labels) {
   );
 }
 
+// Without its tiles (no internet, a firewall, a tile server down) the map is a grey box:
+// say so, once any tile failed and none has loaded, so nobody waits for it; the list works without it.
+function watchTiles(tiles, element) {
+  let loaded = false;
+  tiles.on("tileload", () => {
+    loaded = true;
+  });
+  tiles.on("tileerror", () => {
+    if (loaded || element.dataset.tiles === "failed") return;
+    element.dataset.tiles = "failed";
+    const notice = document.getElementById("sites-map-notice");
+    if (notice) notice.hidden = false;
+  });
+}
+
 async function showMap(element) {
   // Leaflet.markercluster is a classic plugin that extends the global `L`.
   window.L = L;
   await import("leaflet.markercluster");
   const labels = { devices: element.dataset.labelDevices, online: element.dataset.labelOnline, open: element.dataset.labelOpen };
   const map = L.map(element, { scrollWheelZoom: false }).setView(GERMANY.center, GERMANY.zoom);
-  L.tileLayer(element.dataset.tileUrl, { attribution: element.dataset.tileAttribution, maxZoom: 19 }).addTo(map);
+  const tiles = L.tileLayer(element.dataset.tileUrl, { attribution: element.dataset.tileAttribution, maxZoom: 19 }).addTo(map);
+  watchTiles(tiles, element);
   const response = await fetch(element.dataset.markers, { credentials: "same-origin", headers: { accept: "application/json" } });
   if (!response.ok) throw new Error(`map markers: HTTP ${response.status}`);
   const { markers } = await response.json();

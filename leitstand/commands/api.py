@@ -17,7 +17,7 @@ from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import Problem, not_found
+from leitstand.web.errors import Message, Problem, not_found
 from leitstand.web.types import Input, JsonNumber, Limit, ObjectId, Offset, Page, Public
 
 router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
@@ -62,9 +62,15 @@ def send_command(device_id: ObjectId, body: CommandCreate, access: Commander, re
     """Send a command. Repeating a request with the same idempotency key returns the first command."""
     db = access.db
     device = get_visible(db, Device, device_id, "device")
+    spec = _spec(access, device)
+    declared = next((command for command in spec.commands if command.key == body.name), None)
+    if declared is not None and not access.reaches(declared.permission, Device, device.id):
+        raise Problem(403, "forbidden", "Forbidden",
+                      Message("The command %(command)s needs the permission %(permission)s on this device.",
+                              command=repr(body.name), permission=declared.permission.value))
     try:
         requested = request_command(
-            db, device, _spec(access, device), body.name, body.parameters, body.idempotency_key,
+            db, device, spec, body.name, body.parameters, body.idempotency_key,
             timedelta(seconds=body.timeout_seconds), access.principal.user_id,
         )
     except CommandRefused as refusal:

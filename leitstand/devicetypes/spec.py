@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leitstand.access.roles import Permission
+
 CATALOG_DIR = Path(__file__).parent / "catalog"
 
 
@@ -65,6 +67,9 @@ class Command(BaseModel):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     label: Text
     confirm: bool = False
+    # What a grant on the device must hold besides `device.command`: operating (open, close)
+    # needs nothing more, a restart of the controller is maintenance.
+    permission: Permission = Permission.device_command
     parameters: list[CommandParameter] = Field(default_factory=list)
 
 

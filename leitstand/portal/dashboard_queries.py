@@ -18,7 +18,7 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import Severity
 from leitstand.licenses.models import License
-from leitstand.portal.sites_queries import device_events, device_states, erroring_device_ids, problem_since
+from leitstand.portal.sites_queries import alarming_device_ids, device_events, device_states, problem_since
 
 EXPIRY_WINDOW_DAYS = 30
 LIST_LENGTH = 8
@@ -68,9 +68,9 @@ class ProblemDevice:
 
 
 def problem_devices(db: Session, limit: int = LIST_LENGTH) -> list[ProblemDevice]:
-    """Devices offline (or never seen) or with a recent error report: errors first, then the
+    """Devices offline (or never seen) or with an open alarm: those in alarm first, then the
     most recently gone, the never seen last."""
-    problem = Device.id.in_(erroring_device_ids(problem_since()))
+    problem = Device.id.in_(alarming_device_ids())
     rows = db.execute(
         select(Device.id, Device.name, device_states.c.online, device_states.c.last_seen_at, problem)
         .outerjoin(device_states, device_states.c.device_id == Device.id)
@@ -85,6 +85,7 @@ def problem_devices(db: Session, limit: int = LIST_LENGTH) -> list[ProblemDevice
 class RecentEvent:
     device_id: int
     device_name: str
+    type_key: str
     at: Any
     kind: str
     code: str
@@ -93,8 +94,8 @@ class RecentEvent:
 
 def recent_events(db: Session, limit: int = LIST_LENGTH) -> list[RecentEvent]:
     rows = db.execute(
-        select(device_events.c.device_id, Device.name, device_events.c.at, device_events.c.kind, device_events.c.code,
-               device_events.c.severity)
+        select(device_events.c.device_id, Device.name, Device.type_key, device_events.c.at, device_events.c.kind,
+               device_events.c.code, device_events.c.severity)
         .select_from(Device)  # the scope: only events of visible devices
         .join(device_events, device_events.c.device_id == Device.id)
         .where(device_events.c.at >= clock.now() - RECENT_EVENTS_WINDOW)

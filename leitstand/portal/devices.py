@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,6 +24,8 @@ from pydantic import AfterValidator, AwareDatetime
 from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
+from leitstand.devicetypes.spec import Command as SpecCommand
+from leitstand.licenses.models import License, LicenseStatus
 from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.portal import devices_queries as q
 from leitstand.portal.pages import page, render
@@ -62,6 +64,12 @@ def moment_formatter(time_zone: str, language: str) -> Callable[[datetime | None
     return moment
 
 
+def day_formatter(language: str) -> Callable[[date | None], str]:
+    """Calendar days (a license's end) in the page's language."""
+    pattern = "%d.%m.%Y" if language == "de" else "%Y-%m-%d"
+    return lambda value: value.strftime(pattern) if value else ""
+
+
 def _viewer_zone(access: Access) -> str:
     return q.tenant_zone(access.db, access.principal.tenant_id, access.settings.default_time_zone)
 
@@ -85,12 +93,16 @@ def _filter_from(request: Request) -> q.DeviceFilter:
     )
 
 
-def _can_command(access: Access, device: Device) -> bool:
-    """Whether the command buttons show: the permission must reach this very device."""
-    if not access.has(Permission.device_command):
-        return False
-    with access.scoped_for(Permission.device_command) as commanding:
-        return commanding.get(Device, device.id) is not None
+def _allowed_commands(access: Access, device: Device, spec: DeviceTypeSpec | None) -> list[SpecCommand]:
+    """The command buttons to show: `device.command` and each command's own permission (a
+    restart is maintenance) must reach this very device, as the commands API checks."""
+    if spec is None or not access.reaches(Permission.device_command, Device, device.id):
+        return []
+    reached: dict[Permission, bool] = {}
+    for command in spec.commands:
+        if command.permission not in reached:
+            reached[command.permission] = access.reaches(command.permission, Device, device.id)
+    return [command for command in spec.commands if reached[command.permission]]
 
 
 def _device_context(request: Request, access: Access, device_id: int) -> dict[str, Any]:
@@ -104,8 +116,9 @@ def _device_context(request: Request, access: Access, device_id: int) -> dict[st
         "spec": spec,
         "language": language,
         "label": lambda text: q.text_in(text, language),
-        "key_labels": {key.key: q.text_in(key.label, language) for key in spec.telemetry} if spec else {},
         "moment": moment_formatter(_viewer_zone(access), language),
+        "day": day_formatter(language),
+        "event_label": lambda event: q.event_label(event.kind, event.code, spec, language),
     }
 
 
@@ -144,22 +157,21 @@ def device_page(device_id: ObjectId, request: Request, access: Reader) -> HTMLRe
     device: Device = context["device"]
     spec: DeviceTypeSpec | None = context["spec"]
     license_status, license_ = q.license_status(access.db, device, clock.now().date())
+    # The commands API refuses an expired license's device: the buttons say so before anyone tries.
+    expired = license_ is not None and license_status == LicenseStatus.expired
     context.update({
         "site": access.db.get(Site, device.site_id) if device.site_id else None,
         "status": q.device_status(access.db, device, spec, context["language"]),
         "license_status": license_status,
         "license": license_,
-        "can_command": _can_command(access, device),
+        "commands_blocked": expired,
+        "can_renew": expired and access.reaches(Permission.license_write, License, license_.id),
+        "allowed_commands": _allowed_commands(access, device, spec),
         "commands": q.recent_commands(access.db, device),
         "events": q.recent_events(access.db, device),
-        "error_titles": _error_titles(spec, context["language"]),
         "chart_keys": q.chartable_keys(spec),
     })
     return render(request, "devices/show.html", context)
-
-
-def _error_titles(spec: DeviceTypeSpec | None, language: str) -> dict[str, str]:
-    return {error.code: q.text_in(error.title, language) for error in spec.errors} if spec else {}
 
 
 @router.get("/devices/{device_id}/status", response_class=HTMLResponse)
@@ -173,7 +185,6 @@ def device_status_fragment(device_id: ObjectId, request: Request, access: Reader
 def device_events_fragment(device_id: ObjectId, request: Request, access: Reader) -> HTMLResponse:
     context = _device_context(request, access, device_id)
     context["events"] = q.recent_events(access.db, context["device"])
-    context["error_titles"] = _error_titles(context["spec"], context["language"])
     return render(request, "devices/_events.html", context)
 
 

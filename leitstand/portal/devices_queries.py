@@ -21,6 +21,8 @@ from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey
 from leitstand.licenses.models import License, LicenseStatus
+from leitstand.portal import i18n
+from leitstand.portal.sites_queries import alarming_device_ids
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry import queries
@@ -108,6 +110,7 @@ class DeviceRow:
     site_name: str | None
     online: bool | None  # None: never heard from
     last_seen_at: datetime | None
+    problem: bool  # an open alarm: "error reported"
 
 
 @dataclass
@@ -121,7 +124,7 @@ class DeviceList:
 def _filtered(db: Session, wanted: DeviceFilter) -> Select[Any]:
     statement = (
         select(Device.id, Device.serial_number, Device.name, Device.type_key, Device.site_id, Site.name,
-               DeviceState.online, DeviceState.last_seen_at)
+               DeviceState.online, DeviceState.last_seen_at, Device.id.in_(alarming_device_ids()))
         .outerjoin(Site, Site.id == Device.site_id)
         .outerjoin(DeviceState, DeviceState.device_id == Device.id)
     )
@@ -152,8 +155,8 @@ def list_devices(db: Session, wanted: DeviceFilter, page_size: int = PAGE_SIZE) 
         statement.order_by(Device.name, Device.id).limit(page_size).offset((page - 1) * page_size)
     ).all()
     return DeviceList(
-        rows=[DeviceRow(id_, serial, name, type_key, site_id, site_name, online, last_seen)
-              for id_, serial, name, type_key, site_id, site_name, online, last_seen in rows],
+        rows=[DeviceRow(id_, serial, name, type_key, site_id, site_name, online, last_seen, bool(problem))
+              for id_, serial, name, type_key, site_id, site_name, online, last_seen, problem in rows],
         total=total, page=page, pages=pages,
     )
 
@@ -177,6 +180,7 @@ class Reading:
 class DeviceStatus:
     online: bool | None
     last_seen_at: datetime | None
+    problem: bool = False  # an open alarm: the headline says "error reported"
     readings: list[Reading] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
 
@@ -196,8 +200,9 @@ class DeviceStatus:
 def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, language: str) -> DeviceStatus:
     """Online, last seen and the newest value of each key the type declares (from the live state)."""
     state = db.get(DeviceState, device.id)
+    problem = db.scalar(select(Device.id).where(Device.id == device.id, Device.id.in_(alarming_device_ids()))) is not None
     if state is None:
-        return DeviceStatus(online=None, last_seen_at=None)
+        return DeviceStatus(online=None, last_seen_at=None, problem=problem)
     latest = state.latest or {}
     readings = []
     for key in spec.telemetry if spec else []:
@@ -207,13 +212,30 @@ def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, lang
             value=entry["value"] if entry else None,
             at=datetime.fromisoformat(entry["at"]) if entry else None,
         ))
-    return DeviceStatus(online=state.online, last_seen_at=state.last_seen_at, readings=readings,
+    return DeviceStatus(online=state.online, last_seen_at=state.last_seen_at, problem=problem, readings=readings,
                         attributes=dict(state.attributes or {}))
 
 
 def license_status(db: Session, device: Device, today: date) -> tuple[LicenseStatus, License | None]:
     license_ = db.scalar(select(License).where(License.device_id == device.id))
     return (license_.status(today) if license_ else LicenseStatus.unlicensed), license_
+
+
+def event_label(kind: str, code: str, spec: DeviceTypeSpec | None, language: str) -> str:
+    """What an event chip says: an error's title from the type's catalogue, a state change as
+    "Baumstellung: offen", going on- or offline as such. A code the catalogue lacks is shown as
+    sent. Chips keep the raw code (`position=open`, `E01`) as their tooltip for technicians."""
+    gettext = i18n.translations(language).gettext
+    if kind == "state":
+        key, _, value = code.partition("=")
+        declared = spec.telemetry_by_key.get(key) if spec else None
+        return f"{text_in(declared.label, language) if declared else key}: {gettext(value)}"
+    if kind == "error":
+        error = next((error for error in spec.errors if error.code == code), None) if spec else None
+        return text_in(error.title, language) if error else code
+    if kind == "connectivity":
+        return gettext(code)
+    return code or kind
 
 
 def recent_events(db: Session, device: Device, limit: int = 20) -> list[DeviceEvent]:

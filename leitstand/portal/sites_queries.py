@@ -3,9 +3,9 @@
 Terms used here:
 
 - *Device health*: online (reported within its heartbeat), offline (missed it, or never
-  spoke), and *problem*: it reported one of its type's error codes within the last
-  `PROBLEM_WINDOW`. Alarms with acknowledgement and clearing arrive with the alarms issue;
-  until then a recent error report is the closest thing to "in alarm".
+  spoke), and *problem* ("error reported"): it has an open alarm (active or acknowledged,
+  not cleared). An error report that an alarm was raised for and then cleared is history,
+  so every page gives a device the same verdict as its alarms.
 - *Site health*, the worst of its devices: problem (red) over offline (amber) over
   ok (green); a site without devices is empty (grey).
 - *Top sites*: the visible sites whose parent is not visible. For most users these are
@@ -29,6 +29,7 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
+from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm, AlarmState
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
@@ -44,6 +45,8 @@ PROBLEM_WINDOW = timedelta(hours=24)
 # would compute the set of visible devices once more for every table in the query.
 device_states = DeviceState.__table__
 device_events = DeviceEvent.__table__
+alarms = Alarm.__table__
+NOT_AN_ERROR_KINDS = ("offline", "maintenance_due", UNKNOWN_CODE_KIND)
 PAGE_SIZE = 25
 MAX_SITE_DEVICES = 500
 KIND_ORDER = {SiteKind.site: 0, SiteKind.building: 1, SiteKind.area: 2, SiteKind.room: 3}
@@ -105,16 +108,19 @@ def time_formatter(zone_name: str) -> Callable[[datetime | None], str]:
 
 
 def problem_since() -> datetime:
+    """The start of the window the dashboard counts error reports in."""
     return clock.now() - PROBLEM_WINDOW
 
 
-def erroring_device_ids(since: datetime) -> Select[Any]:
-    """Devices that reported an error code of their type since `since`; use it only as
-    `Device.id.in_(...)`, where the scoped devices restrict it."""
-    return select(device_events.c.device_id).where(device_events.c.kind == "error", device_events.c.at >= since)
+def alarming_device_ids() -> Select[Any]:
+    """Devices with an open alarm that is about an error at the device; use it only as
+    `Device.id.in_(...)`, where the scoped devices restrict it. Offline has its own verdict and
+    maintenance its own traffic light; a catalogue alarm is about a device type."""
+    return select(alarms.c.device_id).where(alarms.c.state != AlarmState.cleared,
+                                            alarms.c.kind.not_in(NOT_AN_ERROR_KINDS))
 
 
-def _count_columns(since: datetime) -> tuple[Any, ...]:
+def _count_columns() -> tuple[Any, ...]:
     def flag(condition: Any) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -122,7 +128,7 @@ def _count_columns(since: datetime) -> tuple[Any, ...]:
         func.count(Device.id),
         flag(device_states.c.online.is_(True)),
         flag(device_states.c.device_id.is_(None)),
-        flag(Device.id.in_(erroring_device_ids(since))),
+        flag(Device.id.in_(alarming_device_ids())),
     )
 
 
@@ -135,9 +141,9 @@ def _active_devices(*columns: Any) -> Select[Any]:
     )
 
 
-def device_counts(db: Session, since: datetime | None = None) -> StateCounts:
+def device_counts(db: Session) -> StateCounts:
     """All visible, not decommissioned devices by health: one aggregate query."""
-    total, online, never_seen, problem = db.execute(_active_devices(*_count_columns(since or problem_since()))).one()
+    total, online, never_seen, problem = db.execute(_active_devices(*_count_columns())).one()
     return StateCounts(int(total), int(online), int(never_seen), int(problem))
 
 
@@ -145,7 +151,7 @@ def device_counts_by_site(db: Session, within: Site | None = None) -> dict[int, 
     """Visible devices by health per site they are placed at (not rolled up); only the
     sites at and below `within` if given."""
     statement = (
-        _active_devices(Device.site_id, *_count_columns(problem_since()))
+        _active_devices(Device.site_id, *_count_columns())
         .where(Device.site_id.is_not(None))
         .group_by(Device.site_id)
     )
@@ -329,9 +335,8 @@ class SiteDevice:
 
 def devices_below(db: Session, site: Site, limit: int = MAX_SITE_DEVICES) -> tuple[list[SiteDevice], int]:
     """Devices at the site and below (problems first, then offline, then by name), and how many there are."""
-    since = problem_since()
     below = select(Site.id).where(Site.path.startswith(site.path))
-    problem = Device.id.in_(erroring_device_ids(since))
+    problem = Device.id.in_(alarming_device_ids())
     statement = (
         select(Device, DeviceState, Site.name, problem)
         .join(Site, Site.id == Device.site_id)

@@ -33,7 +33,7 @@ from leitstand.support.access import record_support_views
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
 from leitstand.users.models import User
-from leitstand.web.errors import Problem
+from leitstand.web.errors import Message, Problem
 
 SESSION_COOKIE = "leitstand_session"
 CSRF_HEADER = "x-csrf-token"
@@ -133,7 +133,8 @@ def _principal_from_cookie(db: Session, request: Request, raw: str) -> Principal
     if not login.second_factor_done:
         raise unauthenticated("Finish the second-factor step of the login first.")
     if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != login.csrf_token:
-        raise Problem(403, "csrf", "CSRF check failed", f"Send the session's CSRF token in the {CSRF_HEADER} header.")
+        raise Problem(403, "csrf", "CSRF check failed",
+                      Message("Send the session's CSRF token in the %(header)s header.", header=CSRF_HEADER))
     user = db.get(User, login.user_id)
     if user is None or not user.is_active:
         raise unauthenticated("The user is deactivated.")
@@ -174,6 +175,7 @@ async def authenticate(request: Request) -> Principal:
     # Set here, in the request's own context: a sync dependency runs in a worker thread on a
     # copy of the context, so the actor it set would never reach the handler or the audit log.
     current_actor.set(Actor(principal.user_id, principal.tenant_id, principal.email, client_ip(request)))
+    request.state.principal = principal  # its language setting decides the language of a problem answer
     return principal
 
 
@@ -198,11 +200,21 @@ class Access:
         """A second session for a different permission, e.g. to check a grant's target."""
         return bind_scope(self.session_factory(), self.principal.scope_for(permission))
 
+    def reaches(self, permission: Permission, model: type[Any], key: Any) -> bool:
+        """Whether `permission` reaches this very object, not just something of its kind:
+        a grant may allow operating one device and servicing another."""
+        if permission == self.permission:
+            return self.db.get(model, key) is not None
+        if not self.has(permission):
+            return False
+        with self.scoped_for(permission) as db:
+            return db.get(model, key) is not None
+
 
 def _open_scoped(request: Request, principal: Principal, permission: Permission) -> Iterator[Access]:
     scope = principal.scope_for(permission)
     if scope.is_empty:
-        raise Problem(403, "forbidden", "Forbidden", f"You lack the permission {permission.value}.")
+        raise Problem(403, "forbidden", "Forbidden", Message("You lack the permission %(permission)s.", permission=permission.value))
     factory = get_session_factory(request)
     db = bind_scope(factory(), scope)
     try:
@@ -246,7 +258,7 @@ def _self_service(request: Request, principal: CurrentPrincipal) -> Iterator[Acc
 class AccountArea(StrEnum):
     """The part of their own account a /me route is about; it decides what an API token may do there."""
 
-    profile = "profile"  # name, language, the browser session
+    profile = "profile"  # name, language, the browser sessions (seeing and ending them)
     notifications = "notifications"  # push subscriptions, muted sites
     tokens = "tokens"  # API tokens
     sign_in = "sign-in"  # the password, second factors and re-authentication: never with a token
@@ -260,12 +272,14 @@ TOKEN_SCOPE_FOR: dict[AccountArea, str | None] = {
 
 
 def reauthentication_required(methods: list[str], minutes: int) -> Problem:
-    return Problem(
-        403, "reauthentication-required", "Re-authentication required",
-        f"Confirm it is you: send your password{' and a second factor' if methods else ''} to "
-        f"POST /api/v1/me/reauthenticate, then repeat this request within {minutes} minutes.",
-        methods=methods,
+    detail = Message(
+        "Confirm it is you: send your password and a second factor to POST /api/v1/me/reauthenticate, "
+        "then repeat this request within %(minutes)s minutes.", minutes=minutes,
+    ) if methods else Message(
+        "Confirm it is you: send your password to POST /api/v1/me/reauthenticate, "
+        "then repeat this request within %(minutes)s minutes.", minutes=minutes,
     )
+    return Problem(403, "reauthentication-required", "Re-authentication required", detail, methods=methods)
 
 
 def is_fresh(principal: Principal, settings: Settings) -> bool:
@@ -297,7 +311,7 @@ def account(area: AccountArea, *, fresh: bool = False) -> Any:
                               "The password and second factors cannot be managed with an API token; log in instead.")
             if needed not in (principal.token_scopes or ()):
                 raise Problem(403, "forbidden", "Forbidden",
-                              f"This API token lacks the {needed} scope, which your own account needs.")
+                              Message("This API token lacks the %(scope)s scope, which your own account needs.", scope=needed))
         settings = get_settings(request)
         if fresh and not is_fresh(principal, settings):
             raise reauthentication_required(_second_factors_of(request, principal), settings.reauthentication_minutes)

@@ -134,3 +134,17 @@ def test_a_read_only_user_can_follow_but_not_send_commands(world):
     assert reader.get(commands_url(world.alpha.barrier.id)).status_code == 200
     stored = world.db.scalars(select(Command.idempotency_key).where(Command.device_id == world.alpha.barrier.id)).all()
     assert stored == ["alpha-first"]
+
+
+def test_a_command_needs_the_permission_its_device_type_declares(world, app):
+    # The end customer may operate the barrier shared with them, but restarting its controller
+    # is maintenance: the barrier's type declares `reboot` as needing maintenance.write.
+    end_customer = world.as_user("alpha_end")
+    url = commands_url(world.alpha.barrier.id)
+
+    refused = end_customer.post(url, json={"name": "reboot"})
+    assert refused.status_code == 403, refused.text
+    assert "maintenance.write" in refused.json()["detail"]
+    assert end_customer.post(url, json={"name": "open"}).status_code == 201
+    assert world.as_user("alpha_operator").post(url, json={"name": "reboot"}).status_code == 201
+    assert [sent.name for sent in app.state.command_sender.sent] == ["open", "reboot"]

@@ -129,3 +129,53 @@ def test_the_chart_draws_a_window_and_reloads_when_the_window_changes(
     page.locator('button[data-window="24h"]').click()
     expect(chart).to_have_attribute("data-state", "ready")
     shot(page, "device-chart")
+
+
+def test_an_end_customer_sees_only_the_commands_their_grant_allows_and_no_empty_sites_entry(
+    page: Page, portal_url: str, world: World, login,  # type: ignore[no-untyped-def]
+):
+    login(page, "end@alpha.test")
+    # They see no site at all: a "Sites" entry would lead to an empty map.
+    expect(page.locator('.main-nav a[href="/devices"]')).to_be_visible()
+    expect(page.locator('.main-nav a[href="/sites"]')).to_have_count(0)
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+
+    expect(page.locator('button[data-command="open"]')).to_be_visible()
+    expect(page.locator('button[data-command="close"]')).to_be_visible()
+    # Restarting the controller is maintenance, which the end customer's grant does not hold.
+    expect(page.locator('button[data-command="reboot"]')).to_have_count(0)
+
+    page.context.clear_cookies()
+    login(page, "admin@alpha.test")
+    expect(page.locator('.main-nav a[href="/sites"]')).to_be_visible()
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+    expect(page.locator('button[data-command="reboot"]')).to_be_visible()
+
+
+def test_an_expired_license_disables_the_commands_says_why_and_offers_a_renewal(
+    page: Page, portal_url: str, world: World, login, shot,  # type: ignore[no-untyped-def]
+):
+    ended = datetime.now(UTC).date() - timedelta(days=3)
+    world.alpha.license.ends_on = ended
+    world.db.commit()
+    login(page, "end@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+
+    control = page.locator("#device-control")
+    expect(control.locator('button[data-command="open"]')).to_be_disabled()
+    expect(control.locator("[data-license-reason]")).to_have_text(f"Lizenz abgelaufen am {ended:%d.%m.%Y}")
+    # Renewing is for those who hold licences, not for the end customer.
+    expect(page.locator("[data-renew-license]")).to_have_count(0)
+
+    page.context.clear_cookies()
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+    expect(control.locator('button[data-command="open"]')).to_be_disabled()
+    shot(page, "device-license-expired")
+    renew = page.get_by_role("button", name="Lizenz verlängern")
+    renew.click()
+    page.locator("#confirm-dialog").locator('button[value="ok"]').click()
+
+    expect(control.locator('button[data-command="open"]')).to_be_enabled()
+    expect(control.locator("[data-license-reason]")).to_have_count(0)
+    expect(page.locator("[data-license]")).to_have_attribute("data-license", "active")

@@ -252,3 +252,76 @@ def test_the_device_list_on_a_phone(phone_page, portal_url: str, world: World, l
     expect(phone_page.locator("#device-status")).to_be_visible()
     assert fits_sideways(phone_page)
     shot(phone_page, "device-phone")
+
+
+def _report(world: World, code: str | None = None) -> None:
+    """The barrier says it is alive, or reports an error code, through the real ingest pipeline."""
+    from leitstand.clock import clock
+    from leitstand.ingest.message import DeviceMessage, MessageKind
+
+    now = clock.now()
+    kind = MessageKind.event if code else MessageKind.heartbeat
+    report = world.app.state.ingestor.accept([DeviceMessage(serial=world.alpha.barrier.serial_number, kind=kind,
+                                                            received_at=now, sent_at=now, event_code=code)])
+    assert not report.rejected
+
+
+def test_error_reported_shows_only_while_the_device_has_an_open_alarm_on_every_page(world: World):
+    from sqlalchemy import select
+
+    from leitstand.alarms.models import Alarm
+
+    _report(world)
+    _report(world, "E01")
+    alarm = world.db.scalar(select(Alarm).where(Alarm.device_id == world.alpha.barrier.id, Alarm.code == "E01"))
+    assert alarm is not None and alarm.is_open
+    admin = world.as_user("alpha_admin")
+
+    def verdicts() -> dict[str, bool]:
+        dashboard = page_text(admin.get("/"))
+        attention = dashboard[dashboard.index('id="problem-devices"'):dashboard.index('id="recent-events"')]
+        device_page = page_text(admin.get(f"/devices/{world.alpha.barrier.id}"))
+        listing = page_text(admin.get("/devices"))
+        row = listing[listing.index(f'data-device-id="{world.alpha.barrier.id}"'):]
+        row = row[:row.index("</tr>")]
+        sites = page_text(admin.get("/sites"))
+        return {
+            "dashboard": world.alpha.barrier.name in attention and "Fehler gemeldet" in attention,
+            "device page": 'data-verdict="problem"' in device_page and "Fehler gemeldet" in device_page,
+            "device list": "Fehler gemeldet" in row,
+            "sites": 'data-health="problem"' in sites[sites.index('id="sites-list"'):],
+        }
+
+    assert verdicts() == {"dashboard": True, "device page": True, "device list": True, "sites": True}
+
+    # A technician fixed the boom and cleared the alarm: the error report of this morning is history.
+    assert admin.post(f"/api/v1/alarms/{alarm.id}/clear").status_code == 200
+    assert verdicts() == {"dashboard": False, "device page": False, "device list": False, "sites": False}
+    device_page = page_text(admin.get(f"/devices/{world.alpha.barrier.id}"))
+    assert 'data-connectivity="online"' in device_page
+
+
+def _visible_text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_event_chips_show_labels_and_keep_the_raw_code_for_technicians(world: World):
+    from leitstand.clock import clock
+    from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
+
+    now = clock.now()
+    report = world.app.state.ingestor.accept([DeviceMessage(
+        serial=world.alpha.barrier.serial_number, kind=MessageKind.telemetry, received_at=now,
+        readings=(Reading("position", now, "open"),))])
+    assert not report.rejected
+    _report(world, "E01")
+    admin = world.as_user("alpha_admin")
+
+    events = page_text(admin.get(f"/devices/{world.alpha.barrier.id}/events"))
+    dashboard = page_text(admin.get("/"))
+    recent = dashboard[dashboard.index('id="recent-events"'):]
+    for html in (events, recent):
+        shown = _visible_text(html)
+        assert "Baumstellung: offen" in shown and "Schrankenbaum blockiert" in shown
+        assert "position=open" not in shown  # the raw code is the chip's tooltip only
+        assert 'title="position=open"' in html and 'title="E01"' in html

@@ -204,3 +204,18 @@ def test_a_partner_admin_and_an_end_customer_see_different_sites(world: World, p
     page.goto(f"/sites/{world.alpha.site.id}")
     expect(page.locator("h1")).to_contain_text("404")
 
+
+
+def test_when_the_map_tiles_cannot_load_the_map_says_so_and_the_list_still_works(world: World, page, login):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    # No tile server answers (no internet, a firewall): every tile request fails.
+    page.context.route("**/tile.openstreetmap.org/**", lambda route: route.abort())
+    login(page, "admin@alpha.test", next_url="/sites")
+
+    notice = page.locator("#sites-map-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Map tiles could not be loaded")
+    expect(page.locator("#sites-map")).to_have_attribute("data-marker-count", "1")  # the sites are still marked
+    page.locator("#sites-list").get_by_role("link", name=world.alpha.site.name).click()
+    expect(page.locator("h1")).to_contain_text(world.alpha.site.name)
