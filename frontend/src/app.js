@@ -2,6 +2,7 @@
 // `data-api` forms, the shared live stream and the service worker.
 // Area scripts use `window.leitstand` rather than importing this module.
 import htmx from "htmx.org";
+import { addRevealToggles } from "./lib/password_reveal.js";
 
 window.htmx = htmx;
 // The portal runs under a CSP without inline styles: htmx would add its indicator rules as a
@@ -359,6 +360,37 @@ document.addEventListener("click", (event) => {
   }
 });
 
+// --- The phone's bottom bar: "More" opens the entries that do not fit on it -------------------
+
+const moreButton = document.querySelector(".tab-bar .tab-more");
+const moreSheet = moreButton ? document.getElementById(moreButton.getAttribute("aria-controls")) : null;
+
+function showMore(open) {
+  moreButton.setAttribute("aria-expanded", String(open));
+  moreSheet.hidden = !open;
+  if (open) moreSheet.querySelector("a")?.focus();
+}
+
+if (moreSheet) {
+  moreButton.addEventListener("click", () => showMore(moreSheet.hidden));
+  document.addEventListener("click", (event) => {
+    if (!moreSheet.hidden && !moreSheet.contains(event.target) && !moreButton.contains(event.target)) showMore(false);
+  });
+}
+
+// Escape closes an open popup (the account menu, "More") and gives the focus back to its button.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  for (const menu of document.querySelectorAll("details.menu[open]")) {
+    menu.open = false;
+    menu.querySelector("summary")?.focus();
+  }
+  if (moreSheet && !moreSheet.hidden) {
+    showMore(false);
+    moreButton.focus();
+  }
+});
+
 // --- Session clock: time left in the user menu, a warning before the session ends ---------------
 
 // The server renders the seconds left; counted down here without requests. Before the end the
@@ -414,6 +446,42 @@ if (sessionClock) {
   });
 }
 
+// --- Lists as cards on phones: each cell carries its column's heading -------------------
+
+// Below 640 px styles/base.css lays out each row of a table.data as a card and shows a cell's
+// `data-label` in front of its value. The headings are copied here, so no template repeats them.
+function labelTableCells(table) {
+  const headings = [];
+  for (const heading of table.tHead?.rows[0]?.cells ?? []) {
+    for (let span = 0; span < heading.colSpan; span += 1) headings.push(heading.textContent.trim());
+  }
+  for (const body of table.tBodies) {
+    for (const row of body.rows) {
+      let column = 0;
+      for (const cell of row.cells) {
+        // A cell across the whole row (an empty-list note) has no one column to name.
+        const label = cell.colSpan < headings.length ? headings[column] : "";
+        if (label) cell.dataset.label = label;
+        column += cell.colSpan;
+      }
+    }
+  }
+}
+
+function labelTablesIn(node) {
+  const table = node.closest?.("table.data");
+  if (table) labelTableCells(table);
+  for (const inner of node.querySelectorAll?.("table.data") ?? []) labelTableCells(inner);
+}
+
+labelTablesIn(document.documentElement);
+// Rows arrive later too: htmx swaps, live updates, lists that area scripts render.
+new MutationObserver((mutations) => {
+  for (const mutation of mutations) {
+    for (const node of mutation.addedNodes) if (node.nodeType === Node.ELEMENT_NODE) labelTablesIn(node);
+  }
+}).observe(document.documentElement, { childList: true, subtree: true });
+
 // --- Service worker --------------------------------------------------------------
 
 // The offline page (pwa/offline.html, answered by the worker without a network) tries again
@@ -427,6 +495,8 @@ if ("serviceWorker" in navigator && window.isSecureContext && document.documentE
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((error) => console.warn("service worker", error));
   });
 }
+
+addRevealToggles(document, { show: t("show-password"), hide: t("hide-password") });
 
 window.leitstand = { api, toast, confirm, live, formBody, t, ApiError, fieldErrorText, problemKind, setReauthenticator };
 document.dispatchEvent(new CustomEvent("leitstand:ready"));

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from sqlalchemy import select
 
 from leitstand import __version__
 from leitstand.access.roles import Permission
@@ -21,7 +22,9 @@ from leitstand.auth import password_policy
 from leitstand.auth.principal import Principal
 from leitstand.clock import clock
 from leitstand.portal import i18n
-from leitstand.web.deps import Access, _load_request_principal, _open_scoped, client_ip
+from leitstand.sites.models import Site
+from leitstand.tenancy.scope import bind_scope
+from leitstand.web.deps import Access, _load_request_principal, _open_scoped, client_ip, get_session_factory
 from leitstand.web.errors import Problem
 
 PORTAL_DIR = Path(__file__).parent
@@ -50,12 +53,25 @@ class NavItem:
     label: str  # English message id, translated in the template
     icon: str
     permission: Permission | None
+    # For entries that may lead to an empty page although the permission is held.
+    leads_somewhere: Callable[[Request, Principal], bool] | None = None
+
+    def is_current(self, path: str) -> bool:
+        """Whether the page at `path` belongs to this entry: its own page or one below it."""
+        return path == self.href or (self.href != "/" and path.startswith(self.href + "/"))
+
+
+def _sees_a_site(request: Request, principal: Principal) -> bool:
+    """An end customer holds `site.read` but may see no site at all (only devices shared with
+    them): the sites entry would lead to an empty map."""
+    with bind_scope(get_session_factory(request)(), principal.scope_for(Permission.site_read)) as db:
+        return db.scalar(select(Site.id).limit(1)) is not None
 
 
 # The main navigation, in order; an entry shows only to users holding its permission.
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("/", "Overview", "home", None),
-    NavItem("/sites", "Sites", "map", Permission.site_read),
+    NavItem("/sites", "Sites", "map", Permission.site_read, _sees_a_site),
     NavItem("/devices", "Devices", "device", Permission.device_read),
     NavItem("/alarms", "Alarms", "bell", Permission.alarm_read),
     NavItem("/maintenance", "Maintenance", "wrench", Permission.maintenance_read),
@@ -64,6 +80,25 @@ NAVIGATION: tuple[NavItem, ...] = (
     # Every role may manage its own API tokens there; the page shows only the cards one may use.
     NavItem("/manage", "Management", "users", Permission.own_tokens),
 )
+
+# A phone's bottom bar: at most this many entries; when there are more, the last is "More",
+# which opens the rest. The bar keeps the entries used most often, in this order.
+TAB_BAR_SIZE = 5
+TAB_BAR_FAVOURITES = ("/", "/devices", "/alarms", "/maintenance", "/tickets")
+
+
+def tab_bar(navigation: list[NavItem]) -> tuple[list[NavItem], list[NavItem]]:
+    """Split a user's navigation into the phone's bottom bar and what "More" holds (in the
+    navigation's order)."""
+    if len(navigation) <= TAB_BAR_SIZE:
+        return list(navigation), []
+    rank = {href: place for place, href in enumerate(TAB_BAR_FAVOURITES)}
+    by_use = sorted(navigation, key=lambda item: rank.get(item.href, len(rank)))  # stable: ties keep their order
+    on_bar = by_use[:TAB_BAR_SIZE - 1]
+    return on_bar, [item for item in navigation if item not in on_bar]
+
+
+templates.env.globals["tab_bar"] = tab_bar
 
 
 def _authenticate_page(request: Request) -> Principal:
@@ -99,6 +134,12 @@ def login_url(next_url: str) -> str:
     return "/login?next=" + quote(next_url, safe="/")
 
 
+def _navigation(request: Request, principal: Principal | None) -> list[NavItem]:
+    return [item for item in NAVIGATION
+            if item.permission is None or (principal is not None and principal.has(item.permission)
+                                           and (item.leads_somewhere is None or item.leads_somewhere(request, principal)))]
+
+
 def _seconds_left(principal: Principal | None) -> int | None:
     if principal is None or principal.session_ends_at is None:
         return None
@@ -108,7 +149,7 @@ def _seconds_left(principal: Principal | None) -> int | None:
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
     """Render a page or fragment with the principal, CSRF token, `can()` and gettext for its language."""
     principal: Principal | None = getattr(request.state, "principal", None)
-    language = i18n.negotiate(request, principal.language if principal else None)
+    language = page_language(request)
     catalogue = i18n.translations(language)
     values: dict[str, Any] = {
         "principal": principal,
@@ -118,7 +159,8 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "can": (lambda permission: principal is not None and principal.has(Permission(permission))),
         "language": language,
         "languages": i18n.LANGUAGES,
-        "navigation": [item for item in NAVIGATION if item.permission is None or (principal and principal.has(item.permission))],
+        # Called by the layout only, so fragments never pay for the entries' checks.
+        "navigation": lambda: _navigation(request, principal),
         "version": __version__,
         "settings": request.app.state.settings,
         "is_fragment": request.headers.get("hx-request") == "true",
@@ -128,6 +170,12 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     }
     values.update(context or {})
     return templates.TemplateResponse(request, template, values, status_code=status_code)
+
+
+def page_language(request: Request) -> str:
+    """The language a page is rendered in (see i18n.negotiate)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return i18n.negotiate(request, principal.language if principal else None)
 
 
 def is_page_request(request: Request) -> bool:
