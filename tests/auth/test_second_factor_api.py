@@ -198,16 +198,21 @@ def test_the_totp_step_needs_a_pending_login(world, app):
     assert_problem(send_totp(browser(app), {}, totp_code(secret)), 401, "no-pending-login")
 
 
-def test_a_totp_code_is_accepted_once(world, app):
-    clock.freeze()
+def used_code_and_second_browser(app):  # type: ignore[no-untyped-def]
+    """A TOTP code that completed one login, and a second browser halfway through its own login."""
     secret = enrol_totp(*signed_in(app))
     code = totp_code(secret)
     first = browser(app)
     _, first_headers = start_login(first)
     assert send_totp(first, first_headers, code).status_code == 200
-
     second = browser(app)
     _, headers = start_login(second)
+    return secret, code, second, headers
+
+
+def test_a_totp_code_is_accepted_once(world, app):
+    clock.freeze()
+    secret, code, second, headers = used_code_and_second_browser(app)
     replay = send_totp(second, headers, code)
 
     assert_problem(replay, 401, "second-factor-refused")
@@ -263,13 +268,7 @@ def test_a_totp_code_two_steps_old_is_refused(world, app):
 def test_refused_and_replayed_second_factors_are_in_the_audit_log(world, app, system_db):
     """ASVS 2.8.5: each refused code is recorded with its method, the reason and the client address."""
     clock.freeze()
-    secret = enrol_totp(*signed_in(app))
-    code = totp_code(secret)
-    first = browser(app)
-    _, first_headers = start_login(first)
-    assert send_totp(first, first_headers, code).status_code == 200
-    second = browser(app)
-    _, headers = start_login(second)
+    secret, code, second, headers = used_code_and_second_browser(app)
 
     assert_problem(send_totp(second, headers, code), 401, "second-factor-refused")
     assert_problem(send_totp(second, headers, wrong_totp_code(secret)), 401, "second-factor-refused")
