@@ -33,6 +33,34 @@ REQUIRE_SERVICES = os.environ.get("LEITSTAND_REQUIRE_SERVICES") == "1"
 BACKENDS = [b.strip() for b in os.environ.get("LEITSTAND_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
 
+# Where a second backend adds nothing but minutes, a test runs on one: browser tests check the
+# page (the queries behind it are tested on both backends), schemathesis checks the schema against
+# the server (on PostgreSQL, the production store). `one_backend(name)` says so for a test;
+# `every_backend` keeps a browser test on both (the walks that open every page).
+BROWSER_BACKEND = "sqlite"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip: the summary counts them) a test's run on a backend it does not need."""
+    keep, drop = [], []
+    for item in items:
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("database_url")
+        wanted = _only_backend(item)
+        (drop if backend is not None and wanted is not None and wanted in BACKENDS and backend != wanted
+         else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _only_backend(item: pytest.Item) -> str | None:
+    if (marker := item.get_closest_marker("one_backend")) is not None:
+        return str(marker.args[0])
+    if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("every_backend") is None:
+        return BROWSER_BACKEND
+    return None
+
+
 def service_unavailable(message: str) -> None:
     """Skip locally, fail in CI: a missing service must never silently shrink the suite."""
     if REQUIRE_SERVICES:

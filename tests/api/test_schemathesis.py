@@ -32,6 +32,9 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from tests.support.schemathesis_runs import SchemathesisRun, record_run
 from tests.support.world import World
 
+# The schema against the server: once, on the production store (see tests/conftest.py).
+pytestmark = pytest.mark.one_backend("postgresql")
+
 EXCLUSIONS = tomllib.loads((Path(__file__).parent / "schemathesis_exclusions.toml").read_text())
 SKIPPED = {entry["operation"] for entry in EXCLUSIONS["skip"]}
 EXAMPLES_PER_OPERATION = 20

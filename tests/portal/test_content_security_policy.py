@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
@@ -34,6 +35,7 @@ def full_pages(world: World) -> list[str]:
     return [*pages, "/no-such-page"]
 
 
+@pytest.mark.every_backend  # opens every page: a query failing on PostgreSQL shows here
 def test_every_page_of_the_portal_opens_without_a_csp_violation(world: World, page: Any, login: Any, csp_violations: list[str]) -> None:
     pages = full_pages(world)
     assert len(pages) >= 25, pages

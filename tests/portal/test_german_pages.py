@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import expect
 
 from leitstand.portal import i18n
@@ -37,6 +38,7 @@ def _english_leaks(texts: list[str]) -> list[str]:
     return sorted({text for text in texts if german.gettext(text) != text})
 
 
+@pytest.mark.every_backend  # opens every page: a query failing on PostgreSQL shows here
 def test_a_walk_through_the_german_portal_finds_no_english_text(page, world, login):
     login(page, "admin@alpha.test")
     barrier, site = world.alpha.barrier, world.alpha.site
