@@ -32,6 +32,9 @@ PROBLEM_TEXT_ARGUMENTS: dict[str, tuple[int, ...]] = {
     "Problem": (3, 4), "problem_response": (3, 4), "Message": (1,), "not_found": (1,), "forbidden": (1,),
     "conflict": (1,), "invalid": (1,), "unauthenticated": (1,), "throttled": (2,), "invalid_combination": (2,),
     "invalid_field": (2,), "get_visible": (4,), "respond": (4, 5), "only_file": (3,),
+    # The domains' refusals (leitstand.i18n.Refusal), whose text becomes a problem's detail.
+    "SecondFactorRefused": (1,), "LinkRefused": (1,), "TicketRuleError": (1,), "AttachmentRefused": (1,),
+    "PasswordRefused": (2,), "CommandRefused": (2,),
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)s|\{(\w*)\}")
 

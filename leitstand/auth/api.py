@@ -205,7 +205,7 @@ def _complete(pending: PendingLogin, request: Request, response: Response, metho
         record(db, "auth.second_factor", outcome="failure", details={"method": method, "reason": str(error)},
                actor=_actor(request, user, user.email))
         db.commit()
-        raise Problem(401, "second-factor-refused", "Second factor refused", str(error)) from error
+        raise Problem(401, "second-factor-refused", "Second factor refused", error.text) from error
     pending.login.second_factor_done = True
     pending.login.expires_at = clock.now() + timedelta(hours=settings.session_hours)
     csrf = renew_session(pending.login, response, settings)
@@ -238,7 +238,7 @@ def login_webauthn_options(pending: Pending, request: Request) -> WebAuthnOption
             pending.db, pending.user, secret_box(request), get_settings(request), pending.login.id
         )
     except second_factor.SecondFactorRefused as error:
-        raise Problem(409, "no-security-key", "No security key", str(error)) from error
+        raise Problem(409, "no-security-key", "No security key", error.text) from error
     return WebAuthnOptions(options=options, state=state)
 
 
@@ -308,9 +308,9 @@ def _redeem(request: Request, purpose: LinkPurpose, body: TokenRedemption) -> Re
         try:
             user = redeem_link(db, purpose, body.token, body.password)
         except LinkRefused as error:
-            raise Problem(400, "link-refused", "Link not valid", str(error)) from error
+            raise Problem(400, "link-refused", "Link not valid", error.text) from error
         except PasswordRefused as error:  # the link stays usable for a better password
-            raise invalid_field(error.code, str(error), "password") from error
+            raise invalid_field(error.code, error.text, "password") from error
         if purpose == LinkPurpose.password_reset:
             notify_account_change(db, settings, user, AccountChange.password_changed, client_ip(request))
         # A new password ends every existing session of the account.

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 from zxcvbn import zxcvbn
 
+from leitstand.i18n import Message, Refusal
+
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 # zxcvbn's "score 3" line: safely unguessable against online guessing, and costly offline.
@@ -32,11 +34,11 @@ MIN_GUESSES = 10**8
 _JUDGED_LENGTH = 72
 
 
-class PasswordRefused(ValueError):
+class PasswordRefused(Refusal):
     """A new password breaks the rule. `code` is stable; the message is safe to show."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, text: str | Message) -> None:
+        super().__init__(text)
         self.code = code
 
 
@@ -54,9 +56,9 @@ RULE = PasswordRule()
 def check_length(password: str) -> None:
     """The part of the rule a request schema checks by itself (leitstand.web.types.NewPassword)."""
     if len(password) < MIN_LENGTH:
-        raise PasswordRefused("password-too-short", f"Use at least {MIN_LENGTH} characters.")
+        raise PasswordRefused("password-too-short", Message("Use at least %(count)s characters.", count=MIN_LENGTH))
     if len(password) > MAX_LENGTH:
-        raise PasswordRefused("password-too-long", f"Use at most {MAX_LENGTH} characters.")
+        raise PasswordRefused("password-too-long", Message("Use at most %(count)s characters.", count=MAX_LENGTH))
 
 
 def check_new_password(password: str, email: str = "") -> None:
@@ -65,7 +67,7 @@ def check_new_password(password: str, email: str = "") -> None:
     # Here rather than in check_length: the request schema can state a plain minLength, not this.
     if len(re.sub(r" {2,}", " ", password)) < MIN_LENGTH:
         raise PasswordRefused("password-too-short",
-                              f"Use at least {MIN_LENGTH} characters; several spaces in a row count as one.")
+                              Message("Use at least %(count)s characters; several spaces in a row count as one.", count=MIN_LENGTH))
     folded = password.strip().casefold()
     address = email.strip().casefold()
     if address and folded in {address, address.partition("@")[0]}:

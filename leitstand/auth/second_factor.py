@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from leitstand.auth import webauthn_ceremony, yubico_otp
 from leitstand.auth.models import WebAuthnKey, YubiKey
 from leitstand.auth.secrets import SecretBox
+from leitstand.i18n import Refusal
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.users.models import User
@@ -26,7 +27,7 @@ TOTP_ISSUER = "Leitstand"
 CEREMONY_SECONDS = 300
 
 
-class SecondFactorRefused(ValueError):
+class SecondFactorRefused(Refusal):
     """A code, OTP or key response did not verify. The message is safe to show."""
 
 
@@ -117,7 +118,7 @@ def enrol_yubikey(db: Session, user: User, box: SecretBox, name: str, secret: Yu
             last_counter=yubico_otp.NEVER_USED,
         )
     except ValueError as error:
-        raise SecondFactorRefused(f"The OTP does not verify with these secrets: {error}") from error
+        raise SecondFactorRefused("The OTP does not verify with these secrets.") from error
     key = YubiKey(
         user_id=user.id, name=name, public_id=public_id, secret_encrypted=secret.sealed(box),
         last_counter=counter, last_used_at=clock.now(),
@@ -183,7 +184,7 @@ def enrol_webauthn(
             credential=credential, expected_challenge=challenge, rp_id=settings.relying_party_id, origin=settings.origin
         )
     except webauthn_ceremony.WebAuthnError as error:
-        raise SecondFactorRefused(f"The security key's response did not verify: {error}") from error
+        raise SecondFactorRefused("The security key's response did not verify.") from error
     key = WebAuthnKey(
         user_id=user.id, name=name, credential_id=registered.credential_id,
         public_key=registered.public_key, sign_count=registered.sign_count,

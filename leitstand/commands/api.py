@@ -75,7 +75,7 @@ def send_command(device_id: ObjectId, body: CommandCreate, access: Commander, re
         )
     except CommandRefused as refusal:
         status = 422 if refusal.kind in ("unknown-command", "invalid-parameters") else 409
-        raise Problem(status, refusal.kind, "Command refused", refusal.detail) from refusal
+        raise Problem(status, refusal.kind, "Command refused", refusal.text) from refusal
     db.commit()
     if not requested.created:
         response.status_code = 200

@@ -21,19 +21,19 @@ from leitstand.commands.dispatch import CommandSender, SendFailed
 from leitstand.commands.models import FINAL_STATUSES, Command, CommandStatus
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import CommandParameter, DeviceTypeSpec
+from leitstand.i18n import Message, Refusal
 from leitstand.ingest.message import CommandRequest
 from leitstand.licenses.models import License, LicenseStatus
 
 DEFAULT_TIMEOUT = timedelta(seconds=30)
 
 
-class CommandRefused(ValueError):
+class CommandRefused(Refusal):
     """The command cannot be sent. `kind` names why, for the problem document."""
 
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, kind: str, text: str | Message) -> None:
+        super().__init__(text)
         self.kind = kind
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,14 @@ def _check_parameter(parameter: CommandParameter, value: Any) -> None:
         "boolean": lambda v: isinstance(v, bool),
     }
     if not checks[parameter.type](value):
-        raise CommandRefused("invalid-parameters", f"{parameter.name} must be a {parameter.type}")
+        raise CommandRefused("invalid-parameters", Message("%(parameter)s must be a %(type)s.", parameter=parameter.name, type=parameter.type))
     if parameter.type in ("number", "integer"):
         if (parameter.minimum is not None and value < parameter.minimum) or (
             parameter.maximum is not None and value > parameter.maximum
         ):
             raise CommandRefused(
-                "invalid-parameters", f"{parameter.name} must lie between {parameter.minimum} and {parameter.maximum}"
+                "invalid-parameters", Message("%(parameter)s must lie between %(minimum)s and %(maximum)s.", parameter=parameter.name,
+                                           minimum=parameter.minimum, maximum=parameter.maximum)
             )
 
 
@@ -64,16 +65,17 @@ def validate(spec: DeviceTypeSpec, name: str, parameters: dict[str, Any]) -> Non
     declared = {command.key: command for command in spec.commands}
     command = declared.get(name)
     if command is None:
-        raise CommandRefused("unknown-command", f"{spec.key} has no command {name!r}; it knows {sorted(declared)}")
+        raise CommandRefused("unknown-command", Message("%(type)s has no command %(command)s; it knows %(known)s.", type=spec.key, command=repr(name),
+                                                     known=", ".join(sorted(declared))))
     by_name = {parameter.name: parameter for parameter in command.parameters}
     unknown = set(parameters) - set(by_name)
     if unknown:
-        raise CommandRefused("invalid-parameters", f"unknown parameters: {', '.join(sorted(unknown))}")
+        raise CommandRefused("invalid-parameters", Message("Unknown parameters: %(names)s.", names=", ".join(sorted(unknown))))
     for parameter in command.parameters:
         if parameter.name in parameters:
             _check_parameter(parameter, parameters[parameter.name])
         elif parameter.required:
-            raise CommandRefused("invalid-parameters", f"{parameter.name} is required")
+            raise CommandRefused("invalid-parameters", Message("%(parameter)s is required.", parameter=parameter.name))
 
 
 def request_command(
@@ -92,7 +94,8 @@ def request_command(
     license_ = db.scalar(select(License).where(License.device_id == device.id))
     status = license_.status(clock.now().date()) if license_ else LicenseStatus.unlicensed
     if status != LicenseStatus.active:
-        raise CommandRefused("license-inactive", f"The device's license is {status.value}; commands need an active license.")
+        raise CommandRefused("license-inactive", Message("The device's license is %(status)s; commands need an active license.",
+                                                                 status=Message(status.value)))
     validate(spec, name, parameters)
     now = clock.now()
     command = Command(

@@ -285,7 +285,7 @@ def _store(access: Access, entry: InspectionEntry, file_name: str, data: bytes) 
     except book.AttachmentRefused as error:
         if error.too_large:
             raise too_large(book.max_attachment_bytes(access.settings)) from error
-        raise Problem(415, "unsupported-media-type", "Unsupported file type", str(error)) from error
+        raise Problem(415, "unsupported-media-type", "Unsupported file type", error.text) from error
     access.db.commit()
     return AttachmentPublic.model_validate(attachment)
 

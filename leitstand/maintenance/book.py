@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.config import Settings
+from leitstand.i18n import Message, Refusal
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry
 from leitstand.web.downloads import clean_file_name
 
@@ -31,11 +32,11 @@ ACCEPTED_TYPES = "PDF, PNG, JPEG or WebP"
 WINDOWS_RESERVED = frozenset('"<>|:*?')
 
 
-class AttachmentRefused(ValueError):
+class AttachmentRefused(Refusal):
     """The file is not one of the accepted types or is too large; the message says which."""
 
-    def __init__(self, message: str, too_large: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, text: str | Message, too_large: bool = False) -> None:
+        super().__init__(text)
         self.too_large = too_large
 
 
@@ -82,12 +83,14 @@ def file_path(settings: Settings, attachment: InspectionAttachment) -> Path:
 def check_upload(data: bytes, limit: int) -> str:
     """The media type of an acceptable upload, or AttachmentRefused saying why not."""
     if len(data) > limit:
-        raise AttachmentRefused(f"The file has {len(data)} bytes; at most {limit} are allowed.", too_large=True)
+        raise AttachmentRefused(Message("The file has %(size)s bytes; at most %(limit)s are allowed.", size=len(data),
+                                        limit=limit), too_large=True)
     if not data:
         raise AttachmentRefused("The file is empty.")
     media_type = sniff_media_type(data)
     if media_type is None:
-        raise AttachmentRefused(f"The file's content is not {ACCEPTED_TYPES} (whatever its name says).")
+        raise AttachmentRefused(Message("The file's content is not %(types)s (whatever its name says).",
+                                        types=ACCEPTED_TYPES))
     return media_type
 
 

@@ -20,7 +20,7 @@ from leitstand.alarms.service import clear_alarm, raise_alarm
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance.traffic_light import Light, active_plans, counter_keys, counter_reading, light_of_plan, plans
-from leitstand.portal.i18n import translations
+from leitstand.i18n import translations
 
 ALARM_KIND = "maintenance_due"
 SEVERITY = {Light.yellow: "warning", Light.red: "major"}

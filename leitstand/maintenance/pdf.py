@@ -15,7 +15,7 @@ from fpdf.enums import XPos, YPos
 
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry, MaintenancePlan
 from leitstand.maintenance.traffic_light import Light
-from leitstand.portal.i18n import translations
+from leitstand.i18n import translations
 
 TEXTS = {
     "title": {"en": "Inspection book", "de": "Prüfbuch"},

@@ -143,7 +143,7 @@ def create_ticket(body: TicketCreate, access: TicketWriter) -> TicketDetail:
                                      title=body.title, description=body.description,
                                      device_id=device.id if device else None, site_id=site_id, desk=body.desk)
     except service.TicketRuleError as error:
-        raise invalid(str(error)) from None
+        raise invalid(error.text) from None
     db.commit()
     return _detail(db, access, ticket)
 
@@ -172,7 +172,7 @@ def update_ticket(ticket_id: ObjectId, body: TicketUpdate, access: TicketWriter)
                 status_changed = service.change_status(db, ticket, TicketStatus(changes["status"]), access.principal,
                                                        standing.support_side)
         except service.TicketRuleError as error:
-            raise invalid(str(error)) from None
+            raise invalid(error.text) from None
     db.commit()
     if status_changed:
         with system_session(access.session_factory, reason="ticket mail recipients") as system:
@@ -202,7 +202,7 @@ def comment_ticket(ticket_id: ObjectId, body: CommentCreate, access: TicketWrite
     try:
         comment = service.add_comment(db, ticket, body.body, body.internal, access.principal, support_side)
     except service.TicketRuleError as error:
-        raise invalid(str(error)) from None
+        raise invalid(error.text) from None
     db.commit()
     if not comment.internal:
         with system_session(access.session_factory, reason="ticket mail recipients") as system:

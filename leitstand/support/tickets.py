@@ -29,6 +29,7 @@ from leitstand.access.roles import Permission
 from leitstand.auth.principal import Principal, load_principal
 from leitstand.clock import clock
 from leitstand.config import Settings
+from leitstand.i18n import Message, Refusal
 from leitstand.mail.sender import MailError, send_mail
 from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketDesk, TicketEvent, TicketStatus, desk_path
 from leitstand.support.sla import ClockState, SlaClock, SlaEvent, TicketClass, compute_sla_clock, shipped_policies
@@ -45,7 +46,7 @@ CLOCK_IN_PROGRESS = (ClockState.running.value, ClockState.paused.value)
 SLA_EVENTS = frozenset(event.value for event in SlaEvent)
 
 
-class TicketRuleError(ValueError):
+class TicketRuleError(Refusal):
     """A change the ticket's rules do not allow (shown to the caller as 422)."""
 
 
@@ -191,7 +192,8 @@ def change_status(db: Session, ticket: Ticket, status: TicketStatus, actor: Prin
     if status.value == ticket.status:
         return False
     if not support_side and status not in CUSTOMER_STATUSES:
-        raise TicketRuleError(f"Only the support desk sets a ticket to {status.value}.")
+        raise TicketRuleError(Message("Only the support desk sets a ticket to %(status)s.",
+                                      status=Message(status.value)))
     now = clock.now()
     previous = TicketStatus(ticket.status)
     _event(db, ticket, "status", actor.user_id, now, before=previous.value, after=status.value)

@@ -277,7 +277,8 @@ def _verify_second_factor(body: Reauthentication, access: Access, request: Reque
         second_factor.verify_webauthn(access.db, user, box, access.settings, body.webauthn.credential,
                                       body.webauthn.state, access.principal.session_id or 0, purpose="reauthenticate")
         return "webauthn"
-    raise second_factor.SecondFactorRefused(f"Give one of your second factors as well: {', '.join(methods)}.")
+    raise second_factor.SecondFactorRefused(Message("Give one of your second factors as well: %(methods)s.",
+                                                    methods=", ".join(methods)))
 
 
 @router.post("/reauthenticate", response_model=Reauthenticated, responses={429: LOGIN_THROTTLED})
@@ -299,7 +300,7 @@ def reauthenticate(body: Reauthentication, access: SignIn, request: Request, res
         count_login_failure(access.db, settings, user, user.email, client)
         record(access.db, "auth.reauthentication", outcome="failure", details={"reason": str(error)})
         access.db.commit()
-        raise Problem(403, "bad-credentials", "Not confirmed", str(error)) from error
+        raise Problem(403, "bad-credentials", "Not confirmed", error.text) from error
     login = access.db.get(LoginSession, access.principal.session_id)
     assert login is not None  # a browser session: tokens never reach sign-in routes
     csrf = renew_session(login, response, settings)
@@ -318,12 +319,12 @@ def reauthentication_webauthn_options(access: SignIn, request: Request) -> WebAu
             purpose="reauthenticate",
         )
     except second_factor.SecondFactorRefused as error:
-        raise Problem(409, "no-security-key", "No security key", str(error)) from error
+        raise Problem(409, "no-security-key", "No security key", error.text) from error
     return WebAuthnOptions(options=options, state=state)
 
 
 def _refused_password(error: PasswordRefused, field: str) -> Problem:
-    return invalid_field(error.code, str(error), field)
+    return invalid_field(error.code, error.text, field)
 
 
 @router.post("/password", status_code=204, responses={429: LOGIN_THROTTLED})
@@ -369,7 +370,7 @@ def totp_confirm(body: TotpConfirm, access: SignInChange, request: Request) -> R
     try:
         second_factor.enrol_totp(user, secret_box(request), body.secret, body.code)
     except second_factor.SecondFactorRefused as error:
-        raise invalid(str(error)) from error
+        raise invalid(error.text) from error
     notify_account_change(access.db, access.settings, user, AccountChange.totp_added, client_ip(request))
     access.db.commit()
     return Response(status_code=204)
@@ -398,7 +399,7 @@ def add_yubikey(body: YubiKeyEnrol, access: SignInChange, request: Request) -> Y
     try:
         key = second_factor.enrol_yubikey(access.db, user, secret_box(request), body.name, secret, body.otp)
     except second_factor.SecondFactorRefused as error:
-        raise invalid(str(error)) from error
+        raise invalid(error.text) from error
     notify_account_change(access.db, access.settings, user, AccountChange.yubikey_added, client_ip(request), body.name)
     access.db.commit()
     return key
@@ -433,7 +434,7 @@ def add_security_key(body: WebAuthnEnrol, access: SignInChange, request: Request
             access.db, user, secret_box(request), access.settings, body.name, body.credential, body.state
         )
     except second_factor.SecondFactorRefused as error:
-        raise invalid(str(error)) from error
+        raise invalid(error.text) from error
     notify_account_change(access.db, access.settings, user, AccountChange.security_key_added, client_ip(request),
                           body.name)
     access.db.commit()

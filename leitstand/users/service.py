@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 from leitstand.auth.password_policy import check_new_password
 from leitstand.auth.secrets import hash_password, new_token, token_digest
 from leitstand.clock import clock
+from leitstand.formats import format_moment
 from leitstand.config import Settings
+from leitstand.i18n import Refusal
 from leitstand.mail.outbox import send_after_commit
 from leitstand.mail.sender import MailError, send_templated
+from leitstand.tenancy.models import Tenant
 from leitstand.users.models import EmailToken, User
 
 
@@ -25,8 +28,8 @@ class LinkPurpose(StrEnum):
 LINK_PATHS = {LinkPurpose.invitation: "invitation", LinkPurpose.password_reset: "password-reset"}
 
 
-class LinkRefused(ValueError):
-    pass
+class LinkRefused(Refusal):
+    """A sign-up or reset link that cannot be used; the message says why."""
 
 
 def issue_link(db: Session, settings: Settings, user: User, purpose: LinkPurpose, *, in_background: bool = False) -> bool:
@@ -162,8 +165,10 @@ def notify_account_change(db: Session, settings: Settings, user: User, change: A
     """Mail the owner about a change of their password, second factors or tokens, once db commits,
     so a change they did not make does not go unnoticed (the audit log records it as well)."""
     texts = ACCOUNT_CHANGE_TEXT[change]
+    tenant = db.get(Tenant, user.tenant_id)
+    when = format_moment(clock.now(), tenant.time_zone if tenant else settings.default_time_zone, user.language)
     send_after_commit(
         db, settings, user.email, "account_changed", user.language, name=user.display_name,
-        change=texts.get(user.language, texts["en"]).format(name=name), when=clock.now().strftime("%Y-%m-%d %H:%M UTC"),
+        change=texts.get(user.language, texts["en"]).format(name=name), when=when,
         address=client or "?", link=f"{settings.origin}/account",
     )

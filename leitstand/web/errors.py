@@ -24,7 +24,8 @@ from sqlalchemy import inspect as inspect_row
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leitstand.portal.i18n import Message, api_language, in_language
+from leitstand.i18n import Message, in_language
+from leitstand.portal.i18n import api_language
 from leitstand.tenancy.scope import OutOfScope
 
 log = logging.getLogger(__name__)

@@ -82,3 +82,44 @@ def test_the_portals_language_cookie_decides_before_the_browser(client):
 
     body = assert_problem(response, 401, "bad-credentials")
     assert body["detail"] == "E-Mail oder Passwort ist falsch."
+
+
+# --- the domains' refusals (leitstand.i18n.Refusal) ------------------------------------------
+
+
+def test_a_command_refusal_is_german_with_its_values_translated_too(world):
+    # The thermostat has no licence: the status inside the sentence is German as well.
+    api = world.as_user("alpha_operator")
+    url = f"/api/v1/devices/{world.alpha.thermostat.id}/commands"
+
+    response = api.post(url, json={"name": "set_target_temperature", "parameters": {"celsius": 20}})
+
+    body = assert_problem(response, 409, "license-inactive")
+    assert body["detail"] == "Lizenz des Geräts: ohne Lizenz; Befehle brauchen eine aktive Lizenz."
+
+
+def test_a_parameter_refusal_names_the_parameter_and_its_bounds_in_english_for_an_english_user(world):
+    from tests.commands.test_commands_api import license_thermostat
+
+    license_thermostat(world)
+    _set_language(world, "alpha_operator", "en")
+    url = f"/api/v1/devices/{world.alpha.thermostat.id}/commands"
+
+    response = world.as_user("alpha_operator").post(url, json={"name": "set_target_temperature",
+                                                               "parameters": {"celsius": 50}})
+
+    body = assert_problem(response, 422, "invalid-parameters")
+    assert body["detail"] == "celsius must lie between 5.0 and 30.0."
+
+
+def test_a_second_factor_refusal_follows_accept_language(world, app):
+    from tests.auth.test_second_factor_api import signed_in, wrong_totp_code
+
+    client, headers = signed_in(app)
+    secret = client.post("/api/v1/me/totp/setup", headers=headers).json()["secret"]
+
+    response = client.post("/api/v1/me/totp", json={"secret": secret, "code": wrong_totp_code(secret)},
+                           headers={**headers, "Accept-Language": "de-DE"})
+
+    body = assert_problem(response, 422, "invalid")
+    assert body["detail"] == "Der Code passt nicht zum Schlüssel; prüfen Sie die Uhrzeit des Telefons."

@@ -1,0 +1,109 @@
+"""Languages: English message ids, German catalogues per area, merged at first use.
+
+The catalogues are read from the .po sources directly, so no compiled .mo file is
+ever committed or forgotten. They live with the portal, which holds most texts; the
+API's problems, mails, PDFs and the domains' refusals use the same ones, so this module
+is below all of them. Which language a request gets is the web layer's choice
+(leitstand.portal.i18n.negotiate, api_language).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from gettext import NullTranslations
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+LOCALE_DIR = Path(__file__).parent / "portal" / "locale"
+LANGUAGES = ("de", "en")
+DEFAULT_LANGUAGE = "de"
+
+
+class _Catalogue(NullTranslations):
+    def __init__(self, messages: dict[str, str], plurals: dict[tuple[str, int], str], plural_rule: object) -> None:
+        super().__init__()
+        self._messages = messages
+        self._plurals = plurals
+        self._plural_rule = plural_rule
+
+    def gettext(self, message: str) -> str:
+        return self._messages.get(message) or message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        index = int(self._plural_rule(n)) if callable(self._plural_rule) else int(n != 1)
+        return self._plurals.get((singular, index)) or (singular if n == 1 else plural)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.gettext(message)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return self.ngettext(singular, plural, n)
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    if language == "en" or language not in LANGUAGES:
+        return NullTranslations()
+    messages: dict[str, str] = {}
+    plurals: dict[tuple[str, int], str] = {}
+    plural_rule: object = None
+    for po_file in sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po")):
+        with po_file.open("rb") as source:
+            catalog = read_po(source, locale=language)
+        plural_rule = lambda n, expr=catalog.plural_expr: eval(expr, {"n": n})  # noqa: E731, S307 - babel's own plural formula
+        for message in catalog:
+            if not message.id or not message.string or message.fuzzy:
+                continue
+            if isinstance(message.id, tuple):
+                for index, text in enumerate(message.string):
+                    if text:
+                        plurals[(message.id[0], index)] = text
+            else:
+                messages[message.id] = message.string
+    return _Catalogue(messages, plurals, plural_rule)
+
+
+class Message:
+    """An English message id with the values of its placeholders (`%(name)s`), put into words
+    once the reader's language is known: a problem is raised long before its answer is written.
+    A value that is a Message itself (a thing's name) is translated too."""
+
+    __slots__ = ("id", "values")
+
+    def __init__(self, id: str, **values: object) -> None:  # noqa: A002 - gettext's own word
+        self.id = id
+        self.values = values
+
+    def in_language(self, language: str) -> str:
+        text = translations(language).gettext(self.id)
+        if not self.values:
+            return text
+        return text % {name: value.in_language(language) if isinstance(value, Message) else value
+                       for name, value in self.values.items()}
+
+    def __str__(self) -> str:
+        return self.in_language("en")
+
+    def __repr__(self) -> str:
+        return f"Message({self.id!r}, **{self.values!r})"
+
+
+def in_language(text: object, language: str) -> str:
+    """A Message or a plain message id in `language`; anything else as it is."""
+    if isinstance(text, Message):
+        return text.in_language(language)
+    return translations(language).gettext(text) if isinstance(text, str) and text else str(text)
+
+
+def gettext_for(language: str):  # type: ignore[no-untyped-def]
+    return translations(language).gettext
+
+
+class Refusal(ValueError):
+    """The base of the domains' refusals: `text` is shown to the user, an English message id or
+    a Message, put into the reader's language where the answer is written. str() is the English."""
+
+    def __init__(self, text: str | Message) -> None:
+        super().__init__(str(text))
+        self.text = text
