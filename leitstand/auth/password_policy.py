@@ -66,8 +66,8 @@ def check_new_password(password: str, email: str = "") -> None:
     check_length(password)
     # Here rather than in check_length: the request schema can state a plain minLength, not this.
     if len(re.sub(r" {2,}", " ", password)) < MIN_LENGTH:
-        raise PasswordRefused("password-too-short",
-                              Message("Use at least %(count)s characters; several spaces in a row count as one.", count=MIN_LENGTH))
+        raise PasswordRefused("password-too-short", Message(
+            "Use at least %(count)s characters; several spaces in a row count as one.", count=MIN_LENGTH))
     folded = password.strip().casefold()
     address = email.strip().casefold()
     if address and folded in {address, address.partition("@")[0]}:

@@ -50,27 +50,28 @@ def _check_parameter(parameter: CommandParameter, value: Any) -> None:
         "boolean": lambda v: isinstance(v, bool),
     }
     if not checks[parameter.type](value):
-        raise CommandRefused("invalid-parameters", Message("%(parameter)s must be a %(type)s.", parameter=parameter.name, type=parameter.type))
+        raise CommandRefused("invalid-parameters", Message("%(parameter)s must be a %(type)s.",
+                                                           parameter=parameter.name, type=parameter.type))
     if parameter.type in ("number", "integer"):
         if (parameter.minimum is not None and value < parameter.minimum) or (
             parameter.maximum is not None and value > parameter.maximum
         ):
-            raise CommandRefused(
-                "invalid-parameters", Message("%(parameter)s must lie between %(minimum)s and %(maximum)s.", parameter=parameter.name,
-                                           minimum=parameter.minimum, maximum=parameter.maximum)
-            )
+            raise CommandRefused("invalid-parameters", Message(
+                "%(parameter)s must lie between %(minimum)s and %(maximum)s.",
+                parameter=parameter.name, minimum=parameter.minimum, maximum=parameter.maximum))
 
 
 def validate(spec: DeviceTypeSpec, name: str, parameters: dict[str, Any]) -> None:
     declared = {command.key: command for command in spec.commands}
     command = declared.get(name)
     if command is None:
-        raise CommandRefused("unknown-command", Message("%(type)s has no command %(command)s; it knows %(known)s.", type=spec.key, command=repr(name),
-                                                     known=", ".join(sorted(declared))))
+        raise CommandRefused("unknown-command", Message("%(type)s has no command %(command)s; it knows %(known)s.",
+                                                        type=spec.key, command=repr(name), known=", ".join(sorted(declared))))
     by_name = {parameter.name: parameter for parameter in command.parameters}
     unknown = set(parameters) - set(by_name)
     if unknown:
-        raise CommandRefused("invalid-parameters", Message("Unknown parameters: %(names)s.", names=", ".join(sorted(unknown))))
+        raise CommandRefused("invalid-parameters",
+                             Message("Unknown parameters: %(names)s.", names=", ".join(sorted(unknown))))
     for parameter in command.parameters:
         if parameter.name in parameters:
             _check_parameter(parameter, parameters[parameter.name])
