@@ -36,7 +36,9 @@ from leitstand.maintenance.schemas import (
     SiteStatus,
 )
 from leitstand.maintenance.traffic_light import Light, light_counts
+from leitstand.sites.locations import location_path, nearest_address
 from leitstand.sites.models import Site
+from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.web.bodies import only_file, too_large
 from leitstand.web.crud import get_visible
@@ -333,6 +335,11 @@ def delete_attachment(attachment_id: ObjectId, access: Writer) -> Response:
 # --- the book as PDF, and the history --------------------------------------------------------
 
 
+def _zone_of(db: Session, device: Device, access: Access) -> str:
+    tenant = db.get(Tenant, device.tenant_id)
+    return tenant.time_zone if tenant else access.settings.default_time_zone
+
+
 @router.get(
     "/devices/{device_id}/book.pdf", response_class=Response,
     responses={200: {"description": "The inspection book of the period.", "content": {"application/pdf": {}}}},
@@ -349,9 +356,11 @@ def book_pdf(device_id: ObjectId, access: Reader, start: From = None, end: To = 
     plan_rows = queries.plans_with_lights(db, device.id)
     site = db.get(Site, device.site_id) if device.site_id else None
     contents = BookContents(
-        device_name=device.name, serial_number=device.serial_number, site_name=site.name if site else "",
+        device_name=device.name, serial_number=device.serial_number,
+        site_name=(location_path(db, site.id) or site.name) if site else "",
+        site_address=nearest_address(db, site) if site else "",
         period=period, plans=plan_rows, entries=[(entry, attachments[entry.id]) for entry in entries],
-        created_at=clock.now(),
+        created_at=clock.now(), time_zone=_zone_of(db, device, access),
     )
     data = render_book(contents, language or access.principal.language)
     name = f"inspection-book-{device.name}-{device.serial_number}-{period[0].isoformat()}-{period[1].isoformat()}.pdf"

@@ -1,7 +1,8 @@
 """The inspection book of one device and period as a PDF (fpdf2: pure Python, no system libraries).
 
-Texts are in the requesting user's language (German or English). The PDF core fonts
-cover Latin-1, which holds German; other characters are replaced rather than failing.
+Texts are in the requesting user's language (German or English). The PDF core fonts are
+written in WinAnsi (Windows-1252): German, typographic quotes and dashes, and the "›" of a
+location's path; other characters are replaced rather than failing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date, datetime
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from leitstand.formats import format_day, format_moment, format_number
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry, MaintenancePlan
 from leitstand.maintenance.traffic_light import Light
 from leitstand.i18n import translations
@@ -22,6 +24,7 @@ TEXTS = {
     "device": {"en": "Device", "de": "Gerät"},
     "serial": {"en": "Serial number", "de": "Seriennummer"},
     "site": {"en": "Site", "de": "Standort"},
+    "address": {"en": "Address", "de": "Anschrift"},
     "period": {"en": "Period", "de": "Zeitraum"},
     "created": {"en": "Created", "de": "Erstellt"},
     "plans": {"en": "Maintenance plans", "de": "Wartungspläne"},
@@ -53,33 +56,30 @@ def text(key: str, language: str) -> str:
     return TEXTS[key].get(language) or TEXTS[key]["en"]
 
 
-def _latin1(value: str) -> str:
-    replaced = value.replace("–", "-").replace("—", "-").replace("„", '"').replace("“", '"').replace("”", '"')
-    return replaced.encode("latin-1", "replace").decode("latin-1")
+def _printable(value: str) -> str:
+    """`value` with what the core fonts' Windows-1252 lacks replaced by "?"."""
+    return value.encode("cp1252", "replace").decode("cp1252")
 
 
 def _day(value: date | None, language: str) -> str:
-    if value is None:
-        return "-"
-    return value.strftime("%d.%m.%Y") if language == "de" else value.isoformat()
+    return format_day(value, language, empty="-")
 
 
 def _number(value: float | None, language: str) -> str:
-    if value is None:
-        return "-"
-    formatted = f"{value:,.0f}"
-    return formatted.replace(",", ".") if language == "de" else formatted
+    return format_number(value, language, empty="-")
 
 
 @dataclass(frozen=True)
 class BookContents:
     device_name: str
     serial_number: str
-    site_name: str
+    site_name: str  # the full location path, "Parkhaus Hbf › Einfahrt"
     period: tuple[date, date]
     plans: Sequence[tuple[MaintenancePlan, Light | None]]
     entries: Sequence[tuple[InspectionEntry, Sequence[InspectionAttachment]]]
     created_at: datetime
+    time_zone: str = "UTC"  # the device's organisation's, in which `created_at` is shown
+    site_address: str = ""  # postal address: street, postal code and city
 
 
 class _Document(FPDF):
@@ -89,17 +89,19 @@ class _Document(FPDF):
         self.set_y(-12)
         self.set_font("Helvetica", size=8)
         self.set_text_color(120)
-        self.cell(0, 6, _latin1(f"{self.footer_label} {self.page_no()}"), align="R")
+        self.cell(0, 6, _printable(f"{self.footer_label} {self.page_no()}"), align="R")
 
 
 def render_book(contents: BookContents, language: str) -> bytes:
-    t = lambda key: _latin1(text(key, language))  # noqa: E731 - a short local alias keeps the layout readable
+    t = lambda key: _printable(text(key, language))  # noqa: E731 - a short local alias keeps the layout readable
     # Shipped plan names and checklist items are English ids with German texts in the portal's catalogue.
     shipped = translations(language).gettext
     pdf = _Document(format="A4")
+    # fpdf2 writes core fonts as WinAnsiEncoding but encodes Latin-1 by default, which lacks "›".
+    pdf.core_fonts_encoding = "windows-1252"
     pdf.footer_label = t("page")
     pdf.set_auto_page_break(auto=True, margin=16)
-    pdf.set_title(_latin1(f"{text('title', language)}: {contents.device_name}"))
+    pdf.set_title(_printable(f"{text('title', language)}: {contents.device_name}"))
     pdf.add_page()
     width = pdf.epw
 
@@ -109,13 +111,14 @@ def render_book(contents: BookContents, language: str) -> bytes:
     start, end = contents.period
     for label, value in (
         ("device", contents.device_name), ("serial", contents.serial_number), ("site", contents.site_name or "-"),
+        ("address", contents.site_address or "-"),
         ("period", f"{_day(start, language)} - {_day(end, language)}"),
-        ("created", contents.created_at.strftime("%d.%m.%Y %H:%M UTC" if language == "de" else "%Y-%m-%d %H:%M UTC")),
+        ("created", format_moment(contents.created_at, contents.time_zone, language)),
     ):
         pdf.set_font("Helvetica", "B", 10)
         pdf.cell(40, 6, t(label))
         pdf.set_font("Helvetica", size=10)
-        pdf.multi_cell(width - 40, 6, _latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(width - 40, 6, _printable(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 13)
@@ -127,12 +130,12 @@ def render_book(contents: BookContents, language: str) -> bytes:
             header.cell(t(key))
         for plan, light in contents.plans:
             row = table.row()
-            row.cell(_latin1(shipped(plan.name)))
+            row.cell(_printable(shipped(plan.name)))
             if plan.kind == "interval":
-                row.cell(_latin1(text("every_months", language).format(n=plan.interval_months)))
+                row.cell(_printable(text("every_months", language).format(n=plan.interval_months)))
                 row.cell(_day(plan.due_on, language))
             else:
-                row.cell(_latin1(text("every_count", language).format(n=_number(plan.counter_every, language),
+                row.cell(_printable(text("every_count", language).format(n=_number(plan.counter_every, language),
                                                                       key=plan.counter_key)))
                 row.cell(_number(plan.due_count, language))
             row.cell(t(light.name) if light is not None else "-")
@@ -148,11 +151,11 @@ def render_book(contents: BookContents, language: str) -> bytes:
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
         pdf.ln(2)
         pdf.set_font("Helvetica", "B", 11)
-        pdf.cell(0, 7, _latin1(f"{_day(entry.performed_on, language)} - {entry.technician_name}"),
+        pdf.cell(0, 7, _printable(f"{_day(entry.performed_on, language)} - {entry.technician_name}"),
                  new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_font("Helvetica", size=9)
         if entry.counter_reading is not None:
-            pdf.cell(0, 5, _latin1(f"{text('reading', language)}: {_number(entry.counter_reading, language)}"),
+            pdf.cell(0, 5, _printable(f"{text('reading', language)}: {_number(entry.counter_reading, language)}"),
                      new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         if entry.checklist:
             pdf.set_font("Helvetica", "B", 9)
@@ -161,22 +164,22 @@ def render_book(contents: BookContents, language: str) -> bytes:
             with pdf.table(col_widths=(60, 15, 35), text_align="LEFT", line_height=5, first_row_as_headings=False) as table:
                 for check in entry.checklist:
                     row = table.row()
-                    row.cell(_latin1(shipped(str(check.get("item", "")))))
+                    row.cell(_printable(shipped(str(check.get("item", "")))))
                     result = str(check.get("result", ""))
-                    row.cell(t(result) if result in TEXTS else _latin1(result))
-                    row.cell(_latin1(str(check.get("note", ""))))
+                    row.cell(t(result) if result in TEXTS else _printable(result))
+                    row.cell(_printable(str(check.get("note", ""))))
         if entry.findings:
             pdf.set_font("Helvetica", "B", 9)
             pdf.cell(0, 6, t("findings"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             pdf.set_font("Helvetica", size=9)
-            pdf.multi_cell(width, 5, _latin1(entry.findings), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.multi_cell(width, 5, _printable(entry.findings), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         if attachments:
             names = ", ".join(f"{attachment.file_name} (SHA-256 {attachment.sha256[:12]}...)" for attachment in attachments)
-            pdf.multi_cell(width, 5, _latin1(f"{text('attachments', language)}: {names}"),
+            pdf.multi_cell(width, 5, _printable(f"{text('attachments', language)}: {names}"),
                            new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         if entry.signature_name:
             pdf.set_font("Helvetica", "I", 9)
-            pdf.cell(0, 6, _latin1(f"{text('signature', language)}: {entry.signature_name}"),
+            pdf.cell(0, 6, _printable(f"{text('signature', language)}: {entry.signature_name}"),
                      new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(3)
     return bytes(pdf.output())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +36,7 @@ from leitstand.notifications.service import (
     watch_for_escalation,
 )
 from leitstand.notifications.wording import AlarmFacts
+from leitstand.sites.locations import location_path
 from leitstand.tenancy.scope import system_session
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,9 @@ class Notifier:
         if facts.change != "raised":
             return 0  # an update of an open alarm is no news to people already told
         with system_session(self.factory, reason="route alarm notifications") as db:
+            # The alarm change carries only the site's id; its full name is read once here and
+            # kept with the facts on an escalation watch.
+            facts = replace(facts, location=location_path(db, facts.site_id) or "")
             plan = plan_alarm(db, facts)
             vapid = self.sender.vapid(db) if any(p.channel == Channel.push for p in plan.deliveries) else None
         # Sent outside the session, so no connection is held during network waits.

@@ -146,7 +146,8 @@ class Sender:
     def word(self, planned: PlannedDelivery, facts: AlarmFacts, escalated_after: int | None = None) -> Notification:
         # Webhooks feed machines: English wording, with the language-neutral facts in `data`.
         language = planned.recipient.language if planned.recipient else "en"
-        return alarm_notification(facts, language, self.settings.public_url, escalated_after_minutes=escalated_after)
+        return alarm_notification(facts, language, self.settings.public_url, escalated_after_minutes=escalated_after,
+                                  time_zone=self.settings.default_time_zone)
 
 
 def new_delivery_key() -> str:

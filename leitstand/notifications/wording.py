@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from leitstand.devicetypes.spec import Severity
+from leitstand.formats import format_moment
 from leitstand.notifications.channels import Notification
 
 # Steps in a push or mail body: the first few are what someone on the way needs; the
@@ -19,10 +20,10 @@ from leitstand.notifications.channels import Notification
 MAX_STEPS = 3
 
 TEXTS = {
-    "de": {"since": "Seit {time} UTC", "steps": "Erste Schritte:", "escalated": "Eskalation",
+    "de": {"since": "Seit {time}", "steps": "Erste Schritte:", "escalated": "Eskalation",
            "unacknowledged": "Seit {minutes} Minuten nicht quittiert.", "test": "Test-Benachrichtigung von Leitstand",
            "test_body": "Wenn Sie dies lesen, kommt der Webhook an."},
-    "en": {"since": "Since {time} UTC", "steps": "First steps:", "escalated": "Escalation",
+    "en": {"since": "Since {time}", "steps": "First steps:", "escalated": "Escalation",
            "unacknowledged": "Not acknowledged for {minutes} minutes.", "test": "Test notification from Leitstand",
            "test_body": "If you read this, the webhook works."},
 }
@@ -46,6 +47,7 @@ class AlarmFacts:
     change: str
     received_at: datetime | None = None
     kind: str = ""  # the alarm's kind; a catalogue alarm is not told to the device's sharers
+    location: str = ""  # the site's full path ("Parkhaus Hbf › Einfahrt"), named when routed
 
     @classmethod
     def of(cls, change: Any) -> AlarmFacts:
@@ -81,13 +83,15 @@ class AlarmFacts:
 
 
 def alarm_notification(facts: AlarmFacts, language: str, public_url: str, *,
-                       escalated_after_minutes: int | None = None) -> Notification:
+                       escalated_after_minutes: int | None = None, time_zone: str = "UTC") -> Notification:
     language = language if language in TEXTS else "en"
     texts = TEXTS[language]
     title = (facts.title_de if language == "de" and facts.title_de else facts.title) or facts.title_de
     steps = facts.steps_de if language == "de" and facts.steps_de else facts.steps_en
     heading = f"{facts.device_name}: {title}"
-    lines = [texts["since"].format(time=facts.raised_at.strftime("%Y-%m-%d %H:%M"))]
+    lines = [texts["since"].format(time=format_moment(facts.raised_at, time_zone, language))]
+    if facts.location:
+        lines.insert(0, facts.location)
     if escalated_after_minutes is not None:
         heading = f"{texts['escalated']}: {heading}"
         lines.insert(0, texts["unacknowledged"].format(minutes=escalated_after_minutes))
@@ -97,7 +101,8 @@ def alarm_notification(facts: AlarmFacts, language: str, public_url: str, *,
         title=heading, body="\n".join(lines), severity=Severity(facts.severity),
         url=f"{public_url.rstrip('/')}/alarms/{facts.alarm_id}", tag=f"alarm-{facts.alarm_id}",
         data={"alarm_id": facts.alarm_id, "device_id": facts.device_id, "site_id": facts.site_id,
-              "device_type": facts.device_type_key, "severity": facts.severity, "state": facts.state,
+              "location": facts.location, "device_type": facts.device_type_key, "severity": facts.severity,
+              "state": facts.state,
               "change": "escalated" if escalated_after_minutes is not None else facts.change},
     )
 

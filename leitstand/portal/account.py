@@ -72,14 +72,15 @@ def account_page(access: SelfServicePage, request: Request) -> Response:
         secret, uri = second_factor.new_totp_secret(user)
         totp_setup = {"secret": secret, "uri": uri, "qr": totp_qr_svg(uri)}
     is_browser_session = access.principal.token_scopes is None
-    moment = moment_formatter(tenant_zone(access.db, user.tenant_id, access.settings.default_time_zone),
-                              _language(request, access))
+    time_zone = tenant_zone(access.db, user.tenant_id, access.settings.default_time_zone)
+    moment = moment_formatter(time_zone, _language(request, access))
     sessions = [{"id": login.id, "browser": browser_label(login.user_agent), "user_agent": login.user_agent,
                  "source_ip": login.source_ip, "started": moment(login.created_at), "last_seen": moment(login.last_seen_at),
                  "current": login.id == access.principal.session_id} for login in open_sessions(access)]
     sessions.sort(key=lambda session: not session["current"])  # this one first, the others oldest first
     return render(request, "account/index.html", {
         "user": user,
+        "time_zone": time_zone,
         "enrol": request.query_params.get("enrol") == "1" or access.principal.needs_second_factor_enrollment,
         "needs_enrolment": access.principal.needs_second_factor_enrollment,
         "has_totp": user.has_totp,

@@ -41,7 +41,7 @@ def _live_figures(request: Request, access: Access) -> dict[str, Any]:
             "problem_devices": figures.problem_devices(devices_db) if devices_db else None,
             "recent_events": figures.recent_events(devices_db) if devices_db else None,
             "event_label": _event_labeller(devices_db, language),
-            "when": sites_queries.time_formatter(access.settings.default_time_zone),
+            "when": sites_queries.time_formatter(access.settings.default_time_zone, language),
         }
 
 

@@ -18,6 +18,7 @@ from leitstand.access.roles import Permission
 from leitstand.dataexport import jobs
 from leitstand.dataexport.manifest import NOT_CARRIED
 from leitstand.dataexport.models import ExportJob, ExportState
+from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page, render
 from leitstand.tenancy.models import Tenant
 from leitstand.web.deps import Access
@@ -32,7 +33,8 @@ def _jobs_context(access: Access) -> dict[str, object]:
     names = dict(access.db.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_({job.tenant_id for job in rows}))).all())
     shown = [(job, *jobs.effective_state(job)) for job in rows]
     running = any(state in (ExportState.queued, ExportState.running) for _, state, _ in shown)
-    return {"jobs": shown, "tenant_names": names, "running": running}
+    return {"jobs": shown, "tenant_names": names, "running": running,
+            "time_zone": tenant_zone(access.db, access.principal.tenant_id, access.settings.default_time_zone)}
 
 
 @router.get("", response_class=HTMLResponse)

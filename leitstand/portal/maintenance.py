@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from leitstand import formats
 from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
@@ -21,8 +22,9 @@ from leitstand.maintenance import book, queries, service
 from leitstand.maintenance.traffic_light import Light
 from leitstand.portal import devices_queries
 from leitstand.portal.dashboard_queries import maintenance_lights
-from leitstand.portal.devices import _language, moment_formatter
+from leitstand.portal.devices import _language, day_formatter, moment_formatter
 from leitstand.portal.pages import page, render
+from leitstand.sites.locations import location_path, location_paths
 from leitstand.sites.models import Site
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
@@ -37,13 +39,11 @@ TYPE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 def _formatters(request: Request, access: Access) -> dict[str, Any]:
     language = _language(request, access)
-    pattern = "%d.%m.%Y" if language == "de" else "%Y-%m-%d"
     return {
         "language": language,
-        "day": lambda value: value.strftime(pattern) if value else "",
+        "day": day_formatter(language),
         "moment": moment_formatter(access.settings.default_time_zone, language),
-        "number": lambda value: "" if value is None else (f"{value:,.0f}".replace(",", ".") if language == "de"
-                                                         else f"{value:,.0f}"),
+        "number": lambda value: formats.format_number(value, language),
     }
 
 
@@ -65,8 +65,7 @@ def maintenance_board(
         groups.append({"light": light.name, "items": items, "total": total})
     specs = devices_queries.type_specs(db)
     sites = list(db.scalars(select(Site).where(Site.kind == "site").order_by(Site.name)))
-    site_names = {row.id: row.name for row in db.scalars(select(Site).where(
-        Site.id.in_({item.site_id for group in groups for item in group["items"] if item.site_id})))}
+    site_names = location_paths(db, {item.site_id for group in groups for item in group["items"]})
     return render(request, "maintenance/board.html", {
         **formatters,
         "groups": groups,
@@ -95,6 +94,7 @@ def _book_context(request: Request, access: Access, device_id: int) -> dict[str,
         "plans": plans,
         "device_light": max(lights).name if lights else None,
         "site": db.get(Site, device.site_id) if device.site_id else None,
+        "location": location_path(db, device.site_id),
     }
 
 
@@ -134,6 +134,7 @@ def site_history(site_id: ObjectId, request: Request, access: Viewer) -> HTMLRes
     return render(request, "maintenance/site.html", {
         **formatters,
         "site": site,
+        "location": location_path(db, site.id),
         "history": queries.history(db, device_ids=below, limit=500, language=formatters["language"]),
         "counts": {light.name: count for light, count in queries.counts_below(db, site).items()},
     })

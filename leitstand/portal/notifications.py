@@ -16,7 +16,9 @@ from leitstand.access.roles import ROLES, Permission
 from leitstand.devicetypes.spec import Severity
 from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import Delivery, PushSubscription, RoutingRule, SiteMute, Webhook
+from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page, render
+from leitstand.sites.locations import location_paths, paths_of
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.web.deps import Access
@@ -31,16 +33,22 @@ def notifications(request: Request, access: Annotated[Access, page(Permission.ow
     # Personal rows are filtered by owner in every scope: these are the viewer's own.
     browsers = access.db.scalars(select(PushSubscription).order_by(PushSubscription.id)).all()
     mutes = access.db.scalars(select(SiteMute)).all()
-    sites: list[Site] = []
+    muted = {mute.site_id for mute in mutes}
+    choices: list[tuple[int, str]] = []  # sites one may mute, as (id, full path), by path
+    mute_paths: dict[int, str] = {}
     if access.has(Permission.site_read):
         with access.scoped_for(Permission.site_read) as site_db:
-            sites = list(site_db.scalars(select(Site).order_by(Site.name).limit(500)))
-    site_names = {site.id: site.name for site in sites}
+            sites = site_db.execute(select(Site.id, Site.path).order_by(Site.path).limit(500)).all()
+            paths = paths_of(site_db, sites)
+            mute_paths = location_paths(site_db, muted)
+        choices = sorted(((site_id, paths[site_id]) for site_id, _ in sites if site_id in paths and site_id not in muted),
+                         key=lambda choice: choice[1].lower())
     context: dict[str, object] = {
-        "browsers": browsers, "mutes": [(mute, site_names.get(mute.site_id, "—")) for mute in mutes],
-        "sites": [site for site in sites if site.id not in {mute.site_id for mute in mutes}],
+        "browsers": browsers, "mutes": [(mute, mute_paths.get(mute.site_id, "—")) for mute in mutes],
+        "sites": choices,
         "severities": list(Severity), "channels": list(Channel), "roles": list(ROLES.values()),
         "admin": access.has(Permission.notification_write),
+        "time_zone": tenant_zone(access.db, access.principal.tenant_id, access.settings.default_time_zone),
     }
     if context["admin"]:
         with access.scoped_for(Permission.notification_write) as admin_db:

@@ -28,15 +28,17 @@ from typing import Any
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from leitstand import formats
 from leitstand.access.roles import Permission
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm, AlarmState
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
+from leitstand.portal.listing import Sort, Sortable
+from leitstand.sites.locations import location_paths, postal_address
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry import queries as telemetry
-from leitstand.telemetry.store import zone
 from leitstand.web.deps import Access
 
 PROBLEM_WINDOW = timedelta(hours=24)
@@ -97,14 +99,9 @@ def session_for(access: Access, permission: Permission, stack: ExitStack) -> Ses
     return stack.enter_context(closing(access.scoped_for(permission)))
 
 
-def time_formatter(zone_name: str) -> Callable[[datetime | None], str]:
-    """`when(at)` for templates: an instant as local date and time of the installation's zone."""
-    local = zone(zone_name)
-
-    def when(at: datetime | None) -> str:
-        return at.astimezone(local).strftime("%Y-%m-%d %H:%M") if at else ""
-
-    return when
+def time_formatter(zone_name: str, language: str) -> Callable[[datetime | None], str]:
+    """`when(at)` for templates: an instant as local date and time of `zone_name`, with the zone."""
+    return lambda at: formats.format_moment(at, zone_name, language)
 
 
 def problem_since() -> datetime:
@@ -200,8 +197,7 @@ class SiteSummary:
 
     @property
     def address(self) -> str:
-        town = " ".join(part for part in (self.site.postal_code, self.site.city) if part)
-        return ", ".join(part for part in (self.site.street, town) if part)
+        return postal_address(self.site)
 
 
 def summarise_top_sites(site_db: Session, device_db: Session | None, tops: Sequence[Site]) -> list[SiteSummary]:
@@ -238,10 +234,17 @@ class SiteFilter:
     group_id: int | None = None
 
 
-def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: SiteFilter) -> list[SiteSummary]:
+# The address as the list writes it: street, then postal code and town.
+_ADDRESS = func.lower(func.coalesce(Site.street, "") + " " + func.coalesce(Site.postal_code, "") + " "
+                      + func.coalesce(Site.city, ""))
+SITE_SORT = Sortable({"name": func.lower(Site.name), "address": _ADDRESS}, default="name", tiebreak=Site.id)
+
+
+def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: SiteFilter,
+                       sort: Sort | None = None) -> list[SiteSummary]:
     """Top sites matching the search text (name, street, postal code, city), the health and
-    the site group (a site is in a group when one of its rooms or areas is), by name."""
-    statement = top_sites_statement().order_by(Site.name, Site.id)
+    the site group (a site is in a group when one of its rooms or areas is), in the chosen order."""
+    statement = (sort or SITE_SORT.default_sort()).apply(top_sites_statement())
     if chosen.text:
         needle = chosen.text.strip()
         statement = statement.where(or_(
@@ -325,7 +328,7 @@ def child_tree(sites: Sequence[Site], root: Site, counts_by_site: dict[int, Stat
 class SiteDevice:
     device: Device
     state: DeviceState | None
-    place: str  # the name of the site the device is placed at
+    place: str  # the full path of the site the device is placed at
     problem: bool
 
     @property
@@ -347,7 +350,9 @@ def devices_below(db: Session, site: Site, limit: int = MAX_SITE_DEVICES) -> tup
     ordered = statement.order_by(
         case((problem, 0), (DeviceState.online.is_(True), 2), else_=1), Device.name, Device.id
     ).limit(limit)
-    rows = [SiteDevice(device, state, place, bool(flag)) for device, state, place, flag in db.execute(ordered)]
+    found = db.execute(ordered).all()
+    places = location_paths(db, {device.site_id for device, *_ in found})
+    rows = [SiteDevice(device, state, places.get(device.site_id, name), bool(flag)) for device, state, name, flag in found]
     return rows, total
 
 

@@ -68,7 +68,7 @@ def test_a_refused_command_says_why_and_sends_nothing(
     form.locator("button[type=submit]").click()
 
     # The world's thermostat has no license: the API refuses, the page shows its reason.
-    expect(page.locator(".toast").first).to_contain_text("license")
+    expect(page.locator(".toast").first).to_contain_text("Lizenz des Geräts: ohne Lizenz")
     expect(page.locator("#command-progress")).to_be_hidden()
     expect(page.locator("#device-commands .empty")).to_be_visible()
 

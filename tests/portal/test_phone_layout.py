@@ -27,7 +27,7 @@ END_CUSTOMER = "endkunde@example.com"
 
 # Every page whose main content is a list (a table.data), as the partner admin sees it.
 LIST_PAGES = (
-    "/devices", "/alarms", "/alarms/rules", "/sites", "/maintenance", "/tickets", "/support-access",
+    "/", "/devices", "/alarms", "/alarms/rules", "/sites", "/maintenance", "/tickets", "/support-access",
     "/notifications", "/exports", "/manage/users", "/manage/customers", "/manage/licenses",
     "/manage/audit", "/manage/tokens", "/account",
 )
