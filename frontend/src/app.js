@@ -262,6 +262,20 @@ document.addEventListener("change", (event) => {
   if (event.target.dataset?.autosubmit !== undefined) event.target.form?.requestSubmit();
 });
 
+// A list's CSV link (layout/_lists.html) exports what its filter form selects: live filters
+// change the list without a page load, so the link follows the form's fields as they change.
+function followFilters(event) {
+  const form = event.target.form;
+  const link = form?.querySelector("[data-export-link]");
+  if (!link) return;
+  const fields = new URLSearchParams();
+  for (const [name, value] of new FormData(form)) if (value !== "" && name !== "page" && name !== "offset") fields.append(name, value);
+  const query = fields.toString();
+  link.href = link.pathname + (query ? `?${query}` : "");
+}
+document.addEventListener("input", followFilters);
+document.addEventListener("change", followFilters);
+
 // --- Live updates ------------------------------------------------------------
 
 const LIVE_EVENT_TYPES = ["update", "device", "command", "event", "values", "state", "alarm"];

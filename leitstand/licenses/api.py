@@ -13,7 +13,7 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 from leitstand.licenses.schemas import LicenseChangePublic, LicenseCreate, LicensePublic, LicenseUpdate
-from leitstand.licenses.service import record_change, renew, snapshot, status_filter, term_end
+from leitstand.licenses.service import RenewalRefused, record_change, renew_now, snapshot, status_filter, term_end
 from leitstand.web.crud import get_visible, page_of, presentable
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid
@@ -96,14 +96,14 @@ def update_license(license_id: ObjectId, body: LicenseUpdate, access: Writer) ->
 @router.post("/{license_id}/renew", response_model=LicensePublic)
 def renew_license(license_id: ObjectId, access: Writer) -> LicensePublic:
     """Renew now: an expired license is extended by whole terms until it covers today;
-    an active one gets one more term after its current end date."""
+    an active one gets one more term after its current end date. A decommissioned device's
+    license is not renewed (409)."""
     db = access.db
     license_ = get_visible(db, License, license_id, "license")
-    today = clock.now().date()
-    if not renew(db, license_, today):
-        before = snapshot(license_)
-        license_.ends_on = term_end(license_.ends_on + timedelta(days=1), license_.term_months)
-        record_change(db, license_, "renewed", before)
+    try:
+        renew_now(db, license_, clock.now().date())
+    except RenewalRefused as refusal:
+        raise conflict(refusal.text) from refusal
     db.commit()
     return present(license_)
 

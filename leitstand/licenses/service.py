@@ -15,6 +15,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.audit.recorder import current_actor
+from leitstand.devices.models import Device
+from leitstand.i18n import Refusal
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 
 
@@ -65,6 +67,30 @@ def renew(db: Session, license_: License, today: date) -> bool:
     if changed:
         record_change(db, license_, "renewed", before)
     return changed
+
+
+class RenewalRefused(Refusal):
+    """A license that may not be renewed; `text` says why."""
+
+
+def renewed_end(license_: License, today: date) -> date:
+    """The end date a renewal now gives: an expired license is extended by whole terms until it
+    covers today, an active one gets one more term after its current end date."""
+    ends_on = license_.ends_on
+    while True:
+        ends_on = term_end(ends_on + timedelta(days=1), license_.term_months)
+        if ends_on >= today:
+            return ends_on
+
+
+def renew_now(db: Session, license_: License, today: date) -> None:
+    """Renew on request (see `renewed_end`), recorded in the license's history."""
+    device = db.get(Device, license_.device_id)
+    if device is not None and device.decommissioned_at is not None:
+        raise RenewalRefused("The device is decommissioned.")
+    before = snapshot(license_)
+    license_.ends_on = renewed_end(license_, today)
+    record_change(db, license_, "renewed", before)
 
 
 def renew_due(db: Session, today: date) -> int:

@@ -8,23 +8,29 @@ writes. What a user may not do is left out of the page, not merely disabled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BeforeValidator, Field
+from sqlalchemy import select
 
+from leitstand import formats
 from leitstand.access.roles import Permission, ScopeKind
 from leitstand.audit.api import Token as AuditToken
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
-from leitstand.portal import i18n
+from leitstand.portal import bulk, i18n
 from leitstand.portal import manage_queries as queries
+from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, csv_download, export_link
+from leitstand.portal.listing import msgid as _
 from leitstand.portal.pages import page, render
+from leitstand.devices.models import Device
+from leitstand.licenses.models import License
+from leitstand.licenses.service import renewed_end
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.web.crud import get_visible
@@ -64,18 +70,17 @@ def _language(request: Request, access: Access) -> str:
     return i18n.negotiate(request, access.principal.language)
 
 
-def _formatters(access: Access, language: str) -> dict[str, Callable[..., str]]:
+def _formatters(access: Access, language: str) -> dict[str, Any]:
     """Dates and times as the viewer reads them: in their organisation's time zone and their language's order."""
-    zone = queries.time_zone_of(access)
-    day_format = "%d.%m.%Y" if language == "de" else "%Y-%m-%d"
+    zone = queries.time_zone_of(access).key
 
     def when(moment: datetime | None) -> str:
-        return moment.astimezone(zone).strftime(f"{day_format} %H:%M") if moment else "—"
+        return formats.format_moment(moment, zone, language, empty="—")
 
     def day(value: date | None) -> str:
-        return value.strftime(day_format) if value else "—"
+        return formats.format_day(value, language, empty="—")
 
-    return {"when": when, "day": day}
+    return {"when": when, "day": day, "time_zone": zone}
 
 
 def _render(request: Request, access: Access, template: str, context: dict[str, object]) -> HTMLResponse:
@@ -99,7 +104,8 @@ def users(
     offset: Offset = 0,
 ) -> HTMLResponse:
     language = _language(request, access)
-    people, paging = queries.users_page(access.db, q, state, offset)
+    sort = queries.USER_SORT.chosen(request)
+    people, paging = queries.users_page(access.db, q, state, offset, sort)
     tenant_names = queries.names_by_id(access.db, Tenant, (user.tenant_id for user in people))
     with queries.scoped(access, Permission.grant_read) as grant_db:
         grants = queries.grants_of(grant_db, [user.id for user in people], language) if grant_db else {}
@@ -118,8 +124,41 @@ def users(
         "q": q or "", "state": state or "", "states": queries.USER_STATES,
         "invite_tenants": invite_tenants, "invite_roles": invite_roles, "invite_sites": invite_sites,
         "role_label": lambda role: queries.role_label(role, language),
-        "query": lambda **changes: _query_string({"q": q, "state": state, **changes}),
+        "sort": sort, "export_href": export_link(request, "/manage/users/export.csv"),
+        "query": lambda **changes: _query_string({"q": q, "state": state, **sort.hidden_fields(), **changes}),
     })
+
+
+def _user_status(user: User) -> str:
+    if not user.is_active:
+        return _("Deactivated")
+    return _("Active") if user.has_password else _("Invited")
+
+
+@router.get("/users/export.csv")
+def users_export(
+    request: Request,
+    access: Annotated[Access, page(Permission.user_read)],
+    q: SearchText = None,
+    state: UserState = None,
+) -> Response:
+    """The user list as CSV: everyone its filters select (all pages), as the table shows them."""
+    language = _language(request, access)
+    gettext = i18n.translations(language).gettext
+    people, _paging = queries.users_page(access.db, q, state, 0, queries.USER_SORT.chosen(request), MAX_EXPORT_ROWS)
+    tenant_names = queries.names_by_id(access.db, Tenant, (user.tenant_id for user in people))
+    columns = [
+        CsvColumn(_("Name"), lambda user: user.display_name),
+        CsvColumn(_("E-mail"), lambda user: user.email),
+        CsvColumn(_("Organisation"), lambda user: tenant_names.get(user.tenant_id, "")),
+        CsvColumn(_("Status"), lambda user: gettext(_user_status(user))),
+    ]
+    with queries.scoped(access, Permission.grant_read) as grant_db:
+        if grant_db is not None:
+            grants = queries.grants_of(grant_db, [user.id for user in people], language)
+            columns.append(CsvColumn(_("Roles"), lambda user: ", ".join(
+                f"{grant.role_label} · {grant.target_name}" for grant in grants.get(user.id, []))))
+        return csv_download(request, access, "users", _("Users"), columns, people)
 
 
 @router.get("/users/{user_id}", response_class=HTMLResponse)
@@ -185,12 +224,84 @@ def licenses(
     q: SearchText = None,
     offset: Offset = 0,
 ) -> HTMLResponse:
-    rows, paging = queries.licenses_page(access.db, status, q, offset)
+    sort = queries.LICENSE_SORT.chosen(request)
+    rows, paging = queries.licenses_page(access.db, status, q, offset, sort)
     return _render(request, access, "manage/licenses.html", {
         "licenses": rows, "paging": paging, "counts": queries.license_counts(access.db, clock.now().date()),
         "status": status or "", "q": q or "", "expiring_days": queries.EXPIRING_DAYS,
-        "query": lambda **changes: _query_string({"status": status, "q": q, **changes}),
+        "sort": sort, "export_href": export_link(request, "/manage/licenses/export.csv"),
+        "query": lambda **changes: _query_string({"status": status, "q": q, **sort.hidden_fields(), **changes}),
     })
+
+
+def _license_status(row: queries.LicenseRow) -> str:
+    if row.expiring_soon:
+        return _("Ending soon")
+    return {"active": _("Active"), "expired": _("Expired")}.get(row.status, _("Not yet started"))
+
+
+@router.get("/licenses/export.csv")
+def licenses_export(
+    request: Request,
+    access: Annotated[Access, page(Permission.license_read)],
+    status: LicenseFilter = None,
+    q: SearchText = None,
+) -> Response:
+    """The license list as CSV: every license its filters select (all pages), as the table shows it."""
+    language = _language(request, access)
+    gettext = i18n.translations(language).gettext
+    day = _formatters(access, language)["day"]
+    rows, _paging = queries.licenses_page(access.db, status, q, 0, queries.LICENSE_SORT.chosen(request), MAX_EXPORT_ROWS)
+    columns = [
+        CsvColumn(_("Device"), lambda row: row.device.name),
+        CsvColumn(_("Serial number"), lambda row: row.device.serial_number),
+        CsvColumn(_("Status"), lambda row: gettext(_license_status(row))),
+        CsvColumn(_("Start"), lambda row: day(row.license.starts_on)),
+        CsvColumn(_("End"), lambda row: day(row.license.ends_on)),
+        CsvColumn(_("Term"), lambda row: gettext("%(months)s months") % {"months": row.license.term_months}),
+        CsvColumn(_("Automatic renewal"), lambda row: gettext("Yes") if row.license.auto_renew else gettext("No")),
+    ]
+    return csv_download(request, access, "licenses", _("Licenses"), columns, rows)
+
+
+LicenseRenewer = Annotated[Access, page(Permission.license_write)]
+
+
+def _renewable(access: Access, license_ids: list[int]) -> list[tuple[License, Device]]:
+    """The selected licences this user may renew, each with its device, in the order selected."""
+    found = {licence.id: licence for licence in access.db.scalars(select(License).where(License.id.in_(license_ids)))}
+    devices = {device.id: device for device in access.db.scalars(
+        select(Device).where(Device.id.in_([licence.device_id for licence in found.values()])))}
+    return [(found[key], devices[found[key].device_id]) for key in license_ids
+            if key in found and found[key].device_id in devices]
+
+
+@router.get("/licenses/renew", response_class=HTMLResponse)
+def license_renewal_confirmation(
+    request: Request, access: LicenseRenewer, license_ids: Annotated[list[int], bulk.selection("license")],
+) -> HTMLResponse:
+    """The confirmation step of a bulk renewal: how many licences, which, and their new end dates."""
+    today = clock.now().date()
+    chosen = _renewable(access, license_ids)
+    return _render(request, access, "manage/license_renewal.html", {
+        "chosen": [(licence, device, renewed_end(licence, today)) for licence, device in chosen],
+        "missing": len(license_ids) - len(chosen),
+    })
+
+
+@router.post("/licenses/renew", response_class=HTMLResponse)
+def renew_licenses(
+    request: Request, access: LicenseRenewer, license_ids: Annotated[list[int], bulk.selection("license")],
+) -> HTMLResponse:
+    """Renew each selected licence on its own; one that is refused (or not this user's) is reported, not fatal."""
+    language = _language(request, access)
+    chosen = {licence.id: (licence, device) for licence, device in _renewable(access, license_ids)}
+    outcomes = [
+        bulk.renew_one(access.db, key, chosen[key][1].name, chosen[key][0], language) if key in chosen
+        else bulk.Outcome(key, "", False, i18n.translations(language).gettext("No such license."))
+        for key in license_ids
+    ]
+    return _render(request, access, "manage/_renewal_results.html", {"outcomes": outcomes})
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
@@ -26,6 +26,7 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 from leitstand.licenses.service import status_filter
+from leitstand.portal.listing import Sort, Sortable
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind
 from leitstand.users.models import User
@@ -141,8 +142,17 @@ def grants_of(db: Session, user_ids: Sequence[int], language: str) -> dict[int, 
 USER_STATES = ("active", "invited", "deactivated")
 
 
-def users_page(db: Session, q: str | None, state: str | None, offset: int) -> tuple[list[User], Paging]:
-    statement = select(User).order_by(User.email)
+USER_SORT = Sortable({
+    "name": func.lower(User.display_name),
+    "organisation": select(func.lower(Tenant.name)).where(Tenant.id == User.tenant_id).scalar_subquery(),
+    # As the list names them: active, invited (no password yet), deactivated.
+    "status": case((User.is_active.is_(False), 2), (User.password_hash.is_(None), 1), else_=0),
+}, default="name", tiebreak=User.id)
+
+
+def users_page(db: Session, q: str | None, state: str | None, offset: int, sort: Sort | None = None,
+               limit: int = PAGE_SIZE) -> tuple[list[User], Paging]:
+    statement = (sort or USER_SORT.default_sort()).apply(select(User))
     if q:
         statement = statement.where(contains(User.email, q) | contains(User.display_name, q))
     if state == "active":
@@ -151,7 +161,7 @@ def users_page(db: Session, q: str | None, state: str | None, offset: int) -> tu
         statement = statement.where(User.is_active.is_(True), User.password_hash.is_(None))
     elif state == "deactivated":
         statement = statement.where(User.is_active.is_(False))
-    return paged(db, statement, offset)
+    return paged(db, statement, offset, limit)
 
 
 def tenants(db: Session) -> list[Tenant]:
@@ -283,9 +293,16 @@ def license_counts(db: Session, today: date) -> LicenseCounts:
     )
 
 
-def licenses_page(db: Session, status: str | None, q: str | None, offset: int) -> tuple[list[LicenseRow], Paging]:
+LICENSE_SORT = Sortable({
+    "device": func.lower(Device.name), "start": License.starts_on, "end": License.ends_on,
+    "term": License.term_months, "auto_renew": License.auto_renew,
+}, default="end", tiebreak=License.id)
+
+
+def licenses_page(db: Session, status: str | None, q: str | None, offset: int, sort: Sort | None = None,
+                  limit: int = PAGE_SIZE) -> tuple[list[LicenseRow], Paging]:
     today = clock.now().date()
-    statement = select(License).join(Device, Device.id == License.device_id).order_by(License.ends_on, License.id)
+    statement = (sort or LICENSE_SORT.default_sort()).apply(select(License).join(Device, Device.id == License.device_id))
     if status == "expiring":
         statement = statement.where(
             status_filter(LicenseStatus.active, today), License.ends_on <= today + timedelta(days=EXPIRING_DAYS)
@@ -294,7 +311,7 @@ def licenses_page(db: Session, status: str | None, q: str | None, offset: int) -
         statement = statement.where(status_filter(LicenseStatus(status), today))
     if q:
         statement = statement.where(contains(Device.name, q) | contains(Device.serial_number, q))
-    licenses, paging = paged(db, statement, offset)
+    licenses, paging = paged(db, statement, offset, limit)
     devices = {d.id: d for d in db.scalars(select(Device).where(Device.id.in_([lic.device_id for lic in licenses])))}
     history: dict[int, list[LicenseChange]] = {lic.id: [] for lic in licenses}
     if licenses:

@@ -15,6 +15,7 @@ from leitstand.portal import (
     alarms,
     dashboard,
     dataexport,
+    device_bulk,
     devices,
     i18n,
     login,
@@ -38,6 +39,7 @@ PORTAL_ROUTERS: tuple[APIRouter, ...] = (
     password.router,
     dashboard.router,
     sites.router,
+    device_bulk.router,  # before devices.router: /devices/bulk is no /devices/{device_id}
     devices.router,
     onboarding.router,
     alarms.router,

@@ -182,6 +182,47 @@ def test_every_file_download_route_is_covered(app) -> None:  # type: ignore[no-u
     assert file_routes == set(DOWNLOADS)
 
 
+# --- the portal's list exports (pages, so not in the OpenAPI document) --------------------------
+
+# Each list's CSV and the name it is saved under for a German reader (from the list's title).
+PORTAL_DOWNLOADS = {
+    "/devices/export.csv": "Geräte.csv",
+    "/sites/export.csv": "Standorte.csv",
+    "/alarms/export.csv": "Alarme.csv",
+    "/tickets/export.csv": "Support-Tickets.csv",
+    "/manage/users/export.csv": "Benutzer.csv",
+    "/manage/licenses/export.csv": "Lizenzen.csv",
+}
+FILE_PATH = re.compile(r"\.(csv|ndjson|pdf|xlsx|zip|png)$")
+
+
+@pytest.mark.parametrize(("path", "file_name"), PORTAL_DOWNLOADS.items())
+def test_each_list_export_names_its_file_exactly_and_in_ascii(world: World, path: str, file_name: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.support.world import PASSWORD
+
+    _renamed_barrier(world, NAMES["euro"])  # the name travels in the body of the device list
+    browser = TestClient(world.app, base_url="http://localhost:8000")
+    assert browser.post("/api/v1/auth/login", json={"email": world.users["alpha_admin"].email,
+                                                    "password": PASSWORD}).status_code == 200
+    response = browser.get(path)
+    assert response.status_code == 200, response.text
+    assert downloaded_name(response.headers["content-disposition"]) == file_name
+    body = response.content.decode("utf-8")
+    assert body.startswith("\ufeff")
+    if path == "/devices/export.csv":
+        assert NAMES["euro"] in body
+
+
+def test_every_portal_file_download_is_covered() -> None:
+    """A portal route whose path names a file must be listed above."""
+    from leitstand.portal.routes import PORTAL_ROUTERS
+
+    file_routes = {route.path for router in PORTAL_ROUTERS for route in router.routes if FILE_PATH.search(route.path)}
+    assert file_routes == set(PORTAL_DOWNLOADS)
+
+
 # --- the header itself, for names a client or a user can make up ------------------------------
 
 
