@@ -216,8 +216,15 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
 
 @router.post("/alarm-rules", response_model=AlarmRulePublic, status_code=201)
 def create_alarm_rule(body: AlarmRuleCreate, access: RuleWriter) -> AlarmRule:
-    db = access.db
-    tenant = get_visible(db, Tenant, body.tenant_id or access.principal.tenant_id, "tenant")
+    rule = add_alarm_rule(access.db, body, access.principal.tenant_id)
+    access.db.commit()
+    rule_book.invalidate()
+    return rule
+
+
+def add_alarm_rule(db: Session, body: AlarmRuleCreate, own_tenant_id: int) -> AlarmRule:
+    """Check and add a tenant rule (not committed: the portal's builder adds one per target at once)."""
+    tenant = get_visible(db, Tenant, body.tenant_id or own_tenant_id, "tenant")
     spec = _type_spec(db, body.type_key)
     rule = AlarmRule(
         tenant_id=tenant.id, key=body.key, name=body.name, enabled=body.enabled,
@@ -235,8 +242,7 @@ def create_alarm_rule(body: AlarmRuleCreate, access: RuleWriter) -> AlarmRule:
     if same is not None:
         raise conflict("This tenant has a rule with this key for this target already.")
     db.add(rule)
-    db.commit()
-    rule_book.invalidate()
+    db.flush()
     return rule
 
 

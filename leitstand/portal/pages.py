@@ -12,10 +12,11 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
 from sqlalchemy import select
+from starlette.datastructures import FormData
 
-from leitstand import __version__
+from leitstand import __version__, formats
 from leitstand.access.roles import Permission
 from leitstand.audit.recorder import Actor, current_actor
 from leitstand.auth import password_policy
@@ -27,12 +28,32 @@ from leitstand.tenancy.scope import bind_scope
 from leitstand.web.deps import Access, _load_request_principal, _open_scoped, client_ip, get_session_factory
 from leitstand.web.errors import Problem
 
+FORM_CSRF_FIELD = "csrf_token"
+
 PORTAL_DIR = Path(__file__).parent
 templates = Jinja2Templates(
     env=Environment(loader=FileSystemLoader(PORTAL_DIR / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"])
 )
 # New-password fields show the rule from where it is enforced.
 templates.env.globals["password_rule"] = password_policy.RULE
+
+
+def _page_zone(context: Any) -> str:
+    """The zone a page shows times in: the route's `time_zone` (the viewer's organisation's),
+    else the installation's default."""
+    return context.get("time_zone") or context["settings"].default_time_zone
+
+
+# Dates, times and numbers in the page's language (see leitstand.formats):
+# {{ at|moment }}, {{ day|day }}, {{ value|number(1) }}, {{ value|quantity(unit) }}.
+templates.env.filters.update({
+    "moment": pass_context(lambda context, at, seconds=False, empty="":
+                           formats.format_moment(at, _page_zone(context), context["language"], seconds=seconds, empty=empty)),
+    "day": pass_context(lambda context, value, empty="": formats.format_day(value, context["language"], empty=empty)),
+    "number": pass_context(lambda context, value, digits=0, empty="": formats.format_number(value, context["language"], digits, empty=empty)),
+    "quantity": pass_context(lambda context, value, unit, digits=None, empty="":
+                             formats.format_quantity(value, unit, context["language"], digits, empty=empty)),
+})
 
 
 class LoginRequired(Exception):
@@ -124,6 +145,29 @@ def page(permission: Permission) -> Any:
     """Dependency marker for a page: like `requires`, but anonymous visitors go to the login page."""
 
     def dependency(request: Request, principal: Principal = Depends(page_principal)) -> Iterator[Access]:
+        yield from _open_scoped(request, principal, permission)
+
+    dependency.permission = permission  # type: ignore[attr-defined]
+    return Depends(dependency)
+
+
+async def posted_form(request: Request) -> FormData:
+    """The body of a plain HTML form post; its `csrf_token` field stands in for the CSRF header."""
+    form = await request.form()
+    token = form.get(FORM_CSRF_FIELD)
+    request.state.form_csrf_token = token if isinstance(token, str) else None
+    return form
+
+
+async def form_page_principal(request: Request, form: FormData = Depends(posted_form)) -> Principal:
+    # Takes the form only so its token is read before the session's CSRF check runs.
+    return await page_principal(request)
+
+
+def form_page(permission: Permission) -> Any:
+    """Like `page`, for a page that takes a plain HTML form post (works without JavaScript)."""
+
+    def dependency(request: Request, principal: Principal = Depends(form_page_principal)) -> Iterator[Access]:
         yield from _open_scoped(request, principal, permission)
 
     dependency.permission = permission  # type: ignore[attr-defined]

@@ -10,6 +10,8 @@ with that permission (see leitstand.tenancy.scope).
 
 from __future__ import annotations
 
+import hmac
+
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -132,7 +134,10 @@ def _principal_from_cookie(db: Session, request: Request, raw: str) -> Principal
         raise unauthenticated("The session has ended (logged out, idle too long or too old); log in again.")
     if not login.second_factor_done:
         raise unauthenticated("Finish the second-factor step of the login first.")
-    if request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != login.csrf_token:
+    # A plain HTML form (a portal page without JavaScript) sends the token as a form field instead.
+    sent_token = request.headers.get(CSRF_HEADER) or getattr(request.state, "form_csrf_token", None)
+    if request.method not in SAFE_METHODS and not hmac.compare_digest(
+            (sent_token or "").encode(), login.csrf_token.encode()):
         raise Problem(403, "csrf", "CSRF check failed",
                       Message("Send the session's CSRF token in the %(header)s header.", header=CSRF_HEADER))
     user = db.get(User, login.user_id)

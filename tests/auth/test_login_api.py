@@ -258,7 +258,7 @@ def test_logout_ends_only_its_own_session(world, app):
 # --- CSRF -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header", [None, "wrong-token"], ids=["missing", "wrong"])
+@pytest.mark.parametrize("header", [None, "wrong-token", "t\u00f6ken-\u00e4".encode("latin-1")], ids=["missing", "wrong", "not-ascii"])
 def test_cookie_authenticated_changes_need_the_csrf_header(world, app, system_db, header):
     client = browser(app)
     login(client)
