@@ -138,11 +138,27 @@ function parametersOf(form) {
   return parameters;
 }
 
+// − and + beside a stepped field (a setpoint): the browser's own stepping keeps the value on
+// the declared step and within min/max.
+function stepField(button) {
+  const input = button.closest("[data-stepper]").querySelector("input");
+  const by = Number(button.dataset.stepBy);
+  if (input.value === "" && input.min !== "") input.value = input.min;
+  else if (by > 0) input.stepUp(by);
+  else input.stepDown(-by);
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
 function setUp() {
   if (!page) return;
   const deviceId = page.dataset.deviceId;
   const panel = document.getElementById("command-progress");
   const tracker = panel ? new CommandTracker(deviceId, panel) : null;
+
+  page.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-step-by]");
+    if (button) stepField(button);
+  });
 
   page.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-command]");

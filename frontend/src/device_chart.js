@@ -1,4 +1,5 @@
-// The device page's chart: one metric over a chosen window, drawn with uPlot.
+// The device page's chart: one metric over a chosen window, drawn with uPlot; or several the
+// device type draws together (an option with `data-labels`: room against target temperature).
 //
 // The server picks the resolution (raw points for short windows, hourly or daily rollups
 // for longer ones: /devices/{id}/series.json), so a year loads as fast as a day.
@@ -37,33 +38,72 @@ function resolutionText(data) {
   return texts[counter ? `${data.resolution}_counter` : data.resolution] || data.resolution;
 }
 
-// Axis and legend times in the page's language, 24-hour clock, with as much date as the window needs.
+const language = document.documentElement.lang || undefined;
+const DAY = 86400;
+
+// Axis and legend times in the page's language, 24-hour clock. Ticks closer than a day apart show
+// the time, and the date only on the first tick of each day, so the axis does not repeat it.
 function timeFormatter(spanSeconds) {
-  const language = document.documentElement.lang || undefined;
-  const options = spanSeconds <= 2 * 86400 ? { hour: "2-digit", minute: "2-digit" }
-    : spanSeconds <= 93 * 86400 ? { day: "2-digit", month: "2-digit" }
-      : { month: "short", year: "numeric" };
-  const tick = new Intl.DateTimeFormat(language, { ...options, hourCycle: "h23" });
+  const clock = new Intl.DateTimeFormat(language, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const date = new Intl.DateTimeFormat(language, spanSeconds <= 93 * DAY ? { day: "2-digit", month: "2-digit" }
+    : { month: "short", year: "numeric" });
   const full = new Intl.DateTimeFormat(language, { dateStyle: "medium", timeStyle: "short", hourCycle: "h23" });
-  return { tick: (seconds) => tick.format(seconds * 1000), full: (seconds) => full.format(seconds * 1000) };
+  const ticks = (splits, increment) => {
+    let previousDay = null;
+    return splits.map((seconds) => {
+      const at = new Date(seconds * 1000);
+      if (increment >= DAY) return date.format(at);
+      const day = at.toDateString();
+      const first = day !== previousDay;
+      previousDay = day;
+      return first ? `${date.format(at)}\n${clock.format(at)}` : clock.format(at);
+    });
+  };
+  return { ticks, full: (seconds) => full.format(seconds * 1000) };
 }
 
-function draw(data, from, to) {
+// Values with the page language's decimal separator: "21,5 °C" on a German page.
+const decimal = new Intl.NumberFormat(language, { maximumFractionDigits: 2 });
+
+// What the axes show, readable beside the canvas they are drawn on (for tests and tools).
+function shown(axis, labels) {
+  box.dataset[axis] = JSON.stringify(labels);
+  return labels;
+}
+
+function countText(count) {
+  const forms = texts.values || {};
+  const form = forms[new Intl.PluralRules(language).select(count)] || forms.other || "%(num)s";
+  return form.replace("%(num)s", decimal.format(count));
+}
+
+// Colours of the second and further series of an overlay; the first is the accent.
+const OVERLAY_COLOURS = [["--warn", "#c2410c"], ["--ok", "#15803d"], ["--bad", "#b91c1c"]];
+
+function draw(loaded, from, to) {
   const option = metricOption();
+  const [data] = loaded;
   const unit = data.unit ? ` ${data.unit}` : "";
   const aggregated = data.resolution !== "raw";
+  const overlaid = loaded.length > 1;
   const accent = cssColour("--accent", "#2563eb");
   const muted = cssColour("--muted", "#687083");
   const grid = { stroke: cssColour("--border", "#e2e5ea"), width: 1 };
   const axis = { stroke: muted, grid, ticks: grid };
-  const format = (u, value) => (value == null ? "–" : `${Number(value.toFixed(2))}${unit}`);
+  const format = (u, value) => (value == null ? "–" : `${decimal.format(value)}${unit}`);
   const times = timeFormatter((to - from) / 1000);
+  const labels = overlaid ? JSON.parse(option.dataset.labels) : [option.textContent.trim()];
   const series = [
     { label: texts.time || "Time", value: (u, value) => (value == null ? "–" : times.full(value)) },
-    { label: option.textContent.trim(), stroke: accent, width: 2, value: format, points: { show: data.times.length < 60 } },
+    ...loaded.map((one, index) => ({
+      label: labels[index],
+      stroke: index === 0 ? accent : cssColour(...OVERLAY_COLOURS[(index - 1) % OVERLAY_COLOURS.length]),
+      width: 2, value: format, points: { show: one.times.length < 60 },
+    })),
   ];
-  const columns = [data.times, data.values];
-  if (aggregated && data.kind !== "counter") {
+  // Series reported at different moments share one time axis.
+  const columns = overlaid ? uPlot.join(loaded.map((one) => [one.times, one.values])) : [data.times, data.values];
+  if (aggregated && data.kind !== "counter" && !overlaid) {
     // The spread within each bucket, drawn faintly around the mean.
     series.push({ label: texts.minimum || "min", stroke: muted, width: 1, dash: [4, 4], value: format });
     series.push({ label: texts.maximum || "max", stroke: muted, width: 1, dash: [4, 4], value: format });
@@ -75,8 +115,8 @@ function draw(data, from, to) {
     // The whole window, even where data is missing: a gap reads as a gap.
     scales: { x: { time: true, range: () => [from.getTime() / 1000, to.getTime() / 1000] } },
     axes: [
-      { ...axis, values: (u, ticks) => ticks.map(times.tick) },
-      { ...axis, size: 60, values: (u, ticks) => ticks.map((tick) => `${tick}${unit}`) },
+      { ...axis, size: 56, values: (u, splits, axisIndex, space, increment) => shown("timeLabels", times.ticks(splits, increment)) },
+      { ...axis, size: 60, values: (u, splits) => shown("valueLabels", splits.map((tick) => `${decimal.format(tick)}${unit}`)) },
     ],
     series,
     legend: { live: true },
@@ -87,20 +127,24 @@ function draw(data, from, to) {
   plot = new uPlot(options, columns, box);
 }
 
+async function fetchSeries(metric, from, to) {
+  const query = new URLSearchParams({ metric, from: from.toISOString(), to: to.toISOString() });
+  const response = await fetch(`/devices/${box.dataset.deviceId}/series.json?${query}`, {
+    headers: { accept: "application/json" }, credentials: "same-origin",
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return response.json();
+}
+
 async function load() {
-  const metric = card.querySelector("[data-chart-metric]").value;
+  const metrics = card.querySelector("[data-chart-metric]").value.split(",");
   const [from, to] = range();
   const request = ++state.request;
   box.dataset.state = "loading";
   caption(texts.loading || "…");
-  const query = new URLSearchParams({ metric, from: from.toISOString(), to: to.toISOString() });
-  let data;
+  let loaded;
   try {
-    const response = await fetch(`/devices/${box.dataset.deviceId}/series.json?${query}`, {
-      headers: { accept: "application/json" }, credentials: "same-origin",
-    });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    data = await response.json();
+    loaded = await Promise.all(metrics.map((metric) => fetchSeries(metric, from, to)));
   } catch {
     if (request !== state.request) return;
     box.dataset.state = "error";
@@ -108,10 +152,12 @@ async function load() {
     return;
   }
   if (request !== state.request) return; // a newer choice is loading
+  const [data] = loaded;
+  box.dataset.series = metrics.join(",");
   box.dataset.shownWindow = state.window;
   box.dataset.resolution = data.resolution;
   box.dataset.points = String(data.times.length);
-  if (data.times.length === 0) {
+  if (loaded.every((one) => one.times.length === 0)) {
     plot?.destroy();
     plot = null;
     box.replaceChildren();
@@ -119,9 +165,9 @@ async function load() {
     caption(texts.empty || "");
     return;
   }
-  draw(data, from, to);
+  draw(loaded, from, to);
   box.dataset.state = "ready";
-  caption(`${data.times.length} ${texts.values || ""} · ${resolutionText(data)}`);
+  caption(`${countText(data.times.length)} · ${resolutionText(data)}`);
 }
 
 function localInputValue(date) {

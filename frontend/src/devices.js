@@ -1,8 +1,9 @@
 // The device list: rows follow live updates (online dot, last seen) without reloading the table.
 
+import { formatMoment } from "./lib/formats.js";
+
 const table = () => document.getElementById("device-table");
 const language = document.documentElement.lang || undefined;
-const lastSeenFormat = new Intl.DateTimeFormat(language, { dateStyle: "short", timeStyle: "short", hourCycle: "h23" });
 const texts = JSON.parse(document.getElementById("devices-texts")?.textContent || "{}");
 
 function showConnectivity(row, online) {
@@ -20,7 +21,7 @@ function showLastSeen(row, iso) {
   if (!cell || !iso) return;
   const time = document.createElement("time");
   time.dateTime = iso;
-  time.textContent = lastSeenFormat.format(new Date(iso));
+  time.textContent = formatMoment(new Date(iso), language, texts.time_zone);
   cell.replaceChildren(time);
 }
 
@@ -34,3 +35,23 @@ if (table()) {
     showLastSeen(row, update.last_seen_at);
   });
 }
+
+// Bulk selection: "select all" ticks every row shown. It needs JS, so it stays hidden without it;
+// the table is swapped by the live search, so it is wired by delegation and revealed after each swap.
+function revealSelectAll() {
+  document.querySelectorAll("input[data-select-all]").forEach((box) => (box.hidden = false));
+}
+revealSelectAll();
+document.addEventListener("htmx:afterSwap", revealSelectAll);
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement)) return;
+  const form = box.getAttribute("form");
+  if (box.dataset.selectAll) {
+    document.querySelectorAll(`input[type=checkbox][name="${box.dataset.selectAll}"][form="${form}"]`)
+      .forEach((row) => (row.checked = box.checked));
+  } else if (form === "device-bulk" && !box.checked) {
+    const all = document.querySelector('input[data-select-all][form="device-bulk"]');
+    if (all) all.checked = false;
+  }
+});

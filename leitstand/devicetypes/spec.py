@@ -11,7 +11,7 @@ import tomllib
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leitstand.access.roles import Permission
 
@@ -60,6 +60,9 @@ class CommandParameter(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     required: bool = True
+    step: float | None = Field(default=None, gt=0, description="What the form's − and + buttons add or take away.")
+    # The form starts at this metric's latest value: a setpoint field shows the current target.
+    prefill_from: str | None = None
 
 
 class Command(BaseModel):
@@ -81,6 +84,22 @@ class ErrorCode(BaseModel):
     steps: dict[str, list[str]] = Field(description="Troubleshooting steps per language (en, de).")
 
 
+class Headline(BaseModel):
+    """The status tile that leads the device page: a measurement, beside the target it is steered to."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: str
+    target: str | None = None
+
+
+class Overlay(BaseModel):
+    """Metrics drawn together in one chart (room temperature against its target)."""
+
+    model_config = ConfigDict(extra="forbid")
+    label: Text
+    keys: list[str] = Field(min_length=2, max_length=4)
+
+
 class DeviceTypeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -91,6 +110,23 @@ class DeviceTypeSpec(BaseModel):
     telemetry: list[TelemetryKey] = Field(default_factory=list)
     commands: list[Command] = Field(default_factory=list)
     errors: list[ErrorCode] = Field(default_factory=list)
+    headline: Headline | None = None
+    overlays: list[Overlay] = Field(default_factory=list)
+    # A gateway: devices that report through it name its serial number in their `gateway`
+    # attribute, and their uplinks count as its own signs of life.
+    carries_uplinks: bool = False
+
+    @model_validator(mode="after")
+    def _metrics_declared(self) -> DeviceTypeSpec:
+        """Every metric a headline, overlay or prefilled parameter names must be one of the type's own."""
+        declared = {key.key for key in self.telemetry}
+        named = [*((self.headline.value, self.headline.target) if self.headline else ()),
+                 *(key for overlay in self.overlays for key in overlay.keys),
+                 *(parameter.prefill_from for command in self.commands for parameter in command.parameters)]
+        unknown = sorted({key for key in named if key is not None and key not in declared})
+        if unknown:
+            raise ValueError(f"unknown telemetry keys: {', '.join(unknown)}")
+        return self
 
     @cached_property
     def telemetry_by_key(self) -> dict[str, TelemetryKey]:

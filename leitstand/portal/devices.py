@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator, AwareDatetime
 
+from leitstand import formats
 from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
@@ -28,9 +29,12 @@ from leitstand.devicetypes.spec import Command as SpecCommand
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.portal import devices_queries as q
+from leitstand.portal import i18n
+from leitstand.portal.listing import CsvColumn, csv_download, export_link
+from leitstand.portal.listing import msgid as _
 from leitstand.portal.pages import page, render
+from leitstand.sites.locations import location_path
 from leitstand.sites.models import Site
-from leitstand.telemetry.store import zone
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
 from leitstand.web.errors import invalid, not_found
@@ -48,26 +52,17 @@ DEFAULT_WINDOW = timedelta(hours=24)
 
 
 def _language(request: Request, access: Access) -> str:
-    from leitstand.portal import i18n
-
     return i18n.negotiate(request, access.principal.language)
 
 
 def moment_formatter(time_zone: str, language: str) -> Callable[[datetime | None], str]:
-    """Times as people read them: local to the viewer's organisation, in the page's language."""
-    pattern = "%d.%m.%Y %H:%M" if language == "de" else "%Y-%m-%d %H:%M"
-    local = zone(time_zone)
-
-    def moment(at: datetime | None) -> str:
-        return at.astimezone(local).strftime(pattern) if at else ""
-
-    return moment
+    """Times as people read them: local to the viewer's organisation, with its zone, in the page's language."""
+    return lambda at: formats.format_moment(at, time_zone, language)
 
 
 def day_formatter(language: str) -> Callable[[date | None], str]:
     """Calendar days (a license's end) in the page's language."""
-    pattern = "%d.%m.%Y" if language == "de" else "%Y-%m-%d"
-    return lambda value: value.strftime(pattern) if value else ""
+    return lambda value: formats.format_day(value, language)
 
 
 def _viewer_zone(access: Access) -> str:
@@ -116,7 +111,8 @@ def _device_context(request: Request, access: Access, device_id: int) -> dict[st
         "spec": spec,
         "language": language,
         "label": lambda text: q.text_in(text, language),
-        "moment": moment_formatter(_viewer_zone(access), language),
+        "time_zone": (viewer_zone := _viewer_zone(access)),
+        "moment": moment_formatter(viewer_zone, language),
         "day": day_formatter(language),
         "event_label": lambda event: q.event_label(event.kind, event.code, spec, language),
     }
@@ -129,16 +125,21 @@ def _device_context(request: Request, access: Access, device_id: int) -> dict[st
 def device_list(request: Request, access: Reader) -> HTMLResponse:
     wanted = _filter_from(request)
     language = _language(request, access)
+    sort = q.DEVICE_SORT.chosen(request)
     context = {
         "filter": wanted,
-        "result": q.list_devices(access.db, wanted),
-        "type_names": {key: q.text_in(spec.name, language) for key, spec in q.type_specs(access.db).items()},
-        "moment": moment_formatter(_viewer_zone(access), language),
+        "sort": sort,
+        "sort_parameters": sort.hidden_fields(),
+        "export_href": export_link(request, "/devices/export.csv"),
+        "result": q.list_devices(access.db, wanted, sort),
+        "type_names": _type_names(access, language),
+        "time_zone": (viewer_zone := _viewer_zone(access)),
+        "moment": moment_formatter(viewer_zone, language),
     }
     if request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "device-table":
         response = render(request, "devices/_table.html", context)
         # The address bar shows the filter without empty fields, so it can be shared or bookmarked.
-        query = wanted.query_string(page=context["result"].page)
+        query = wanted.query_string(page=context["result"].page, **sort.hidden_fields())
         response.headers["HX-Push-Url"] = "/devices" + (f"?{query}" if query else "")
     else:
         context["sites"] = q.site_choices(access.db)
@@ -146,6 +147,35 @@ def device_list(request: Request, access: Reader) -> HTMLResponse:
     # One URL, two answers (page or table): a cache must not hand the table to a page load.
     response.headers["Vary"] = "HX-Request, HX-Target"
     return response
+
+
+def _type_names(access: Access, language: str) -> dict[str, str]:
+    return {key: q.text_in(spec.name, language) for key, spec in q.type_specs(access.db).items()}
+
+
+def _connectivity_text(row: q.DeviceRow) -> str:
+    if row.problem:
+        return "Error reported"
+    return "Never seen" if row.online is None else "Online" if row.online else "Offline"
+
+
+@router.get("/devices/export.csv")
+def device_export(request: Request, access: Reader) -> Any:
+    """The list as CSV: every device its filters select, in its order, as the table shows it."""
+    language = _language(request, access)
+    gettext = i18n.translations(language).gettext
+    type_names = _type_names(access, language)
+    moment = moment_formatter(_viewer_zone(access), language)
+    columns = [
+        CsvColumn(_("State"), lambda row: gettext(_connectivity_text(row))),
+        CsvColumn(_("Name"), lambda row: row.name),
+        CsvColumn(_("Serial number"), lambda row: row.serial_number),
+        CsvColumn(_("Type"), lambda row: type_names.get(row.type_key, row.type_key)),
+        CsvColumn(_("Site"), lambda row: row.site_name or ""),
+        CsvColumn(_("Last seen"), lambda row: moment(row.last_seen_at) or gettext("never")),
+    ]
+    rows = q.all_devices(access.db, _filter_from(request), q.DEVICE_SORT.chosen(request))
+    return csv_download(request, access, "devices", _("Devices"), columns, rows)
 
 
 # --- one device ---------------------------------------------------------------------------
@@ -161,6 +191,7 @@ def device_page(device_id: ObjectId, request: Request, access: Reader) -> HTMLRe
     expired = license_ is not None and license_status == LicenseStatus.expired
     context.update({
         "site": access.db.get(Site, device.site_id) if device.site_id else None,
+        "location": location_path(access.db, device.site_id),
         "status": q.device_status(access.db, device, spec, context["language"]),
         "license_status": license_status,
         "license": license_,
@@ -170,6 +201,7 @@ def device_page(device_id: ObjectId, request: Request, access: Reader) -> HTMLRe
         "commands": q.recent_commands(access.db, device),
         "events": q.recent_events(access.db, device),
         "chart_keys": q.chartable_keys(spec),
+        "chart_overlays": q.chart_overlays(spec, context["language"]),
     })
     return render(request, "devices/show.html", context)
 

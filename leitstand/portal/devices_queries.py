@@ -8,21 +8,24 @@ not there. The list is built for fleets of 10 000 devices: one query for a page 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey
+from leitstand.formats import format_quantity
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.portal import i18n
+from leitstand.portal.listing import MAX_EXPORT_ROWS, Sort, Sortable
 from leitstand.portal.sites_queries import alarming_device_ids
+from leitstand.sites.locations import location_paths
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry import queries
@@ -60,16 +63,10 @@ def tenant_zone(db: Session, tenant_id: int, default: str) -> str:
 
 
 def site_choices(db: Session) -> list[tuple[int, str, int]]:
-    """Visible sites as (id, "Site › Building › Room", tenant id), in tree order."""
-    sites = list(db.scalars(select(Site).order_by(Site.path).limit(MAX_SITE_CHOICES)))
-    by_id = {site.id: site for site in sites}
-    choices = []
-    for site in sites:
-        names, parent = [site.name], by_id.get(site.parent_id) if site.parent_id else None
-        while parent is not None:
-            names.append(parent.name)
-            parent = by_id.get(parent.parent_id) if parent.parent_id else None
-        choices.append((site.id, " › ".join(reversed(names)), site.tenant_id))
+    """Visible sites as (id, "Site › Building › Room", tenant id), by that path."""
+    sites = list(db.execute(select(Site.id, Site.tenant_id).order_by(Site.path).limit(MAX_SITE_CHOICES)))
+    paths = location_paths(db, [site_id for site_id, _ in sites])
+    choices = [(site_id, paths[site_id], tenant_id) for site_id, tenant_id in sites if site_id in paths]
     return sorted(choices, key=lambda choice: choice[1].lower())
 
 
@@ -107,7 +104,7 @@ class DeviceRow:
     name: str
     type_key: str
     site_id: int | None
-    site_name: str | None
+    site_name: str | None  # the site's full path, "Parkhaus Hbf › Einfahrt"
     online: bool | None  # None: never heard from
     last_seen_at: datetime | None
     problem: bool  # an open alarm: "error reported"
@@ -146,19 +143,38 @@ def _filtered(db: Session, wanted: DeviceFilter) -> Select[Any]:
     return statement
 
 
-def list_devices(db: Session, wanted: DeviceFilter, page_size: int = PAGE_SIZE) -> DeviceList:
+DEVICE_SORT = Sortable({
+    "name": func.lower(Device.name), "serial": Device.serial_number, "type": Device.type_key,
+    "site": func.lower(Site.name), "last_seen": DeviceState.last_seen_at,
+}, default="name", tiebreak=Device.id)
+
+
+def _rows(found: Any) -> list[DeviceRow]:
+    return [DeviceRow(id_, serial, name, type_key, site_id, site_name, online, last_seen, bool(problem))
+            for id_, serial, name, type_key, site_id, site_name, online, last_seen, problem in found]
+
+
+def list_devices(db: Session, wanted: DeviceFilter, sort: Sort | None = None, page_size: int = PAGE_SIZE) -> DeviceList:
     statement = _filtered(db, wanted)
     total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(1, wanted.page), pages)
-    rows = db.execute(
-        statement.order_by(Device.name, Device.id).limit(page_size).offset((page - 1) * page_size)
-    ).all()
-    return DeviceList(
-        rows=[DeviceRow(id_, serial, name, type_key, site_id, site_name, online, last_seen, bool(problem))
-              for id_, serial, name, type_key, site_id, site_name, online, last_seen, problem in rows],
-        total=total, page=page, pages=pages,
-    )
+    ordered = (sort or DEVICE_SORT.default_sort()).apply(statement)
+    rows = db.execute(ordered.limit(page_size).offset((page - 1) * page_size)).all()
+    return DeviceList(rows=_with_location_paths(db, _with_carried_uplinks(db, _rows(rows))), total=total, page=page,
+                      pages=pages)
+
+
+def all_devices(db: Session, wanted: DeviceFilter, sort: Sort) -> list[DeviceRow]:
+    """Every row of the filter, in the chosen order: the list's CSV export."""
+    rows = _rows(db.execute(sort.apply(_filtered(db, wanted)).limit(MAX_EXPORT_ROWS)).all())
+    return _with_location_paths(db, _with_carried_uplinks(db, rows))
+
+
+def _with_location_paths(db: Session, rows: list[DeviceRow]) -> list[DeviceRow]:
+    """Rows naming their site by its full path, all of a page's paths read at once."""
+    paths = location_paths(db, {row.site_id for row in rows})
+    return [replace(row, site_name=paths.get(row.site_id, row.site_name)) if row.site_id else row for row in rows]
 
 
 # --- one device -------------------------------------------------------------------------------
@@ -176,6 +192,17 @@ class Reading:
     at: datetime | None
 
 
+@dataclass(frozen=True)
+class HeadlineTile:
+    """The type's leading measurement, formatted for the page ("21,5 °C"), beside its target."""
+
+    key: str
+    label: str
+    value_text: str
+    target_key: str | None
+    target_text: str
+
+
 @dataclass
 class DeviceStatus:
     online: bool | None
@@ -183,6 +210,11 @@ class DeviceStatus:
     problem: bool = False  # an open alarm: the headline says "error reported"
     readings: list[Reading] = field(default_factory=list)
     attributes: dict[str, Any] = field(default_factory=dict)
+    headline: HeadlineTile | None = None
+
+    def value_of(self, key: str) -> Any:
+        """The latest value of one key (a setpoint field starts at the current target)."""
+        return next((reading.value for reading in self.readings if reading.key == key), None)
 
     @property
     def counters(self) -> list[Reading]:
@@ -201,8 +233,12 @@ def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, lang
     """Online, last seen and the newest value of each key the type declares (from the live state)."""
     state = db.get(DeviceState, device.id)
     problem = db.scalar(select(Device.id).where(Device.id == device.id, Device.id.in_(alarming_device_ids()))) is not None
+    online, last_seen_at = (state.online, state.last_seen_at) if state else (None, None)
+    if spec is not None and spec.carries_uplinks:
+        carried = carried_uplinks(db, [device.serial_number]).get(device.serial_number)
+        online, last_seen_at = _with_carried(online, last_seen_at, carried)
     if state is None:
-        return DeviceStatus(online=None, last_seen_at=None, problem=problem)
+        return DeviceStatus(online=online, last_seen_at=last_seen_at, problem=problem)
     latest = state.latest or {}
     readings = []
     for key in spec.telemetry if spec else []:
@@ -212,8 +248,69 @@ def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, lang
             value=entry["value"] if entry else None,
             at=datetime.fromisoformat(entry["at"]) if entry else None,
         ))
-    return DeviceStatus(online=state.online, last_seen_at=state.last_seen_at, problem=problem, readings=readings,
-                        attributes=dict(state.attributes or {}))
+    return DeviceStatus(online=online, last_seen_at=last_seen_at, problem=problem, readings=readings,
+                        attributes=dict(state.attributes or {}), headline=_headline(spec, readings, language))
+
+
+def _headline(spec: DeviceTypeSpec | None, readings: list[Reading], language: str) -> HeadlineTile | None:
+    if spec is None or spec.headline is None:
+        return None
+    by_key = {reading.key: reading for reading in readings}
+    shown, target = by_key[spec.headline.value], by_key.get(spec.headline.target or "")
+
+    def quantity(reading: Reading | None) -> str:
+        if reading is None or not isinstance(reading.value, int | float) or isinstance(reading.value, bool):
+            return "—"
+        return format_quantity(reading.value, reading.unit, language, digits=1)
+
+    return HeadlineTile(key=shown.key, label=shown.label, value_text=quantity(shown),
+                        target_key=target.key if target else None, target_text=quantity(target))
+
+
+# --- gateways -------------------------------------------------------------------------------
+
+# The attribute in which a device names (by serial number) the gateway its uplinks came through,
+# as the network server reports it.
+GATEWAY_ATTRIBUTE = "gateway"
+
+
+def carried_uplinks(db: Session, gateway_serials: list[str]) -> dict[str, tuple[datetime | None, bool]]:
+    """Per gateway serial: the newest uplink of the devices reporting through it, and whether
+    any of them is online. One grouped query over the live states, whatever the page size."""
+    if not gateway_serials:
+        return {}
+    gateway = DeviceState.attributes[GATEWAY_ATTRIBUTE].as_string()
+    found = db.execute(
+        select(gateway, func.max(DeviceState.last_seen_at), func.max(case((DeviceState.online, 1), else_=0)))
+        .where(gateway.in_(gateway_serials)).group_by(gateway)
+    )
+    return {serial: (last_seen, bool(online)) for serial, last_seen, online in found}
+
+
+def _with_carried(online: bool | None, last_seen_at: datetime | None,
+                  carried: tuple[datetime | None, bool] | None) -> tuple[bool | None, datetime | None]:
+    """A gateway lives while it carries uplinks, even if it never reports on its own."""
+    if carried is None or carried[0] is None:
+        return online, last_seen_at
+    carried_at, carried_online = carried
+    return bool(online) or carried_online, max(last_seen_at, carried_at) if last_seen_at else carried_at
+
+
+def _with_carried_uplinks(db: Session, rows: list[DeviceRow]) -> list[DeviceRow]:
+    """List rows of gateways, with the uplinks they carried counted as their own."""
+    type_keys = {row.type_key for row in rows}
+    if not type_keys:
+        return rows
+    carriers = {row.key for row in db.scalars(select(DeviceType).where(DeviceType.key.in_(type_keys)))
+                if row.spec.get("carries_uplinks")}
+    carried = carried_uplinks(db, [row.serial_number for row in rows if row.type_key in carriers])
+    if not carried:
+        return rows
+    changed = []
+    for row in rows:
+        online, last_seen_at = _with_carried(row.online, row.last_seen_at, carried.get(row.serial_number))
+        changed.append(replace(row, online=online, last_seen_at=last_seen_at))
+    return changed
 
 
 def license_status(db: Session, device: Device, today: date) -> tuple[LicenseStatus, License | None]:
@@ -260,6 +357,27 @@ def chartable_keys(spec: DeviceTypeSpec | None) -> list[TelemetryKey]:
     State texts (open/closed) have no line to draw."""
     keys = [key for key in spec.telemetry if key.kind in CHART_ORDER] if spec else []
     return sorted(keys, key=lambda key: CHART_ORDER[key.kind])
+
+
+@dataclass(frozen=True)
+class ChartOverlay:
+    """Metrics the chart draws together, offered first in its metric choice."""
+
+    keys: list[str]
+    label: str
+    series_labels: list[str]
+    unit: str
+
+
+def chart_overlays(spec: DeviceTypeSpec | None, language: str) -> list[ChartOverlay]:
+    """The type's overlays whose metrics are all gauges (one axis of measurements)."""
+    gauges = {key.key: key for key in chartable_keys(spec) if key.kind == MetricKind.gauge}
+    return [
+        ChartOverlay(keys=overlay.keys, label=text_in(overlay.label, language),
+                     series_labels=[text_in(gauges[key].label, language) for key in overlay.keys],
+                     unit=gauges[overlay.keys[0]].unit)
+        for overlay in (spec.overlays if spec else []) if all(key in gauges for key in overlay.keys)
+    ]
 
 
 # --- chart series -------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ class SimulatedDevice:
     messages_sent: int = 0
     recovery_ticks: int = 5  # a reported fault goes away after this many ticks
     active_faults: dict[str, int] = field(default_factory=dict)  # code -> ticks until it recovers
+    # The serial of the gateway the uplinks come through (LoRaWAN), named once, as the network
+    # server reports it: the portal counts these uplinks as the gateway's signs of life.
+    gateway: str | None = None
+    gateway_named: bool = False
 
     def telemetry(self, now: datetime) -> dict[str, float | str | bool]:
         return {}
@@ -30,6 +34,10 @@ class SimulatedDevice:
     def tick(self, now: datetime) -> list[DeviceMessage]:
         out = [DeviceMessage(serial=self.serial, kind=MessageKind.telemetry, received_at=now,
                              readings=tuple(Reading(key, now, value) for key, value in self.telemetry(now).items()))]
+        if self.gateway and not self.gateway_named:
+            self.gateway_named = True
+            out.append(DeviceMessage(serial=self.serial, kind=MessageKind.attributes, received_at=now, sent_at=now,
+                                     attributes={"gateway": self.gateway}))
         for code in list(self.active_faults):
             self.active_faults[code] -= 1
             if self.active_faults[code] <= 0:
@@ -137,3 +145,5 @@ class Thermostat(SimulatedDevice):
 
 
 MODELS: dict[str, type[SimulatedDevice]] = {"barrier": Barrier, "bollard": Bollard, "thermostat": Thermostat}
+# Battery-powered radio devices: their uplinks reach the platform through a gateway.
+RADIO_TYPES = frozenset({"thermostat"})

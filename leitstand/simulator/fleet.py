@@ -30,7 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.licenses.models import License
-from leitstand.simulator.devices import MODELS, SimulatedDevice
+from leitstand.devicetypes.spec import shipped_types
+from leitstand.simulator.devices import MODELS, RADIO_TYPES, SimulatedDevice
+from leitstand.sites.models import Site
 from leitstand.tenancy.scope import system_session
 from leitstand.transports.mqtt import codec, topics
 
@@ -73,17 +75,45 @@ def prepare_fleet(factory: sessionmaker[Session], count: int, seed: int = 1) -> 
                    License.starts_on <= today, License.ends_on >= today)
             .order_by(Device.id).limit(count)
         ).all()
+        gateways = _gateways_by_site(db)
         for device in devices:
             _credential, secret = rotate_credentials(db, device)
             model = MODELS[device.type_key]
-            members.append(FleetMember(device=model(serial=device.serial_number, rng=random.Random(rng.random())),
-                                       password=secret))
+            simulated = model(serial=device.serial_number, rng=random.Random(rng.random()),
+                              gateway=_nearest_gateway(db, device, gateways))
+            members.append(FleetMember(device=simulated, password=secret))
         db.commit()
     for member in members:
         failures = announce_credentials(member.device.serial, member.password)
         if failures:
             member.setup_failure = f"credentials did not reach the broker: {'; '.join(failures)}"
     return members
+
+
+def _gateways_by_site(db: Session) -> dict[tuple[int, str], str]:
+    """(tenant, site path) -> serial of a gateway placed there (its type carries uplinks)."""
+    carriers = [key for key, spec in shipped_types().items() if spec.carries_uplinks]
+    found = db.execute(
+        select(Device.tenant_id, Site.path, Device.serial_number).join(Site, Site.id == Device.site_id)
+        .where(Device.type_key.in_(carriers), Device.decommissioned_at.is_(None)).order_by(Device.id)
+    )
+    gateways: dict[tuple[int, str], str] = {}
+    for tenant_id, path, serial in found:
+        gateways.setdefault((tenant_id, path), serial)
+    return gateways
+
+
+def _nearest_gateway(db: Session, device: Device, gateways: dict[tuple[int, str], str]) -> str | None:
+    """The gateway in the device's own site or the closest one above it (its room's building)."""
+    if device.type_key not in RADIO_TYPES or device.site_id is None:
+        return None
+    site = db.get(Site, device.site_id)
+    path = site.path if site else ""
+    while path:
+        if (serial := gateways.get((device.tenant_id, path))) is not None:
+            return serial
+        path = path[: path.rstrip("/").rfind("/") + 1]  # one level up: "/a/b/" -> "/a/"
+    return None
 
 
 @dataclass

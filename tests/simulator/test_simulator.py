@@ -90,3 +90,34 @@ def test_a_simulated_fleet_drives_a_running_leitstand(settings, world, session_f
             runner.join(timeout=WAIT)
     finally:
         process.stop()
+
+
+def test_a_thermostat_names_the_gateway_its_uplinks_come_through_once():
+    thermostat = Thermostat(serial="THM-1", rng=random.Random(1), gateway="GW-1")
+
+    first, second = thermostat.tick(NOW), thermostat.tick(NOW + timedelta(minutes=15))
+
+    assert [m.attributes for m in first if m.kind == MessageKind.attributes] == [{"gateway": "GW-1"}]
+    assert not [m for m in second if m.kind == MessageKind.attributes]
+
+
+def test_the_fleet_puts_each_thermostat_behind_the_gateway_of_its_building(world, session_factory):
+    from datetime import date
+
+    from leitstand.devices.models import Device
+    from leitstand.licenses.models import License
+    from leitstand.licenses.service import term_end
+
+    gateway = Device(tenant_id=world.alpha.customer.id, type_key="gateway", serial_number="ALPHA-GW-0001",
+                     name="Alpha Gateway", site_id=world.alpha.building.id)
+    world.db.add(gateway)
+    world.alpha.thermostat.claimed_at = datetime.now(UTC)  # only claimed devices log in
+    starts = date.today() - timedelta(days=30)
+    world.db.add(License(device_id=world.alpha.thermostat.id, tenant_id=world.alpha.customer.id, starts_on=starts,
+                         ends_on=term_end(starts, 12), term_months=12, auto_renew=True))
+    world.db.commit()
+
+    members = {member.device.serial: member.device for member in prepare_fleet(session_factory, 10)}
+
+    assert members[world.alpha.thermostat.serial_number].gateway == "ALPHA-GW-0001"
+    assert members[world.alpha.barrier.serial_number].gateway is None
