@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= var
+# The suite spreads over every core (pytest-xdist); each worker has its own servers and
+# databases. The slowest tests are listed so that a slow one is seen.
+PYTEST_ARGS ?= -n auto --durations=25
 
 .PHONY: demo test install install-test frontend clean
 
