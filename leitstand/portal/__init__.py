@@ -8,9 +8,11 @@ How the portal is put together, so every page reads the same way:
 - Pages only read. Every change a user makes goes through the JSON API (`/api/v1/...`)
   from the browser, with the session's CSRF token in the `x-csrf-token` header, so the
   portal can never do what the API would refuse. Fragments are re-fetched afterwards.
-  The exception are bulk actions (leitstand.portal.bulk): htmx POSTs them (CSRF header
-  included) to the portal, which applies them item by item through the same services and
-  scoped sessions and answers with the outcome per item as HTML.
+  The exceptions: bulk actions (leitstand.portal.bulk), which htmx POSTs (CSRF header
+  included) to the portal, applied item by item through the same services and scoped
+  sessions and answered with the outcome per item as HTML; and plain HTML forms that work
+  without JavaScript (the alarm-rule builder), which take `form_page(Permission.x)` and
+  carry the CSRF token as a `csrf_token` field.
 - `render(request, "area/page.html", {...})` adds the principal, the CSRF token, `can()`
   for hiding what a user may not use, and the gettext functions for the request's language.
 - Each area owns a module (`dashboard.py`, `sites.py`, ...), a template folder and a German
