@@ -22,8 +22,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from zxcvbn import zxcvbn
-
 from leitstand.i18n import Message, Refusal
 
 MIN_LENGTH = 12
@@ -72,6 +70,10 @@ def check_new_password(password: str, email: str = "") -> None:
     address = email.strip().casefold()
     if address and folded in {address, address.partition("@")[0]}:
         raise PasswordRefused("password-is-email", "The password must not be your e-mail address.")
+    # Imported here: its word lists take tens of MB, which the ingest workers (they import the
+    # users' domain, not its password rule) need not hold.
+    from zxcvbn import zxcvbn
+
     # No user_inputs: zxcvbn keeps them in a module-level dictionary, which concurrent requests would share.
     if zxcvbn(password[:_JUDGED_LENGTH])["guesses"] < MIN_GUESSES:
         raise PasswordRefused(
