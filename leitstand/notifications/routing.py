@@ -29,14 +29,8 @@ from leitstand.notifications.channels import Channel
 from leitstand.notifications.models import PushSubscription, RoutingRule, SiteMute, Webhook
 from leitstand.notifications.wording import AlarmFacts
 from leitstand.sites.models import Site
-from leitstand.tenancy.models import Tenant
+from leitstand.tenancy.models import Tenant, path_prefixes
 from leitstand.users.models import User
-
-
-def path_prefixes(path: str) -> list[str]:
-    """"/a/b/c/" → ["/a/", "/a/b/", "/a/b/c/"]: the path of every ancestor, and its own."""
-    segments = [segment for segment in path.split("/") if segment]
-    return ["/" + "/".join(segments[: end + 1]) + "/" for end in range(len(segments))]
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from leitstand.sites.locations import location_paths, postal_address
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry import queries as telemetry
+from leitstand.tenancy.models import path_prefixes
 from leitstand.web.deps import Access
 
 PROBLEM_WINDOW = timedelta(hours=24)
@@ -169,16 +170,8 @@ def count_top_sites(db: Session) -> int:
     return int(db.scalar(select(func.count()).select_from(top_sites_statement().subquery())) or 0)
 
 
-def _prefixes(path: str) -> Iterable[str]:
-    """'/a/b/c/' → '/a/', '/a/b/', '/a/b/c/'."""
-    end = path.find("/", 1)
-    while end != -1:
-        yield path[: end + 1]
-        end = path.find("/", end + 1)
-
-
 def top_site_of(path: str, tops_by_path: dict[str, Any]) -> Any | None:
-    for prefix in _prefixes(path):
+    for prefix in path_prefixes(path):
         if prefix in tops_by_path:
             return tops_by_path[prefix]
     return None
@@ -289,7 +282,7 @@ def map_markers(summaries: Iterable[SiteSummary]) -> list[dict[str, Any]]:
 
 def ancestors(db: Session, site: Site) -> list[Site]:
     """The visible sites above `site`, outermost first (the breadcrumb)."""
-    above = [prefix for prefix in _prefixes(site.path) if prefix != site.path]
+    above = [prefix for prefix in path_prefixes(site.path) if prefix != site.path]
     if not above:
         return []
     return sorted(db.scalars(select(Site).where(Site.path.in_(above))), key=lambda found: len(found.path))

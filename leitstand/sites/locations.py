@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.sites.models import Site
+from leitstand.tenancy.models import path_prefixes
 
 SEPARATOR = " › "
 
@@ -39,11 +40,6 @@ def paths_of(db: Session, sites: Iterable[tuple[int, str]]) -> dict[int, str]:
     names = dict(db.execute(select(Site.path, Site.name).where(Site.path.in_(sorted(prefixes)))).all())
     return {site_id: SEPARATOR.join(names[prefix] for prefix in path_prefixes(path) if prefix in names)
             for site_id, path in sites if path in names}
-
-
-def path_prefixes(path: str) -> list[str]:
-    """'/a/b/c/' → ['/a/', '/a/b/', '/a/b/c/']: the paths of a site's ancestors and its own."""
-    return [path[: end + 1] for end, char in enumerate(path) if char == "/" and end > 0]
 
 
 def location_path(db: Session, site_id: int | None) -> str | None:

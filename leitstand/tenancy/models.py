@@ -36,6 +36,11 @@ def new_path_segment() -> str:
     return secrets.token_hex(4)
 
 
+def path_prefixes(path: str) -> list[str]:
+    """'/a/b/c/' → ['/a/', '/a/b/', '/a/b/c/']: the paths of a tenant's or site's ancestors, and its own."""
+    return [path[: end + 1] for end, char in enumerate(path) if char == "/" and end > 0]
+
+
 class Tenant(IdMixin, CreatedAtMixin, ScopedModel, Base):
     __tablename__ = "tenants"
     __audited__ = True
