@@ -31,13 +31,18 @@ def test_the_login_and_account_password_fields_can_be_shown(page, world, login, 
     assert world.as_user("alpha_reader").patch("/api/v1/me", json={"language": "en"}).status_code == 200
     page.goto("/login")
     page.locator("input[name=email]").fill(READER)
-    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#login-password").fill("a mistyped password")
     assert_can_be_shown(page, "login-password")
     page.locator('button[aria-controls="login-password"]').click()
-    expect(page.locator("#login-password")).to_have_value(PASSWORD)
+    expect(page.locator("#login-password")).to_have_value("a mistyped password")
     shot(page, "login-password-shown")
+    # A refused attempt keeps the page, so the field can be seen masked again once it was sent.
     page.locator("#password-step button[type=submit]").click()
-    expect(page.locator("#login-password")).to_have_attribute("type", "password")  # masked again as it is sent
+    expect(page.locator("#login-error")).to_be_visible()
+    expect(page.locator("#login-password")).to_have_attribute("type", "password")
+
+    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#password-step button[type=submit]").click()
     page.wait_for_url(lambda url: "/login" not in url)
 
     page.goto("/account")
