@@ -91,7 +91,7 @@ def serve(data_dir: DataDir = None, host: Host = None, port: Port = None, role: 
           name: IngestName = None) -> None:
     """Run Leitstand (migrating the database first): API, MQTT broker and ingest, scheduler — or one role of them."""
     from leitstand.runtime import ROLES
-    from leitstand.transports.mqtt.topics import is_topic_level
+    from leitstand.transports.native.topics import is_topic_level
 
     if role not in ROLES:
         raise typer.BadParameter(f"choose one of {', '.join(ROLES)}", param_hint="--role")

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     portal_tile_attribution: str = Field("&copy; OpenStreetMap contributors",
                                          description="Attribution shown on the map for the tiles (HTML).")
 
+    transports: Annotated[list[str], NoDecode] = Field(
+        ["mqtt", "http"], description="The transports this installation runs, by name (leitstand.transports.registry).")
     mqtt_broker: Literal["embedded", "mosquitto"] = Field(
         "embedded", description="embedded: amqtt inside `leitstand serve`; mosquitto: an external Mosquitto.")
     mqtt_host: str = Field("127.0.0.1", description="Where the embedded broker listens, or where the broker is reached.")
@@ -111,10 +113,10 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "transports", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        # The environment gives "10.0.0.0/8, 192.0.2.7"; TOML may give a list.
+        # The environment gives "10.0.0.0/8, 192.0.2.7" or "mqtt,http"; TOML may give a list.
         if isinstance(value, str):
             return [part for part in value.replace(",", " ").split()]
         return value

@@ -1,16 +1,17 @@
 """What a Leitstand process runs, by role: `leitstand serve --role api|ingest|scheduler|all`.
 
-The start-up list is explicit and in order:
+`STARTUP` is the one list of components, in the order they start; each role starts a
+subset of it, and the standalone ingest worker (`run_ingest_worker`) starts the same
+components as role ingest:
 
-    broker     the embedded MQTT broker (role all or ingest, when mqtt_broker = "embedded")
-    rollups    the rollup drainer (every role, on PostgreSQL; one process at a time drains)
-    ingest     the MQTT ingest worker (role all or ingest), its name held once per installation
-    notifier   alarm notifications (role ingest or scheduler; with the API, the app's own)
-    scheduler  periodic jobs, one leader per installation (role all or scheduler)
-    api        the HTTP API and live stream (role all or api; runs in the foreground)
-
-The standalone ingest worker (`run_ingest_worker`) starts rollups, notifier and ingest
-with the same functions as role ingest.
+    database     migrate, sync the shipped device types, make sure a root tenant exists
+    api          the HTTP API and live stream (role all or api; served in the foreground)
+    broker-admin device users follow credentials on Mosquitto (dynamic security)
+    rollups      the rollup drainer (every role, on PostgreSQL; one process at a time drains)
+    transports   the transports the settings enable (leitstand.transports.registry), which
+                 attach to the command router for the bindings they deliver to
+    notifier     alarm notifications of a process without the API (an API process has the app's own)
+    scheduler    periodic jobs, one leader per installation (role all or scheduler)
 
 Live updates: in one process (role all) ingest feeds the API's hub directly. Across
 processes they travel through PostgreSQL NOTIFY: ingest and scheduler processes
@@ -27,46 +28,49 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from leitstand.commands.dispatch import SendFailed
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from leitstand.commands.router import CommandRouter
 from leitstand.config import Settings
-from leitstand.ingest.message import CommandRequest
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-    from sqlalchemy.orm import Session, sessionmaker
-
-    from leitstand.ingest.pipeline import Ingestor
-    from leitstand.transports.mqtt.worker import Ingest, IngestWorker
+from leitstand.transports import registry
+from leitstand.transports.base import Ask, Ingest, Transport, TransportContext
+from leitstand.transports.mqtt.transport import IngestNameTaken, broker_file
 
 log = logging.getLogger(__name__)
 ROLES = ("all", "api", "ingest", "scheduler")
-
-
-class MqttCommandSender:
-    """The command service's transport: publishes over an MQTT connection of this process."""
-
-    def __init__(self, publisher: Any) -> None:
-        self.publisher = publisher
-
-    def send(self, request: CommandRequest) -> None:
-        from leitstand.transports.mqtt.worker import CommandNotSent
-
-        try:
-            self.publisher.publish_command(request)
-        except CommandNotSent as error:
-            raise SendFailed(str(error)) from error
+__all__ = ["ROLES", "STARTUP", "IngestNameTaken", "Process", "broker_file", "run_ingest_worker", "serve", "start"]
 
 
 @dataclass
 class Process:
+    """One running process: what its components built, and how to stop them again."""
+
     settings: Settings
     role: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    name: str  # the ingest worker's among its peers
+    options: dict[str, Any] = field(default_factory=dict)  # the transports' start options
     stoppers: list[Callable[[], None]] = field(default_factory=list)
     app: Any = None  # the FastAPI app of roles all and api
-    ingest_worker: Any = None  # the MQTT ingest worker of roles all and ingest
+    ingest: Ingest | None = None
+    commands: CommandRouter = field(default_factory=CommandRouter)
+    ask: Ask = field(default_factory=Ask)
+    transports: dict[str, Transport] = field(default_factory=dict)
+    publish: Callable[[int, dict[str, Any]], None] = lambda tenant_id, update: None  # noqa: E731
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @property
+    def ingest_worker(self) -> Any:
+        """The MQTT ingest worker of roles all and ingest."""
+        mqtt = self.transports.get("mqtt")
+        return getattr(mqtt, "worker", None)
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):
@@ -74,15 +78,6 @@ class Process:
                 stop()
             except Exception:  # stop everything else regardless
                 log.exception("error while stopping")
-
-
-def broker_file(settings: Settings) -> Path:
-    return settings.data_dir / "embedded-broker.json"
-
-
-def announce_embedded_broker(settings: Settings) -> None:
-    """Leave the running embedded broker's address in the data dir, for `leitstand simulate`."""
-    broker_file(settings).write_text(json.dumps({"host": settings.mqtt_host, "port": settings.mqtt_port}))
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -137,188 +132,168 @@ def connect_broker_admin(settings: Settings) -> Callable[[], None]:
     return disconnect
 
 
-class IngestNameTaken(RuntimeError):
-    """Another process of this installation runs an ingest worker under the same name."""
-
-
 def default_ingest_name(settings: Settings) -> str:
     return f"ingest-{settings.port}"
 
 
-# --- the components a role starts; each adds its own stopper ---------------------------------
+# --- the components; each adds its own stopper -----------------------------------------------
 
 
-def start_rollup_drainer(process: Process, engine: Engine) -> None:
+def start_database(process: Process) -> None:
+    from leitstand.bootstrap import initialise
+
+    initialise(process.settings, process.factory)
+
+
+def start_api(process: Process) -> None:
+    from leitstand.web.app import create_app
+
+    app = process.app = create_app(process.settings)
+    process.publish = app.state.live_hub.publish
+    process.ingest = app.state.ingestor
+    process.commands = app.state.commands
+    if process.postgres and process.role == "api":
+        from leitstand.state.bridge import PgListener
+
+        listener = PgListener(process.settings.effective_database_url, app.state.live_hub)
+        listener.start()
+        process.stoppers.append(listener.stop)
+
+
+def start_broker_admin(process: Process) -> None:
+    process.stoppers.append(connect_broker_admin(process.settings))
+
+
+def start_rollup_drainer(process: Process) -> None:
     """Deferred rollups, on PostgreSQL (every role; one process at a time drains)."""
     from leitstand.telemetry.drainer import RollupDrainer
 
-    drainer = RollupDrainer(engine, process.settings.rollup_drain_seconds)
+    drainer = RollupDrainer(process.engine, process.settings.rollup_drain_seconds)
     drainer.start()
     process.stoppers.append(drainer.stop)
 
 
-def start_alarm_notifier(process: Process, factory: sessionmaker[Session]) -> None:
+def ingest_of(process: Process) -> Ingest:
+    """The process's ingest pipeline: the app's, or one whose live updates leave by PostgreSQL NOTIFY."""
+    if process.ingest is None:
+        from leitstand.ingest.pipeline import Ingestor
+        from leitstand.state.bridge import PgNotifier
+
+        live = [PgNotifier(process.engine).publish_many] if process.postgres else []
+        process.ingest = Ingestor(process.factory, live_batch_listeners=live,
+                                  defer_rollups=process.settings.telemetry_rollups == "deferred")
+    return process.ingest
+
+
+def start_transports(process: Process) -> None:
+    """Every transport the settings enable for this role, attached to the command router."""
+    process.stoppers.append(process.ask.close)
+    for entry in registry.enabled(process.settings.transports, process.role):
+        assert entry.build is not None
+        context = TransportContext(settings=process.settings, role=process.role, engine=process.engine,
+                                   session_factory=process.factory, ingest=ingest_of(process), ask=process.ask,
+                                   name=process.name, options=dict(process.options.get(entry.name, {})))
+        transport = entry.build(context)
+        transport.start()
+        process.stoppers.append(transport.stop)
+        process.transports[entry.name] = transport
+        for binding_transport in entry.delivers_for:
+            process.commands.attach(binding_transport, transport)
+        process.stoppers.append(lambda transport=transport: process.commands.detach(transport))
+
+
+def start_alarm_notifier(process: Process) -> None:
     """Alarms raised in this process are notified from here (an API process has the app's own)."""
+    if process.app is not None:
+        return
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
 
-    notifier = start_notifier(process.settings, factory)
+    notifier = start_notifier(process.settings, process.factory)
     process.stoppers.append(lambda: stop_notifier(notifier))
 
 
-def ingest_without_api(settings: Settings, engine: Engine, factory: sessionmaker[Session]) -> Ingestor:
-    """The ingest pipeline of a process without the API: live updates leave by PostgreSQL NOTIFY."""
-    from leitstand.ingest.pipeline import Ingestor
-    from leitstand.state.bridge import PgNotifier
+def start_scheduler(process: Process) -> None:
+    from leitstand.scheduler.loop import Scheduler
 
-    live = [PgNotifier(engine).publish_many] if engine.dialect.name == "postgresql" else []
-    return Ingestor(factory, live_batch_listeners=live, defer_rollups=settings.telemetry_rollups == "deferred")
+    if process.app is None and process.postgres:
+        from leitstand.state.bridge import PgNotifier
 
-
-def start_ingest_worker(process: Process, engine: Engine, ingestor: Ingest, *, name: str,
-                        wait: float | None = 10.0, **batching: int) -> IngestWorker:
-    """The MQTT ingest worker under `name` (client id `leitstand-{name}`), once per installation.
-
-    Two processes under one client id take the broker session from each other in turn,
-    neither getting far; Mosquitto 2.0 just closes the older connection, with no reason a
-    client could tell from any other disconnect. So the name is claimed in the database
-    first, and a second process under it stops with IngestNameTaken.
-    """
-    from leitstand.db.locks import hold_name
-    from leitstand.transports.mqtt.worker import IngestWorker
-
-    worker = IngestWorker(process.settings, ingestor, name=name, **batching)  # checks the name
-    release = hold_name(engine, worker.client_id)
-    if release is None:
-        raise IngestNameTaken(
-            f"another process of this installation runs an ingest worker named {name!r} (MQTT client id "
-            f"{worker.client_id}); give each ingest process its own name (leitstand serve --name, "
-            f"python -m leitstand.transports.mqtt.worker --name)")
-    process.stoppers.append(release)
-    try:
-        worker.start(wait)
-    except BaseException:
-        release()
-        process.stoppers.remove(release)
-        raise
-    process.stoppers.append(worker.stop)
-    process.ingest_worker = worker
-    return worker
+        process.publish = PgNotifier(process.engine).publish  # a process without its own live hub
+    scheduler = Scheduler(process.factory, process.publish, settings=process.settings)
+    thread = threading.Thread(target=scheduler.run_forever, name="scheduler", daemon=True)
+    thread.start()
+    process.stoppers.append(scheduler.stop)
 
 
-def start(settings: Settings, role: str, *, name: str | None = None) -> tuple[Process, Any]:
-    """Start the background parts of `role`; returns the process and the app (or None).
+def settle_memory(process: Process) -> None:
+    from leitstand.transports.mqtt.worker import settle_garbage_collector
+
+    settle_garbage_collector()
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    roles: frozenset[str]
+    start: Callable[[Process], None]
+
+
+EVERY_ROLE = frozenset(ROLES)
+STARTUP: tuple[Component, ...] = (
+    Component("database", EVERY_ROLE, start_database),
+    Component("api", frozenset({"all", "api"}), start_api),
+    Component("broker-admin", EVERY_ROLE, start_broker_admin),
+    Component("rollups", EVERY_ROLE, start_rollup_drainer),
+    Component("transports", frozenset({"all", "ingest", "api"}), start_transports),
+    Component("notifier", frozenset({"ingest", "scheduler"}), start_alarm_notifier),
+    Component("scheduler", frozenset({"all", "scheduler"}), start_scheduler),
+    Component("settle-memory", frozenset({"all", "ingest"}), settle_memory),
+)
+
+
+def start(settings: Settings, role: str, *, name: str | None = None, skip: frozenset[str] = frozenset(),
+          options: dict[str, dict[str, Any]] | None = None, pool_pre_ping: bool = True) -> tuple[Process, Any]:
+    """Start the components of `role` (but those in `skip`); returns the process and the app (or None).
 
     name: the ingest worker's (roles all and ingest); default `ingest-{port}`.
+    options: start options per transport name (the MQTT worker's batching, say).
     """
-    from leitstand.db.engine import make_engine
+    from leitstand.db.engine import make_engine, make_session_factory
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if role in ("all", "ingest"):
         settings = embedded_broker_settings(settings)
-    process = Process(settings, role)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, pool_pre_ping=pool_pre_ping)
+    process = Process(settings, role, engine, make_session_factory(engine), name or default_ingest_name(settings),
+                      options or {})
     process.stoppers.append(engine.dispose)
     try:
-        _start_role(process, engine, role, name or default_ingest_name(settings))
+        for component in STARTUP:
+            if role in component.roles and component.name not in skip:
+                component.start(process)
     except BaseException:
         process.stop()
         raise
     return process, process.app
 
 
-def _start_role(process: Process, engine: Engine, role: str, ingest_name: str) -> None:
-    from leitstand.bootstrap import initialise
-    from leitstand.db.engine import make_session_factory
-
-    settings = process.settings
-    factory = make_session_factory(engine)
-    initialise(settings, factory)
-    postgres = engine.dialect.name == "postgresql"
-    process.stoppers.append(connect_broker_admin(settings))
-
-    app = None
-    publish: Callable[[int, dict[str, Any]], None] = lambda tenant_id, update: None  # noqa: E731
-    if role in ("all", "api"):
-        from leitstand.web.app import create_app
-
-        app = process.app = create_app(settings)
-        publish = app.state.live_hub.publish
-        if postgres and role == "api":
-            from leitstand.state.bridge import PgListener
-
-            listener = PgListener(settings.effective_database_url, app.state.live_hub)
-            listener.start()
-            process.stoppers.append(listener.stop)
-    elif postgres:
-        from leitstand.state.bridge import PgNotifier
-
-        publish = PgNotifier(engine).publish  # a process without its own live hub
-
-    if role in ("all", "ingest") and settings.mqtt_broker == "embedded":
-        from leitstand.transports.mqtt.embedded import EmbeddedBroker
-
-        broker = EmbeddedBroker(settings, factory)
-        broker.start()
-        process.stoppers.append(broker.stop)
-        announce_embedded_broker(settings)
-        process.stoppers.append(lambda: broker_file(settings).unlink(missing_ok=True))
-
-    start_rollup_drainer(process, engine)
-
-    if role in ("all", "ingest"):
-        ingestor = app.state.ingestor if app is not None else ingest_without_api(settings, engine, factory)
-        worker = start_ingest_worker(process, engine, ingestor, name=ingest_name)
-        if app is not None:
-            app.state.command_sender = MqttCommandSender(worker)
-    elif app is not None:
-        from leitstand.transports.mqtt.worker import CommandPublisher
-
-        publisher = CommandPublisher(settings, name=f"commands-{settings.port}")
-        publisher.start()
-        process.stoppers.append(publisher.stop)
-        app.state.command_sender = MqttCommandSender(publisher)
-
-    if app is None and role in ("ingest", "scheduler"):
-        start_alarm_notifier(process, factory)
-
-    if role in ("all", "scheduler"):
-        from leitstand.scheduler.loop import Scheduler
-
-        scheduler = Scheduler(factory, publish, settings=settings)
-        thread = threading.Thread(target=scheduler.run_forever, name="scheduler", daemon=True)
-        thread.start()
-        process.stoppers.append(scheduler.stop)
-    if role in ("all", "ingest"):
-        from leitstand.transports.mqtt.worker import settle_garbage_collector
-
-        settle_garbage_collector()
-
-
 def run_ingest_worker(settings: Settings, *, name: str, batch_messages: int, batch_ms: int,
                       stop: threading.Event | None = None) -> None:
-    """The standalone ingest worker (`python -m leitstand.transports.mqtt.worker`): what
-    `serve --role ingest` runs, on a broker running elsewhere and a database migrated
-    already. Runs until SIGTERM/SIGINT (or `stop`); prints "ready" once subscribed."""
-    from leitstand.db.engine import make_engine, make_session_factory
-    from leitstand.transports.mqtt.worker import settle_garbage_collector
-
+    """The standalone ingest worker (`python -m leitstand.transports.mqtt.worker`): role ingest
+    on a broker running elsewhere and a database migrated already. Runs until SIGTERM/SIGINT
+    (or `stop`); prints "ready" once subscribed."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-    process = Process(settings, "ingest")
+    mqtt = {"embedded_broker": False, "wait": None, "batch_messages": batch_messages, "batch_ms": batch_ms}
     # No ping before every checkout (a round trip per session, several per batch): a batch
     # whose connection broke fails, is retried, and the pool replaces the connection.
-    engine = make_engine(settings.effective_database_url, pool_pre_ping=False)
-    process.stoppers.append(engine.dispose)
+    process, _ = start(settings.model_copy(update={"transports": ["mqtt"]}), "ingest", name=name,
+                       skip=frozenset({"database", "broker-admin"}), options={"mqtt": mqtt}, pool_pre_ping=False)
     try:
-        factory = make_session_factory(engine)
-        start_rollup_drainer(process, engine)
-        start_alarm_notifier(process, factory)
-        settle_garbage_collector()
-        worker = start_ingest_worker(process, engine, ingest_without_api(settings, engine, factory), name=name,
-                                     wait=None, batch_messages=batch_messages, batch_ms=batch_ms)
+        worker = process.ingest_worker
         while not stop.is_set() and not worker.subscribed.wait(0.2):
             pass
         if worker.subscribed.is_set():

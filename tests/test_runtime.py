@@ -15,7 +15,7 @@ from leitstand.devices.claiming import issue_credentials
 from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind, Reading
 from leitstand.runtime import start
 from leitstand.state.live import LiveHub
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.native import codec, topics
 from tests.conftest import free_port
 from tests.support.world import World
 
@@ -141,7 +141,8 @@ def test_live_updates_reach_every_api_process_through_postgresql(settings, backe
 def test_the_embedded_broker_moves_off_a_taken_port_and_simulate_finds_it(settings, monkeypatch) -> None:
     import socket
 
-    from leitstand.runtime import announce_embedded_broker, embedded_broker_settings, running_broker_settings
+    from leitstand.runtime import embedded_broker_settings, running_broker_settings
+    from leitstand.transports.mqtt.transport import announce_embedded_broker
 
     monkeypatch.delenv("LEITSTAND_MQTT_PORT", raising=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -105,14 +105,14 @@ class SimulatedDevice:
         self.client.loop_start()
 
     def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        from leitstand.transports.mqtt import topics
+        from leitstand.transports.native import topics
 
         if not reason.is_failure:
             client.subscribe(topics.command_subscription(self.serial), qos=1)
 
     def _on_message(self, client: Any, _u: Any, message: Any) -> None:
         from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
-        from leitstand.transports.mqtt import codec
+        from leitstand.transports.native import codec
 
         request = codec.decode_command(message.topic, message.payload)
         for outcome in (CommandOutcome.delivered, CommandOutcome.succeeded):

@@ -80,7 +80,7 @@ def send_command(device_id: ObjectId, body: CommandCreate, access: Commander, re
     if not requested.created:
         response.status_code = 200
         return requested.command
-    dispatch(db, requested.command, device.serial_number, request.app.state.command_sender)
+    dispatch(db, requested.command, device.serial_number, request.app.state.commands)
     db.commit()
     db.refresh(requested.command)
     return requested.command

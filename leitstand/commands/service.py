@@ -17,13 +17,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from leitstand.clock import clock
-from leitstand.commands.dispatch import CommandSender, SendFailed
 from leitstand.commands.models import FINAL_STATUSES, Command, CommandStatus
+from leitstand.commands.router import CommandRouter
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import CommandParameter, DeviceTypeSpec
 from leitstand.i18n import Message, Refusal
 from leitstand.ingest.message import CommandRequest
 from leitstand.licenses.models import License, LicenseStatus
+from leitstand.transports.base import DeliveryFailed
 
 DEFAULT_TIMEOUT = timedelta(seconds=30)
 
@@ -110,9 +111,9 @@ def request_command(
     return Requested(command, created=True)
 
 
-def dispatch(db: Session, command: Command, serial: str, sender: CommandSender) -> None:
-    """Hand a requested command to the transport and mark it sent. A transport failure
-    leaves it requested, with the reason, until it times out."""
+def dispatch(db: Session, command: Command, serial: str, router: CommandRouter) -> None:
+    """Hand a requested command to its device's transport and mark it sent. A transport
+    failure leaves it requested, with the reason, until it times out."""
     if command.status != CommandStatus.requested:
         return
     request = CommandRequest(
@@ -120,8 +121,8 @@ def dispatch(db: Session, command: Command, serial: str, sender: CommandSender) 
         parameters=dict(command.parameters), expires_at=command.expires_at,
     )
     try:
-        sender.send(request)
-    except SendFailed as error:
+        router.deliver(request)
+    except DeliveryFailed as error:
         command.detail = f"not sent: {error}"[:300]
         return
     # Only move forward: the device may have answered before this line ran.

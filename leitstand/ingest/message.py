@@ -8,6 +8,7 @@ adapter (ingest, storage, rules, the portal) sees only these types.
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,3 +68,26 @@ class CommandRequest:
     name: str
     parameters: dict[str, Any]
     expires_at: datetime
+
+
+class RejectReason:
+    malformed = "malformed"  # not JSON, wrong shape, wrong types
+    oversized = "oversized"
+    unknown_device = "unknown_device"
+    decommissioned = "decommissioned"
+    unknown_key = "unknown_key"
+    bad_value = "bad_value"  # NaN, Inf, out of the type's range, wrong type for the key
+    bad_timestamp = "bad_timestamp"
+    unlicensed = "unlicensed"  # dropped by the license gate, not an error of the device
+    unknown_command = "unknown_command"
+    bad_credentials = "bad_credentials"  # counted in metrics only: a stranger must not move a device's counters
+    forbidden_topic = "forbidden_topic"  # published outside its own topics: the embedded broker closed the connection
+
+
+@dataclass
+class IngestReport:
+    """What became of a batch: messages accepted, points stored, refusals by reason."""
+
+    accepted: int = 0
+    points_written: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)

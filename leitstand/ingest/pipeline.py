@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, shipped_types
-from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
+from leitstand.ingest.message import DeviceMessage, IngestReport, MessageKind, Reading, RejectReason
 from leitstand.licenses.models import License, LicenseStatus, status_on
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
@@ -38,29 +38,6 @@ log = logging.getLogger(__name__)
 MAX_PAST = timedelta(days=366)
 MAX_FUTURE = timedelta(minutes=10)
 LICENSE_HEARTBEAT = timedelta(hours=24)
-
-
-class RejectReason:
-    malformed = "malformed"  # not JSON, wrong shape, wrong types
-    oversized = "oversized"
-    unknown_device = "unknown_device"
-    decommissioned = "decommissioned"
-    unknown_key = "unknown_key"
-    bad_value = "bad_value"  # NaN, Inf, out of the type's range, wrong type for the key
-    bad_timestamp = "bad_timestamp"
-    unlicensed = "unlicensed"  # dropped by the license gate, not an error of the device
-    unknown_command = "unknown_command"
-    bad_credentials = "bad_credentials"  # counted in metrics only: a stranger must not move a device's counters
-    forbidden_topic = "forbidden_topic"  # published outside its own topics: the embedded broker closed the connection
-
-
-@dataclass
-class IngestReport:
-    """What became of a batch: messages accepted, points stored, refusals by reason."""
-
-    accepted: int = 0
-    points_written: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)

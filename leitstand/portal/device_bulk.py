@@ -215,7 +215,7 @@ def _send_one(request: Request, access: Access, device_id: int, name: str, langu
         db.rollback()
         return bulk.Outcome(device.id, device.name, False, in_language(refusal.text, language))
     db.commit()
-    dispatch(db, requested.command, device.serial_number, request.app.state.command_sender)
+    dispatch(db, requested.command, device.serial_number, request.app.state.commands)
     db.commit()
     db.refresh(requested.command)
     return bulk.Outcome(device.id, device.name, True, detail=requested.command)

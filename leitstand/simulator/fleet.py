@@ -34,7 +34,7 @@ from leitstand.devicetypes.spec import shipped_types
 from leitstand.simulator.devices import MODELS, RADIO_TYPES, SimulatedDevice
 from leitstand.sites.models import Site
 from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.native import codec, topics
 
 log = logging.getLogger(__name__)
 

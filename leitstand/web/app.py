@@ -27,7 +27,7 @@ from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings, get_settings
 from leitstand.db.engine import make_engine, make_session_factory
 from leitstand.commands.api import router as commands_router
-from leitstand.commands.dispatch import CommandSender, RecordingSender
+from leitstand.commands.router import CommandRouter
 from leitstand.devices.api import router as devices_router
 from leitstand.devices.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
@@ -39,7 +39,7 @@ from leitstand.state.live import LiveHub
 from leitstand.telemetry.api import router as telemetry_router
 from leitstand.tenancy.api import router as tenants_router
 from leitstand.tenancy.scope import system_session
-from leitstand.transports.http.api import router as http_ingest_router
+from leitstand.transports.registry import api_routers as transport_routers
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
 from leitstand.web.apidocs import install_api_docs
@@ -73,7 +73,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     support_router,
     exports_router,
     # Authenticated by device credentials, not by users: see leitstand.transports.http.api.
-    http_ingest_router,
+    *transport_routers(),
 )
 
 
@@ -121,7 +121,7 @@ class LeitstandApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), settings=lambda: self.state.settings)
 
 
-def create_app(settings: Settings | None = None, command_sender: CommandSender | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = LeitstandApp(
         title="Leitstand API",
@@ -146,8 +146,8 @@ def create_app(settings: Settings | None = None, command_sender: CommandSender |
                                   defer_rollups=settings.telemetry_rollups == "deferred")
     # Alarm changes of this process go out as notifications (leitstand.notifications.dispatch).
     app.state.notifier = start_notifier(settings, app.state.session_factory)
-    # Replaced by the MQTT transport when the process runs one (leitstand.runtime).
-    app.state.command_sender = command_sender or RecordingSender()
+    # The process's transports attach themselves (leitstand.runtime); with none, commands expire unsent.
+    app.state.commands = CommandRouter()
     install_error_handlers(app, PortalErrorPages())
 
     api = APIRouter(prefix=API_PREFIX, responses=STANDARD_RESPONSES)

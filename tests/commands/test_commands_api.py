@@ -32,7 +32,7 @@ def test_a_command_is_stored_handed_to_the_transport_and_marked_sent(world, app)
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["status"] == "sent" and body["sent_at"] is not None
-    [sent] = app.state.command_sender.sent
+    [sent] = app.state.recording_transport.sent
     assert (sent.serial, sent.name, sent.command_id) == (world.alpha.barrier.serial_number, "open", body["id"])
     listed = world.as_user("alpha_operator").get(commands_url(world.alpha.barrier.id)).json()["items"]
     assert body["id"] in [item["id"] for item in listed]
@@ -64,7 +64,7 @@ def test_a_device_without_an_active_license_gets_no_commands(world, app):
     assert response.status_code == 409
     assert response.json()["type"].endswith("license-inactive")
     assert "ohne Lizenz" in response.json()["detail"]  # "unlicensed", in the German user's language
-    assert app.state.command_sender.sent == []
+    assert app.state.recording_transport.sent == []
 
 
 def test_an_expired_license_refuses_commands(world):
@@ -84,7 +84,7 @@ def test_the_same_idempotency_key_returns_the_first_command(world, app):
 
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json()["id"] == first.json()["id"]
-    assert len(app.state.command_sender.sent) == 1
+    assert len(app.state.recording_transport.sent) == 1
 
     other = api.post(commands_url(world.alpha.barrier.id), json={"name": "close", "idempotency_key": "tap-17"})
     assert other.status_code == 409
@@ -92,7 +92,7 @@ def test_the_same_idempotency_key_returns_the_first_command(world, app):
 
 
 def test_a_transport_failure_leaves_the_command_requested_with_the_reason(world, app):
-    app.state.command_sender.fail_with = "broker unreachable"
+    app.state.recording_transport.fail_with = "broker unreachable"
 
     response = world.as_user("alpha_operator").post(commands_url(world.alpha.barrier.id), json={"name": "close"})
 
@@ -147,4 +147,4 @@ def test_a_command_needs_the_permission_its_device_type_declares(world, app):
     assert "maintenance.write" in refused.json()["detail"]
     assert end_customer.post(url, json={"name": "open"}).status_code == 201
     assert world.as_user("alpha_operator").post(url, json={"name": "reboot"}).status_code == 201
-    assert [sent.name for sent in app.state.command_sender.sent] == ["open", "reboot"]
+    assert [sent.name for sent in app.state.recording_transport.sent] == ["open", "reboot"]

@@ -1,6 +1,6 @@
 """Support for the device pages' browser tests: a device that answers commands, layout checks.
 
-`SimulatorSender` is a `CommandSender` whose far end is the real simulator model
+`SimulatorSender` is a transport whose far end is the real simulator model
 (leitstand.simulator.devices): a command handed to it reaches the simulated device on
 a worker thread, as it would over the broker, and the device's answers (delivered,
 its new telemetry, succeeded) go back through the application's ingest pipeline into
@@ -17,13 +17,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from leitstand.clock import clock
-from leitstand.commands.dispatch import SendFailed
 from leitstand.ingest.message import CommandRequest, DeviceMessage
 from leitstand.ingest.pipeline import Ingestor
+from leitstand.transports.base import DeliveryFailed
 from leitstand.simulator.devices import MODELS, SimulatedDevice
 
 
 class SimulatorSender:
+    name = "simulated devices"
+
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
         self.devices: dict[str, SimulatedDevice] = {}
@@ -39,9 +41,13 @@ class SimulatorSender:
         self.devices[serial] = device
         return device
 
-    def send(self, request: CommandRequest) -> None:
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def deliver(self, request: CommandRequest) -> None:
         if request.serial not in self.devices:
-            raise SendFailed(f"{request.serial} is not connected")
+            raise DeliveryFailed(f"{request.serial} is not connected")
         self._inbox.put(request)
 
     def close(self) -> None:

@@ -18,9 +18,10 @@ from tests.support.world import World
 def devices_online(app: Any) -> Iterator[SimulatorSender]:
     """Commands from the app reach simulated devices, whose answers come back through ingest."""
     sender = SimulatorSender(app.state.ingestor)
-    previous, app.state.command_sender = app.state.command_sender, sender
+    previous = app.state.commands.transport_for("native")
+    app.state.commands.attach("native", sender)
     yield sender
-    app.state.command_sender = previous
+    app.state.commands.attach("native", previous)
     sender.close()
 
 

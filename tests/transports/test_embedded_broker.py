@@ -15,10 +15,10 @@ from sqlalchemy import select
 from leitstand.auth.secrets import new_token, token_digest
 from leitstand.config import Settings
 from leitstand.devices.models import DeviceCredential
-from leitstand.ingest.pipeline import RejectReason
+from leitstand.ingest.message import RejectReason
 from leitstand.state.models import IngestRejection
 from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import topics
+from leitstand.transports.native import topics
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from tests.transports.mqtt_support import WAIT, MqttProbe, DeviceLogin, add_device
 

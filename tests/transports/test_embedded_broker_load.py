@@ -30,7 +30,7 @@ from leitstand.config import Settings
 from leitstand.ingest.pipeline import Ingestor
 from leitstand.telemetry.models import TelemetryPoint
 from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from leitstand.transports.mqtt.worker import BatchDone, IngestWorker
 from tests.transports.mqtt_support import WAIT, add_device

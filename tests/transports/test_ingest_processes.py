@@ -23,7 +23,7 @@ from leitstand.config import Settings
 from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.notifications.models import RoutingRule, Webhook
 from leitstand.runtime import start
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from tests.notifications.local_http import Answer, LocalHttpServer
 from tests.transports.mqtt_support import WAIT, Mosquitto, MqttProbe

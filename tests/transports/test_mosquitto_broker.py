@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from leitstand.transports.mqtt import topics
+from leitstand.transports.native import topics
 from leitstand.transports.mqtt.dynsec import DynsecError, MosquittoDeviceAdmin
 from tests.transports.mqtt_support import Mosquitto, MqttProbe
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from leitstand.ingest.message import CommandOutcome, CommandRequest, DeviceMessage, MessageKind, Reading
-from leitstand.ingest.pipeline import RejectReason
-from leitstand.transports.mqtt import topics
-from leitstand.transports.mqtt.codec import (
+from leitstand.ingest.message import RejectReason
+from leitstand.transports.native import topics
+from leitstand.transports.native.codec import (
     MAX_BATCH_ENTRIES,
     MAX_PAYLOAD_BYTES,
     DecodeError,

@@ -31,7 +31,7 @@ from leitstand.ingest.pipeline import Ingestor, RejectReason
 from leitstand.state.models import IngestRejection
 from leitstand.telemetry.models import TelemetryPoint
 from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from leitstand.transports.mqtt.worker import BatchDone, CommandPublisher, IngestWorker

@@ -14,7 +14,7 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
-from leitstand.transports.mqtt import topics
+from leitstand.transports.native import topics
 from leitstand.transports.mqtt.stream import (
     PUBLISH,
     ProtocolError,

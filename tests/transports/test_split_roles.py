@@ -23,7 +23,7 @@ from leitstand.runtime import Process, start
 from leitstand.state.live import LiveHub, Subscription
 from leitstand.telemetry.models import TelemetryPoint
 from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from tests.conftest import free_port
 from tests.support.world import World

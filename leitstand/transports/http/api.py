@@ -5,7 +5,7 @@
     Authorization: Bearer <serial>:<secret>          (or HTTP Basic with the same pair)
 
 The body is exactly what the device would publish on the matching MQTT topic
-(leitstand.transports.mqtt.codec decodes both). The device is the one its credential
+(leitstand.transports.native decodes both). The device is the one its credential
 names, never one named in the request, so a device can only write its own data.
 
 Answers: 202 once the message is committed; 401 for an unknown, revoked or malformed
@@ -23,23 +23,20 @@ import base64
 import binascii
 import enum
 import threading
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from leitstand.auth.secrets import token_digest
 from leitstand.clock import clock
-from leitstand.devices.models import Device, DeviceCredential
-from leitstand.ingest.pipeline import Ingestor, IngestReport, RejectReason
-from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import codec, topics
-from leitstand.transports.mqtt.topics import Channel
+from leitstand.devices.credentials import AuthenticatedDevice
+from leitstand.devices.credentials import authenticate_device as check_credential
+from leitstand.ingest.message import IngestReport, RejectReason
+from leitstand.transports.base import Ingest
+from leitstand.transports.native import codec, topics
+from leitstand.transports.native.topics import Channel
 from leitstand.web.bodies import read_capped
 from leitstand.web.errors import Problem, problem_content
 
@@ -75,12 +72,6 @@ class IngestAck(BaseModel):
     points_written: int
 
 
-@dataclass(frozen=True)
-class AuthenticatedDevice:
-    device_id: int
-    serial: str
-
-
 def _unauthenticated(detail: str) -> Problem:
     problem = Problem(401, "unauthenticated", "Device authentication required", detail)
     problem.headers["WWW-Authenticate"] = 'Bearer realm="leitstand-ingest"'
@@ -99,33 +90,19 @@ def credential_pair(authorization: str) -> tuple[str, str] | None:
     elif scheme.lower() != "bearer":
         return None
     serial, _, secret = value.partition(":")
-    if not serial or not secret or len(serial) > topics.MAX_SERIAL or len(secret) > 200:
+    if not serial or not secret or len(serial) > topics.MAX_SERIAL:
         return None
     return serial, secret
 
 
-def _find_device(factory: sessionmaker[Session], serial: str, secret: str) -> AuthenticatedDevice | None:
-    with system_session(factory, reason="ingest: authenticate a device credential") as db:
-        row = db.execute(
-            select(Device.id, Device.serial_number)
-            .join(DeviceCredential, DeviceCredential.device_id == Device.id)
-            .where(
-                DeviceCredential.secret_hash == token_digest(secret),
-                DeviceCredential.username == serial,
-                DeviceCredential.revoked_at.is_(None),
-                Device.decommissioned_at.is_(None),
-            )
-        ).first()
-    return AuthenticatedDevice(device_id=row[0], serial=row[1]) if row else None
-
-
 async def authenticate_device(request: Request) -> AuthenticatedDevice:
     """The device behind a request, by its credential. Refuses user tokens and cookies."""
-    ingestor: Ingestor = request.app.state.ingestor
+    ingestor: Ingest = request.app.state.ingestor
     pair = credential_pair(request.headers.get("authorization", ""))
     device = None
     if pair is not None:
-        device = await run_in_threadpool(_find_device, request.app.state.session_factory, *pair)
+        device = await run_in_threadpool(check_credential, request.app.state.session_factory, *pair,
+                                         transport="HTTP ingest")
     if device is None:
         await run_in_threadpool(ingestor.reject, None, BAD_CREDENTIALS, "HTTP ingest without a valid device credential")
         raise _unauthenticated("Send the device credential as Authorization: Bearer <serial>:<secret>.")
@@ -148,7 +125,7 @@ def _refused(reason: str, detail: str) -> Problem:
     return Problem(422, "message-refused", "Message refused", detail, reason=reason)
 
 
-async def _read_body(request: Request, device: AuthenticatedDevice, ingestor: Ingestor) -> bytes:
+async def _read_body(request: Request, device: AuthenticatedDevice, ingestor: Ingest) -> bytes:
     try:
         return await read_capped(request, MAX_BODY_BYTES)
     except Problem as refusal:
@@ -157,17 +134,17 @@ async def _read_body(request: Request, device: AuthenticatedDevice, ingestor: In
         raise _refused(RejectReason.oversized, detail) from refusal
 
 
-def _accept(ingestor: Ingestor, message: Any) -> IngestReport:
+def _accept(ingestor: Ingest, message: Any) -> IngestReport:
     with _accept_turn:
         return ingestor.accept([message])
 
 
 async def _ingest(request: Request, device: AuthenticatedDevice, path: str) -> Any:
     """`path`: what follows `up/` in the matching MQTT topic, as the request named it."""
-    ingestor: Ingestor = request.app.state.ingestor
+    ingestor: Ingest = request.app.state.ingestor
     payload = await _read_body(request, device, ingestor)
     try:
-        message = codec.decode(topics.uplink_below(device.serial, path), payload, clock.now())
+        message = codec.decode_below(device.serial, path, payload, clock.now())
     except codec.DecodeError as error:
         await run_in_threadpool(ingestor.reject, device.serial, error.reason, error.detail)
         raise _refused(error.reason, error.detail) from None

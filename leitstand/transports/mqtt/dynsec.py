@@ -37,7 +37,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from leitstand.config import Settings
-from leitstand.transports.mqtt import topics
+from leitstand.transports.native import topics
 
 log = logging.getLogger(__name__)
 

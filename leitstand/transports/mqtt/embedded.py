@@ -57,15 +57,13 @@ from amqtt.mqtt.puback import PubackPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import INCOMING, ApplicationMessage, IncomingApplicationMessage, OutgoingApplicationMessage
 from amqtt.session import Session as MqttSession
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from leitstand.auth.secrets import token_digest
 from leitstand.config import Settings
-from leitstand.devices.models import Device, DeviceCredential
-from leitstand.ingest.pipeline import RejectReason, count_rejection
-from leitstand.tenancy.scope import system_session
-from leitstand.transports.mqtt import topics
+from leitstand.devices.credentials import authenticate_device
+from leitstand.ingest.message import RejectReason
+from leitstand.transports.base import Ingest
+from leitstand.transports.native import topics
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +73,9 @@ SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 class DeviceGate:
     """Who may log in, and which topics each principal may use."""
 
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], ingest: Ingest) -> None:
         self.factory = session_factory
+        self.ingest = ingest  # counts the publishes it refuses on the device
         self.service_username = settings.mqtt_service_username
         self.service_password = settings.resolved_mqtt_service_password()
 
@@ -94,20 +93,7 @@ class DeviceGate:
             return False
         if not topics.is_topic_level(username):
             return False
-        return self._device_secret_matches(username, password)
-
-    def _device_secret_matches(self, serial: str, secret: str) -> bool:
-        with system_session(self.factory, reason="MQTT device login") as db:
-            digests = db.scalars(
-                select(DeviceCredential.secret_hash)
-                .join(Device, Device.id == DeviceCredential.device_id)
-                .where(DeviceCredential.username == serial, DeviceCredential.revoked_at.is_(None),
-                       Device.decommissioned_at.is_(None))
-            ).all()
-        offered = token_digest(secret)
-        # Compare against every live credential without stopping early: timing tells nothing.
-        matches = [hmac.compare_digest(offered, digest) for digest in digests]
-        return any(matches)
+        return authenticate_device(self.factory, username, password, transport="MQTT device login") is not None
 
     # --- authorisation --------------------------------------------------------------
 
@@ -252,8 +238,7 @@ class LeitstandBroker(Broker):
             detail = f"publish to {shown!r} refused: a device publishes only under {topics.device_publish_filter(serial)}"
             async with self._counting:
                 try:
-                    await asyncio.to_thread(count_rejection, self.gate.factory, serial, RejectReason.forbidden_topic,
-                                            detail)
+                    await asyncio.to_thread(self.gate.ingest.reject, serial, RejectReason.forbidden_topic, detail)
                 except Exception:  # the broker must go on serving everyone else
                     log.exception("could not count the refused publish of %s", serial)
         await handler.handle_connection_closed()
@@ -262,10 +247,10 @@ class LeitstandBroker(Broker):
 class EmbeddedBroker:
     """amqtt on settings.mqtt_host:mqtt_port with Leitstand's login and ACL."""
 
-    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session], ingest: Ingest) -> None:
         self.host = settings.mqtt_host
         self.port = settings.mqtt_port
-        self.gate = DeviceGate(settings, session_factory)
+        self.gate = DeviceGate(settings, session_factory, ingest)
         self._broker: LeitstandBroker | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

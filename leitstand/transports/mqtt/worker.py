@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -50,7 +50,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.ingest.message import CommandRequest, DeviceMessage
-from leitstand.transports.mqtt import codec, topics
+from leitstand.transports.base import Ingest
+from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.stream import Publish, StreamSettings, UplinkStream
 
 log = logging.getLogger(__name__)
@@ -61,14 +62,6 @@ MAX_BACKOFF_SECONDS = 10.0
 # is stored; at 10 000 msg/s a cap of 500 left half of each batch's fixed cost (commit,
 # live-state lock, alarm and notification round trips) on too few messages.
 BATCH_MESSAGES = 1000
-
-
-class Ingest(Protocol):
-    """What the worker needs of `leitstand.ingest.pipeline.Ingestor`."""
-
-    def accept(self, messages: Sequence[DeviceMessage]) -> Any: ...
-
-    def reject(self, serial: str | None, reason: str, detail: str) -> None: ...
 
 
 @dataclass

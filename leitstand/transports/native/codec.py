@@ -1,7 +1,8 @@
-"""JSON payloads of the MQTT protocol, version 1, to and from canonical messages.
+"""The native JSON payloads, version 1, to and from canonical messages: over MQTT and HTTP alike.
 
-`decode()` turns one uplink (topic + payload) into a `DeviceMessage` or raises
-`DecodeError` with a `RejectReason`; `encode_command()` turns a `CommandRequest` into
+`decode()` turns one MQTT uplink (topic + payload) into a `DeviceMessage` or raises
+`DecodeError` with a `RejectReason`; `decode_uplink()` does the same for a channel already
+parsed (HTTP ingest names it in its URL); `encode_command()` turns a `CommandRequest` into
 the downlink topic and payload. The device-side halves (`encode_uplink`,
 `decode_command`) serve simulators, benchmarks and tests, so the protocol is written
 down exactly once.
@@ -22,9 +23,9 @@ from typing import Any
 import orjson
 
 from leitstand.ingest.message import CommandOutcome, CommandRequest, DeviceMessage, MessageKind, Reading, Value
-from leitstand.ingest.pipeline import RejectReason
-from leitstand.transports.mqtt import topics
-from leitstand.transports.mqtt.topics import Channel
+from leitstand.ingest.message import RejectReason
+from leitstand.transports.native import topics
+from leitstand.transports.native.topics import Channel
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_BATCH_ENTRIES = 500
@@ -66,11 +67,25 @@ class DecodeError(ValueError):
 
 
 def decode(topic: str, payload: bytes, received_at: datetime) -> DeviceMessage:
-    """One uplink as a canonical message. Raises DecodeError."""
+    """One MQTT uplink as a canonical message. Raises DecodeError."""
     try:
         up = topics.parse_uplink(topic)
     except topics.TopicError as error:
         raise DecodeError(RejectReason.malformed, str(error), error.serial) from None
+    return _decode_uplink(up, payload, received_at)
+
+
+def decode_below(serial: str, path: str, payload: bytes, received_at: datetime) -> DeviceMessage:
+    """One uplink of an authenticated device on the channel `path` names (what follows `up/`
+    in the MQTT topic; HTTP ingest's URL). Raises DecodeError as `decode` does."""
+    try:
+        up = topics.parse_uplink_path(serial, path)
+    except topics.TopicError as error:
+        raise DecodeError(RejectReason.malformed, str(error), error.serial) from None
+    return _decode_uplink(up, payload, received_at)
+
+
+def _decode_uplink(up: topics.Uplink, payload: bytes, received_at: datetime) -> DeviceMessage:
     try:
         return _decode_body(up, payload, received_at)
     except DecodeError as error:

@@ -1,4 +1,4 @@
-"""The MQTT topic scheme, version 1.
+"""The native topic scheme, version 1: MQTT topics, and the same channels below HTTP ingest's URL.
 
 A device talks only under its own serial number:
 
@@ -73,13 +73,6 @@ def uplink(serial: str, channel: Channel | str, command_id: str | None = None) -
     return f"{PREFIX}/{serial}/up/{channel}"
 
 
-def uplink_below(serial: str, path: str) -> str:
-    """`ls/v1/{serial}/up/{path}` with `path` unchecked, as a transport received it (HTTP
-    ingest's URL path): `parse_uplink` refuses a path outside the scheme as it refuses
-    such a publish, naming the serial."""
-    return f"{PREFIX}/{serial}/up/{path}"
-
-
 def command_topic(serial: str, command_id: str) -> str:
     """Where a command request for a device is published."""
     return f"{PREFIX}/{serial}/down/commands/{command_id}"
@@ -123,19 +116,30 @@ def parse_uplink(topic: str) -> Uplink:
     serial = levels[2]
     if not is_topic_level(serial):
         raise TopicError(f"invalid serial number in topic {topic!r}")
-    if len(levels) < 5:
+    return _channel_of(serial, levels[4:])
+
+
+def parse_uplink_path(serial: str, path: str) -> Uplink:
+    """The channel below `ls/v1/{serial}/up/` named by `path`, as HTTP ingest's URL names it
+    for its authenticated device: refused as the same publish would be, naming the serial."""
+    return _channel_of(serial, path.split("/") if path else [])
+
+
+def _channel_of(serial: str, levels: list[str]) -> Uplink:
+    if not levels:
         raise TopicError(f"no channel after {PREFIX}/{serial}/up", serial)
     try:
-        channel = Channel(levels[4])
+        channel = Channel(levels[0])
     except ValueError:
-        raise TopicError(f"unknown uplink channel {levels[4][:40]!r}", serial) from None
+        raise TopicError(f"unknown uplink channel {levels[0][:40]!r}", serial) from None
+    below = "/".join(levels)
     if channel == Channel.commands:
-        if len(levels) != 6 or not is_topic_level(levels[5], MAX_COMMAND_ID):
-            raise TopicError(f"a command result goes to {PREFIX}/{{serial}}/up/commands/{{command_id}}, not {topic!r}",
-                             serial)
-        return Uplink(serial, channel, levels[5])
-    if len(levels) != 5:
-        raise TopicError(f"unexpected levels after {channel} in {topic!r}", serial)
+        if len(levels) != 2 or not is_topic_level(levels[1], MAX_COMMAND_ID):
+            raise TopicError(f"a command result goes to {PREFIX}/{{serial}}/up/commands/{{command_id}}, not "
+                             f"{PREFIX}/{serial}/up/{below!r}", serial)
+        return Uplink(serial, channel, levels[1])
+    if len(levels) != 1:
+        raise TopicError(f"unexpected levels after {channel} in {PREFIX}/{serial}/up/{below!r}", serial)
     return Uplink(serial, channel)
 
 
