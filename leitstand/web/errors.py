@@ -6,7 +6,7 @@ here turn every failure into a problem document, so a client never sees a bare
 
 A problem's `title` and `detail` are English message ids (a `Message` where values go into
 them), put into the reader's language only when the answer is written (see `api_language`);
-their German texts are in leitstand/portal/locale/de/LC_MESSAGES/problems.po. The `type` is
+their German texts are in leitstand/i18n/locale/de/LC_MESSAGES/problems.po. The `type` is
 the same in every language.
 """
 
@@ -24,8 +24,7 @@ from sqlalchemy import inspect as inspect_row
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leitstand.i18n import Message, in_language
-from leitstand.portal.i18n import api_language
+from leitstand.i18n import Message, api_language, in_language
 from leitstand.tenancy.scope import OutOfScope
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,9 @@
-"""Languages: English message ids, German catalogues per area, merged at first use.
+"""The catalogues: English message ids, German catalogues per area (locale/de/LC_MESSAGES/*.po),
+merged at first use.
 
 The catalogues are read from the .po sources directly, so no compiled .mo file is
-ever committed or forgotten. They live with the portal, which holds most texts; the
-API's problems, mails, PDFs and the domains' refusals use the same ones, so this module
-is below all of them. Which language a request gets is the web layer's choice
-(leitstand.portal.i18n.negotiate, api_language).
+ever committed or forgotten. The portal's pages, the API's problems, mails, PDFs and the
+domains' refusals all use the same ones. Which language a request gets is in negotiation.py.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-LOCALE_DIR = Path(__file__).parent / "portal" / "locale"
+LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
 
