@@ -19,7 +19,9 @@ FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/buil
 demo: $(VENV)/.installed $(FRONTEND_BUILD)
 	$(BIN)/leitstand demo --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
+# The import contracts first (pyproject.toml, [tool.importlinter]): a second, not worth a test run when broken.
 test: $(VENV)/.installed-test $(FRONTEND_BUILD)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 frontend: $(FRONTEND_BUILD)

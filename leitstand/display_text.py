@@ -61,3 +61,12 @@ def clean(text: str, *, refuse_reordering: bool = True) -> str:
         if char not in JOINERS
         or (0 < index < len(chars) - 1 and _uses_joiners(chars[index - 1]) and _uses_joiners(chars[index + 1]))
     )
+
+
+def clean_file_name(name: str) -> str:
+    """A file name as its owner gave it, fit to store and to send: display text (NFC, nothing
+    invisible or reordering, see `clean`) without control characters, path separators as "_",
+    blanks trimmed. Empty if nothing is left."""
+    name = clean(name, refuse_reordering=False).replace("/", "_").replace("\\", "_")
+    # Cc: C0/C1 controls (CR, LF, TAB, NUL, DEL, …); Zl/Zp: line and paragraph separators.
+    return "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Zl", "Zp")).strip()

@@ -23,7 +23,7 @@ from leitstand.maintenance import pdf
 from leitstand.notifications import wording
 from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import DeliveryOutcome
-from leitstand.portal import i18n
+from leitstand import i18n
 
 PACKAGE = Path(leitstand.__file__).parent
 # The functions that take a problem's title or detail (see leitstand.web.errors), by the

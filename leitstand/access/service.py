@@ -8,18 +8,29 @@ granted only on targets of the tenant kinds it is made for (`Role.tenant_kinds`)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from leitstand.access.roles import ROLES, Role, ScopeKind
+from leitstand.access.roles import ROLES, Permission, Role, ScopeKind
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.devices.models import Device, DeviceShare
+from leitstand.i18n import Forbidden, Message, NotFound, Refusal
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from leitstand.web.deps import Access
-from leitstand.web.errors import Message, forbidden, invalid, not_found
+
+
+class Access(Protocol):
+    """What granting needs of the request (leitstand.web.deps.Access is one): the caller's
+    session, a session factory, and a session scoped to another permission of the caller."""
+
+    db: Session
+    session_factory: sessionmaker[Session]
+
+    def scoped_for(self, permission: Permission) -> Session: ...
+
 
 TARGET_MODELS: dict[ScopeKind, type[Any]] = {ScopeKind.tenant: Tenant, ScopeKind.site: Site, ScopeKind.device: Device}
 
@@ -27,7 +38,7 @@ TARGET_MODELS: dict[ScopeKind, type[Any]] = {ScopeKind.tenant: Tenant, ScopeKind
 def role_named(key: str) -> Role:
     role = ROLES.get(key)
     if role is None:
-        raise invalid(Message("Unknown role %(role)s; see GET /api/v1/roles.", role=repr(key)))
+        raise Refusal(Message("Unknown role %(role)s; see GET /api/v1/roles.", role=repr(key)))
     return role
 
 
@@ -37,14 +48,14 @@ def check_within_grantee(access: Access, grantee: User, kind: ScopeKind, target:
     let one customer's user into the other's sites."""
     own = access.db.get(Tenant, grantee.tenant_id)
     if own is None:
-        raise not_found("user")
+        raise NotFound("user")
     if kind == ScopeKind.device and access.db.scalar(
         select(DeviceShare.id).where(DeviceShare.device_id == target.id, DeviceShare.tenant_id == own.id)
     ) is not None:
         return
     target_tenant = target if kind == ScopeKind.tenant else access.db.get(Tenant, target.tenant_id)
     if target_tenant is None or not target_tenant.path.startswith(own.path):
-        raise invalid(Message("The %(target)s lies outside the user's organisation; grant only within it.",
+        raise Refusal(Message("The %(target)s lies outside the user's organisation; grant only within it.",
                               target=Message(kind.value)))
 
 
@@ -59,9 +70,9 @@ def check_tenant_kind(access: Access, role: Role, kind: ScopeKind, target: Any) 
     if tenant_kind not in role.tenant_kinds:
         fits = ", ".join(sorted(role.tenant_kinds))
         if kind == ScopeKind.tenant:
-            raise invalid(Message("The role %(role)s is made for %(fits)s tenants; it cannot be granted on a %(tenant_kind)s tenant.",
+            raise Refusal(Message("The role %(role)s is made for %(fits)s tenants; it cannot be granted on a %(tenant_kind)s tenant.",
                                   role=role.key, fits=fits, tenant_kind=tenant_kind))
-        raise invalid(Message(
+        raise Refusal(Message(
             "The role %(role)s is made for %(fits)s tenants; it cannot be granted on a %(target)s of a %(tenant_kind)s tenant.",
             role=role.key, fits=fits, target=Message(kind.value), tenant_kind=tenant_kind))
 
@@ -69,15 +80,15 @@ def check_tenant_kind(access: Access, role: Role, kind: ScopeKind, target: Any) 
 def check_grantable(access: Access, role: Role, kind: ScopeKind, target_id: int) -> Any:
     """Return the target if the principal may grant `role` on it; raise otherwise."""
     if kind not in role.grantable_on:
-        raise invalid(Message("The role %(role)s cannot be granted on a %(target)s.", role=role.key, target=Message(kind.value)))
+        raise Refusal(Message("The role %(role)s cannot be granted on a %(target)s.", role=role.key, target=Message(kind.value)))
     model = TARGET_MODELS[kind]
     target = access.db.get(model, target_id)
     if target is None:
-        raise not_found(kind.value)
+        raise NotFound(kind.value)
     check_tenant_kind(access, role, kind, target)
     for permission in role.permissions:
         with access.scoped_for(permission) as session:
             if session.get(model, target_id) is None:
-                raise forbidden(Message("You cannot grant %(role)s: you lack %(permission)s there yourself.",
+                raise Forbidden(Message("You cannot grant %(role)s: you lack %(permission)s there yourself.",
                                          role=role.key, permission=permission.value))
     return target

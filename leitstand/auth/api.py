@@ -25,7 +25,7 @@ from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.secrets import SecretBox, new_token, token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.config import Settings
-from leitstand.portal.i18n import LANGUAGE_COOKIE
+from leitstand.i18n import LANGUAGE_COOKIE
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User

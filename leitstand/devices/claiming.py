@@ -30,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,19 +42,18 @@ from leitstand.auth.secrets import token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.devices.models import Device, DeviceCredential, DeviceShare
-from leitstand.devices.schemas import ClaimSecret, Labels, SerialNumber, TypeKeyField
+from leitstand.devices.schemas import DeviceImportRow
 from leitstand.devices.service import claim_secret_matches, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
+from leitstand.i18n import Conflict, NotFound, Refusal, Throttled
 from leitstand.licenses.models import License
 from leitstand.licenses.service import record_change, snapshot, term_end
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.web.crud import get_visible
-from leitstand.web.errors import Problem, conflict, invalid, throttled
-from leitstand.web.types import Input, Name, RefId
 
 log = logging.getLogger(__name__)
+M = TypeVar("M")
 
 # --- credential listeners ----------------------------------------------------------------
 
@@ -120,9 +119,9 @@ def issue_credentials(db: Session, device: Device) -> tuple[DeviceCredential, st
 def rotate_credentials(db: Session, device: Device) -> tuple[DeviceCredential, str]:
     """New credentials for a claimed, working device; the old ones stop at once."""
     if device.claimed_at is None:
-        raise conflict("The device is not claimed yet; claiming issues its first credentials.")
+        raise Conflict("The device is not claimed yet; claiming issues its first credentials.")
     if device.decommissioned_at is not None:
-        raise conflict("The device is decommissioned.")
+        raise Conflict("The device is decommissioned.")
     return issue_credentials(db, device)
 
 
@@ -231,15 +230,23 @@ def claim_policy(settings: Settings) -> throttle.GuessPolicy:
     )
 
 
-def _no_such_device() -> Problem:
+def _no_such_device() -> NotFound:
     # One answer for "unknown serial", "wrong secret" and "not yours to claim", so that
     # serial numbers cannot be probed.
-    return Problem(404, "not-found", "Not found", "No such device, or the claim secret does not match.")
+    return NotFound("device", "No such device, or the claim secret does not match.")
 
 
-def _throttled(refusal: throttle.Refusal) -> Problem:
-    return throttled("claim-throttled", "Too many wrong claim secrets from your organisation; wait before trying again.",
+def _throttled(refusal: throttle.Refusal) -> Throttled:
+    return Throttled("claim-throttled", "Too many wrong claim secrets from your organisation; wait before trying again.",
                      refusal.retry_after_seconds)
+
+
+def _visible(db: Session, model: type[M], key: int, what: str) -> M:
+    """The row if the claimer's scoped session shows it; NotFound otherwise."""
+    row = db.get(model, key)
+    if row is None:
+        raise NotFound(what)
+    return row
 
 
 @contextmanager
@@ -293,7 +300,7 @@ def claim_device(
         else:
             throttle.record_success(lookup, policy, serial_number, claimer)
             if device.decommissioned_at is not None:
-                raise conflict("The device is decommissioned.")
+                raise Conflict("The device is decommissioned.")
             # Compare and set: of two claims racing for one device, exactly one passes. PostgreSQL's
             # row lock above serialises them already; SQLite takes its write lock here.
             devices = Device.__table__
@@ -301,7 +308,7 @@ def claim_device(
                 update(devices).where(devices.c.id == device.id, devices.c.claimed_at.is_(None)).values(claimed_at=now)
             )
             if device.claimed_at is not None or reserved.rowcount != 1:  # type: ignore[attr-defined]
-                raise conflict("The device is claimed already.")
+                raise Conflict("The device is claimed already.")
             owner_path = lookup.scalar(select(Tenant.path).where(Tenant.id == device.tenant_id))
             # Shares were the previous owner's to give; a device changing hands starts without.
             for share in lookup.scalars(select(DeviceShare).where(DeviceShare.device_id == device.id)):
@@ -312,12 +319,12 @@ def claim_device(
         db.commit()  # keep the failure count and audit entry
         raise _no_such_device()
 
-    tenant = get_visible(db, Tenant, tenant_id, "tenant")
-    site = get_visible(db, Site, site_id, "site")
+    tenant = _visible(db, Tenant, tenant_id, "tenant")
+    site = _visible(db, Site, site_id, "site")
     if device is None or owner_path is None or not tenant.path.startswith(owner_path):
         raise _no_such_device()
     if not site_serves_tenant(db, site, tenant):
-        raise invalid("The site belongs to another organisation than the tenant.")
+        raise Refusal("The site belongs to another organisation than the tenant.")
 
     device = db.merge(device, load=False)
     device.tenant_id = tenant.id
@@ -348,15 +355,6 @@ MAX_IMPORT_ROWS = 500
 
 class CsvRejected(ValueError):
     """The file as a whole cannot be read: encoding, header, size."""
-
-
-class _ImportRow(Input):
-    serial_number: SerialNumber
-    type_key: TypeKeyField
-    name: Name | None = None
-    site_id: RefId | None = None
-    labels: Labels = Field(default_factory=list)
-    claim_secret: ClaimSecret | None = None
 
 
 @dataclass
@@ -426,7 +424,7 @@ def read_csv(data: bytes, max_rows: int = MAX_IMPORT_ROWS) -> list[tuple[int, di
     return rows
 
 
-def _validate_cells(cells: dict[str, str]) -> _ImportRow:
+def _validate_cells(cells: dict[str, str]) -> DeviceImportRow:
     values: dict[str, object] = {}
     for column in IMPORT_COLUMNS:
         cell = (cells.get(column) or "").strip()
@@ -439,7 +437,7 @@ def _validate_cells(cells: dict[str, str]) -> _ImportRow:
             values[column] = int(cell)
         else:
             values[column] = cell
-    return _ImportRow.model_validate(values)
+    return DeviceImportRow.model_validate(values)
 
 
 def _first_error(error: ValidationError) -> str:
@@ -472,11 +470,11 @@ def import_devices(
     The caller commits when `report.imported` is true.
     """
     report = ImportReport(tenant_id=tenant.id, dry_run=dry_run)
-    parsed: list[tuple[ImportRowResult, _ImportRow | None]] = []
+    parsed: list[tuple[ImportRowResult, DeviceImportRow | None]] = []
     first_row_of: dict[str, int] = {}
     for number, cells in read_csv(data, max_rows):
         result = ImportRowResult(row=number, serial_number=(cells.get("serial_number") or "").strip()[:64])
-        row: _ImportRow | None = None
+        row: DeviceImportRow | None = None
         if "__extra__" in cells:
             result.status, result.message = "error", "more cells than the header has columns"
         else:

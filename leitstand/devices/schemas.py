@@ -23,6 +23,17 @@ class DeviceCreate(Input):
     claim_secret: ClaimSecret | None = Field(None, description="The secret printed on the label; generated if omitted.")
 
 
+class DeviceImportRow(Input):
+    """One row of a device import file (leitstand.devices.claiming.import_devices)."""
+
+    serial_number: SerialNumber
+    type_key: TypeKeyField
+    name: Name | None = None
+    site_id: RefId | None = None
+    labels: Labels = Field(default_factory=list)
+    claim_secret: ClaimSecret | None = None
+
+
 class DeviceUpdate(Patch):
     name: Name = UNCHANGED
     site_id: RefId | None = Field(UNCHANGED, description="null takes the device off its site.")

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.config import Settings
+from leitstand.display_text import clean_file_name
 from leitstand.i18n import Message, Refusal
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry
-from leitstand.web.downloads import clean_file_name
 
 # (signature test, media type, file extension)
 _SIGNATURES: tuple[tuple[str, str, str], ...] = (

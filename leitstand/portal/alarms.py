@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import case, func, select
 from starlette.datastructures import FormData
 
+from leitstand import i18n
 from leitstand.access.roles import Permission
 from leitstand.alarms.api import add_alarm_rule, alarms_query
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule, AlarmState, TargetKind
@@ -37,7 +38,7 @@ from leitstand.alarms.service import SEVERITIES, SEVERITY_RANK
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, shipped_types
-from leitstand.portal import dashboard_queries, i18n, sites_queries
+from leitstand.portal import dashboard_queries, sites_queries
 from leitstand.portal import devices_queries as q
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, Sortable, csv_download, export_link
 from leitstand.portal.listing import msgid as _

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from leitstand import i18n
 from leitstand.access.roles import Permission
 from leitstand.portal import dashboard_queries as figures
-from leitstand.portal import devices_queries, i18n, sites_queries
+from leitstand.portal import devices_queries, sites_queries
 from leitstand.portal.pages import page, render
 from leitstand.web.deps import Access
 

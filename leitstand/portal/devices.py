@@ -29,7 +29,7 @@ from leitstand.devicetypes.spec import Command as SpecCommand
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.portal import devices_queries as q
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.listing import CsvColumn, csv_download, export_link
 from leitstand.portal.listing import msgid as _
 from leitstand.portal.pages import page, render

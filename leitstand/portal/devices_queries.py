@@ -22,7 +22,7 @@ from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey
 from leitstand.formats import format_quantity
 from leitstand.licenses.models import License, LicenseStatus
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.listing import MAX_EXPORT_ROWS, Sort, Sortable
 from leitstand.portal.sites_queries import alarming_device_ids
 from leitstand.sites.locations import location_paths

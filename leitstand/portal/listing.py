@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from sqlalchemy import Select
 
 from leitstand.audit.recorder import record
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.web.deps import Access
 from leitstand.web.downloads import content_disposition
 

@@ -18,12 +18,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BeforeValidator, Field
 from sqlalchemy import select
 
-from leitstand import formats
+from leitstand import formats, i18n
 from leitstand.access.roles import Permission, ScopeKind
 from leitstand.audit.api import Token as AuditToken
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
-from leitstand.portal import bulk, i18n
+from leitstand.portal import bulk
 from leitstand.portal import manage_queries as queries
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, csv_download, export_link
 from leitstand.portal.listing import msgid as _

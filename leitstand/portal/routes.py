@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
+from leitstand import i18n
 from leitstand.portal import (
     account,
     alarms,
@@ -17,7 +18,6 @@ from leitstand.portal import (
     dataexport,
     device_bulk,
     devices,
-    i18n,
     login,
     maintenance,
     manage,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
 from leitstand.devices.models import Device
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.devices import moment_formatter
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, Sortable, csv_download, export_link
 from leitstand.portal.listing import msgid as _

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-from leitstand import display_text
+from leitstand.display_text import clean_file_name
 
 FALLBACK_STEM = "download"
 # Letters that NFKD does not take apart, spelled as their readers would in ASCII.
@@ -23,15 +23,6 @@ _SPELLED = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ":
 # backslash, which end or escape the quoted string; "%", which some clients decode (RFC 6266 appendix D).
 _NOT_IN_FALLBACK = re.compile(r'[^\x20-\x7e]+|["\\%]')
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")
-
-
-def clean_file_name(name: str) -> str:
-    """A file name as its owner gave it, fit to store and to send: display text (NFC, nothing
-    invisible or reordering, see leitstand.display_text) without control characters, path
-    separators as "_", blanks trimmed. Empty if nothing is left."""
-    name = display_text.clean(name, refuse_reordering=False).replace("/", "_").replace("\\", "_")
-    # Cc: C0/C1 controls (CR, LF, TAB, NUL, DEL, …); Zl/Zp: line and paragraph separators.
-    return "".join(char for char in name if unicodedata.category(char) not in ("Cc", "Zl", "Zp")).strip()
 
 
 def content_disposition(file_name: str) -> str:

@@ -1,12 +1,13 @@
 """Errors as `application/problem+json` (RFC 9457), handled in one place.
 
-Services raise `Problem` (or let a database or scope error surface); the handlers
-here turn every failure into a problem document, so a client never sees a bare
-500 page or a stack trace.
+Domains raise their own refusals (leitstand.i18n: Refusal, NotFound, Forbidden, Conflict,
+Throttled) or let a database or scope error surface; API routes raise `Problem`. The handlers
+here turn every failure into a problem document, so a client never sees a bare 500 page or a
+stack trace.
 
 A problem's `title` and `detail` are English message ids (a `Message` where values go into
 them), put into the reader's language only when the answer is written (see `api_language`);
-their German texts are in leitstand/portal/locale/de/LC_MESSAGES/problems.po. The `type` is
+their German texts are in leitstand/i18n/locale/de/LC_MESSAGES/problems.po. The `type` is
 the same in every language.
 """
 
@@ -24,8 +25,7 @@ from sqlalchemy import inspect as inspect_row
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from leitstand.i18n import Message, in_language
-from leitstand.portal.i18n import api_language
+from leitstand.i18n import Conflict, Forbidden, Message, NotFound, Refusal, Throttled, api_language, in_language
 from leitstand.tenancy.scope import OutOfScope
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,24 @@ def log_invalid_row(row: Any, model: str, errors: list[Any]) -> None:
     log.error("stored row %s does not match %s: %s", name, model, reasons)
 
 
+# The problem of each kind of the domains' refusals: status, kind, title. Any other Refusal is invalid (422).
+_REFUSAL_PROBLEMS: tuple[tuple[type[Refusal], int, str, str], ...] = (
+    (NotFound, 404, "not-found", "Not found"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
+    (Conflict, 409, "conflict", "Conflict"),
+)
+
+
+def problem_of(refusal: Refusal) -> Problem:
+    """The problem that answers a domain's refusal."""
+    if isinstance(refusal, Throttled):
+        return throttled(refusal.kind, refusal.text, refusal.retry_after_seconds)
+    for kind, status, name, title in _REFUSAL_PROBLEMS:
+        if isinstance(refusal, kind):
+            return Problem(status, name, title, refusal.text)
+    return invalid(refusal.text)
+
+
 def invalid_stored_data() -> Problem:
     return Problem(500, "invalid-stored-data", "Stored data is invalid",
                    "A stored record does not match its schema. It has been logged for the operator.")
@@ -163,6 +181,11 @@ def install_error_handlers(app: FastAPI, html_pages: HtmlErrorPages | None = Non
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem) -> Response:
         return respond(request, error.status, error.kind, error.title, error.detail, error.headers, **error.extra)
+
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, error: Refusal) -> Response:
+        problem = problem_of(error)
+        return respond(request, problem.status, problem.kind, problem.title, problem.detail, problem.headers, **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:

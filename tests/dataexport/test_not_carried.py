@@ -18,7 +18,7 @@ from markupsafe import escape
 
 from leitstand.dataexport import manifest as fmt
 from leitstand.db.models import Base
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.routes import PORTAL_ROUTERS
 from leitstand.web.app import api_operations
 from tests.dataexport.test_api import run_export

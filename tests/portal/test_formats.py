@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from leitstand.dataexport.models import ExportJob
 from leitstand.formats import format_day, format_moment, format_number, format_quantity
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.state.models import DeviceState
 from tests.support.world import World
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.pages import NAVIGATION
 
 # Every text node and every text a person reads from an attribute, hidden ones included: a dialog

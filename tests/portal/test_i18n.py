@@ -9,7 +9,7 @@ from babel.messages.extract import extract
 from jinja2.ext import babel_extract
 from starlette.requests import Request
 
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.pages import NAVIGATION, PORTAL_DIR
 
 TEMPLATE_DIR = PORTAL_DIR / "templates"

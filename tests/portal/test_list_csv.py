@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from leitstand.audit.models import AuditEntry
 from leitstand.devices.models import Device
-from leitstand.portal import i18n
+from leitstand import i18n
 from leitstand.portal.listing import safe_cell
 from tests.portal.lists_support import CASES, ListCase, logged_in, seed
 from tests.support.world import ALPHA_MARK, BETA_MARK, World

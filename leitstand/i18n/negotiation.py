@@ -1,14 +1,11 @@
 """Which language a page or an API answer gets: the user's setting, the language cookie,
-the browser's preference. The catalogues and Message are in leitstand.i18n."""
+the browser's preference."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from leitstand.i18n import DEFAULT_LANGUAGE, LANGUAGES, LOCALE_DIR, Message, gettext_for, in_language, translations
-
-__all__ = ["DEFAULT_LANGUAGE", "LANGUAGES", "LANGUAGE_COOKIE", "LOCALE_DIR", "Message", "api_language", "gettext_for",
-           "in_language", "negotiate", "translations"]
+from leitstand.i18n.catalogue import DEFAULT_LANGUAGE, LANGUAGES
 
 LANGUAGE_COOKIE = "leitstand_lang"
 

@@ -1,10 +1,9 @@
-"""Languages: English message ids, German catalogues per area, merged at first use.
+"""The catalogues: English message ids, German catalogues per area (locale/de/LC_MESSAGES/*.po),
+merged at first use.
 
 The catalogues are read from the .po sources directly, so no compiled .mo file is
-ever committed or forgotten. They live with the portal, which holds most texts; the
-API's problems, mails, PDFs and the domains' refusals use the same ones, so this module
-is below all of them. Which language a request gets is the web layer's choice
-(leitstand.portal.i18n.negotiate, api_language).
+ever committed or forgotten. The portal's pages, the API's problems, mails, PDFs and the
+domains' refusals all use the same ones. Which language a request gets is in negotiation.py.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-LOCALE_DIR = Path(__file__).parent / "portal" / "locale"
+LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
 
@@ -102,8 +101,38 @@ def gettext_for(language: str):  # type: ignore[no-untyped-def]
 
 class Refusal(ValueError):
     """The base of the domains' refusals: `text` is shown to the user, an English message id or
-    a Message, put into the reader's language where the answer is written. str() is the English."""
+    a Message, put into the reader's language where the answer is written. str() is the English.
+
+    Domains raise these, never the web's problems; leitstand.web.errors answers each kind with
+    its problem (a plain Refusal: 422 invalid), where an API route does not catch it itself."""
 
     def __init__(self, text: str | Message) -> None:
         super().__init__(str(text))
         self.text = text
+
+
+class NotFound(Refusal):
+    """No such record, or one the reader may not see: the two read alike, so that nobody can
+    probe for what exists. `what` names the kind of record (a message id, e.g. "device")."""
+
+    def __init__(self, what: str = "resource", text: str | Message | None = None) -> None:
+        super().__init__(text or Message("No such %(what)s, or not visible to you.", what=Message(what)))
+        self.what = what
+
+
+class Forbidden(Refusal):
+    """The reader is known, but may not do this."""
+
+
+class Conflict(Refusal):
+    """The request is valid, but the record's state does not allow it now (claimed already)."""
+
+
+class Throttled(Refusal):
+    """Too many attempts: try again after `retry_after_seconds`. `kind` tells clients the
+    throttles apart (e.g. "claim-throttled")."""
+
+    def __init__(self, kind: str, text: str | Message, retry_after_seconds: int) -> None:
+        super().__init__(text)
+        self.kind = kind
+        self.retry_after_seconds = retry_after_seconds
