@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
-from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, spec_for
 from leitstand.formats import format_quantity
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.portal import i18n
@@ -43,7 +43,7 @@ MAX_SITE_CHOICES = 1000
 
 def type_specs(db: Session) -> dict[str, DeviceTypeSpec]:
     """Every device type the session sees (shipped ones and the tenant's own), by key."""
-    return {row.key: DeviceTypeSpec.model_validate(row.spec) for row in db.scalars(select(DeviceType))}
+    return {row.key: spec_for(row.key, db) for row in db.scalars(select(DeviceType))}
 
 
 def text_in(label: Any, language: str) -> str:
@@ -302,7 +302,7 @@ def _with_carried_uplinks(db: Session, rows: list[DeviceRow]) -> list[DeviceRow]
     if not type_keys:
         return rows
     carriers = {row.key for row in db.scalars(select(DeviceType).where(DeviceType.key.in_(type_keys)))
-                if row.spec.get("carries_uplinks")}
+                if spec_for(row.key, db).carries_uplinks}
     carried = carried_uplinks(db, [row.serial_number for row in rows if row.type_key in carriers])
     if not carried:
         return rows
