@@ -190,6 +190,9 @@ class Reading:
     unit: str
     value: Any
     at: datetime | None
+    # What the type declares the value to mean besides (a battery's volts as percent), for display.
+    derived: float | None = None
+    derived_unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,10 +246,11 @@ def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, lang
     readings = []
     for key in spec.telemetry if spec else []:
         entry = latest.get(key.key)
+        value = entry["value"] if entry else None
         readings.append(Reading(
-            key=key.key, label=text_in(key.label, language), kind=key.kind, unit=key.unit,
-            value=entry["value"] if entry else None,
+            key=key.key, label=text_in(key.label, language), kind=key.kind, unit=key.unit, value=value,
             at=datetime.fromisoformat(entry["at"]) if entry else None,
+            derived=key.derived(value), derived_unit=key.derive.unit if key.derive else "",
         ))
     return DeviceStatus(online=online, last_seen_at=last_seen_at, problem=problem, readings=readings,
                         attributes=dict(state.attributes or {}), headline=_headline(spec, readings, language))
