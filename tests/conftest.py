@@ -231,3 +231,17 @@ def world(app, system_db):  # type: ignore[no-untyped-def]
     from tests.support.world import World
 
     return World.build(app, system_db)
+
+
+# The test device types (tests/devicetypes/catalog): declared only while a test asks for one.
+TEST_DEVICE_TYPES = Path(__file__).parent / "devicetypes" / "catalog"
+
+
+@pytest.fixture
+def binary_thermostat():  # type: ignore[no-untyped-def]
+    """A thermostat type that speaks the binary payload of the `thermostat-binary-v1` codec.
+    A test that stores devices of it runs `sync_shipped_types` to write its `DeviceType` row."""
+    from leitstand.devicetypes.spec import extra_catalog, spec_for
+
+    with extra_catalog(TEST_DEVICE_TYPES):
+        yield spec_for("binary_thermostat")

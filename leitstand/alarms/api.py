@@ -32,7 +32,7 @@ from leitstand.alarms.schemas import (
 from leitstand.alarms.service import SEVERITY_RANK, acknowledge, add_comment, assign, bind_live, clear_by_hand
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
-from leitstand.devicetypes.spec import DeviceTypeSpec, Severity, shipped_types
+from leitstand.devicetypes.spec import DeviceTypeSpec, Severity, spec_for, type_keys
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
@@ -162,7 +162,7 @@ def list_alarm_rules(
 @router.get("/alarm-rules/defaults", response_model=list[DefaultRulePublic])
 def list_default_rules(access: Reader, type_key: TypeKeyFilter = None) -> list[DefaultRulePublic]:
     """The rules every device type ships; a tenant rule with the same key replaces one."""
-    keys = [type_key] if type_key else sorted(shipped_types())
+    keys = [type_key] if type_key else type_keys()
     return [
         DefaultRulePublic(type_key=key, key=rule.key, name=rule.name, name_de=rule.name_de, severity=rule.severity,
                           condition=rule.condition.model_dump())
@@ -177,7 +177,7 @@ def get_alarm_rule(rule_id: ObjectId, access: Reader) -> AlarmRule:
 
 def _type_spec(db: Session, type_key: str) -> DeviceTypeSpec:
     row = get_visible(db, DeviceType, type_key, "device type")
-    return shipped_types().get(type_key) or DeviceTypeSpec.model_validate(row.spec)
+    return spec_for(row.key, db)
 
 
 def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tenant, condition: Any) -> None:
@@ -190,7 +190,7 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
         raise invalid("A severity is needed (only error-code rules take theirs from the catalogue).")
     if rule.severity is not None and rule.severity not in SEVERITY_RANK:
         raise invalid("Unknown severity.")
-    for other_type, _ in shipped_types().items():
+    for other_type in type_keys():
         if other_type != rule.type_key and any(d.key == rule.key for d in default_rules(other_type)):
             raise invalid(Message("The key %(key)s belongs to the default rules of %(type)s.", key=rule.key, type=other_type))
     if rule.target_kind == TargetKind.device_type:

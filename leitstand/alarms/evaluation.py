@@ -42,7 +42,7 @@ from leitstand.db.base import one_of
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import UnknownEventCode
 from leitstand.devicetypes.service import UnknownCodeSighting
-from leitstand.devicetypes.spec import DeviceTypeSpec, shipped_types
+from leitstand.devicetypes.spec import DeviceTypeSpec, UnknownDeviceType, spec_for
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceState
 from leitstand.tenancy.models import Tenant
@@ -224,7 +224,6 @@ def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
     with system_session(ingestor.factory, reason="alarm evaluation on ingest") as db:
         bind_live(db, publish)
         evaluation = Evaluation(db, contexts.keys(), contexts=contexts)
-        types = shipped_types()
         for device_id, device in evaluation.contexts.items():
             update = batch.updates.get(device_id)
             received_at = update.last_seen if update else None
@@ -237,7 +236,7 @@ def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
                         evaluation.threshold_value(device, rule, threshold, float(reading[1]), reading[0], received_at)
                 elif isinstance(condition, ErrorCodes):
                     for event in events_by_device.get(device_id, ()):
-                        evaluation.error_event(device, types.get(device.type_key), rule, event, received_at)
+                        evaluation.error_event(device, _spec_or_none(device.type_key, db), rule, event, received_at)
                 elif isinstance(condition, Offline) and update is not None and update.last_seen is not None:
                     evaluation.end_state(device, rule, received_at)
                 elif isinstance(condition, NoData) and update is not None and condition.key in update.latest:
@@ -341,3 +340,11 @@ def evaluate_time_based(db: Session, now: datetime | None = None) -> int:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _spec_or_none(type_key: str, db: Session) -> DeviceTypeSpec | None:
+    """The device's type, a tenant's own included; None for a type no longer declared."""
+    try:
+        return spec_for(type_key, db)
+    except UnknownDeviceType:
+        return None

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from leitstand.clock import clock
-from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, Severity, shipped_types
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, Severity, UnknownDeviceType, spec_for
 from leitstand.web.types import Integer, Number
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
@@ -193,7 +193,10 @@ def load_defaults(type_key: str, directory: Path = DEFAULTS_DIR) -> list[Default
 @lru_cache
 def default_rules(type_key: str) -> tuple[EffectiveRule, ...]:
     """The shipped rules of a type, checked against the type's declaration."""
-    spec = shipped_types().get(type_key)
+    try:
+        spec: DeviceTypeSpec | None = spec_for(type_key)
+    except UnknownDeviceType:
+        spec = None  # a tenant's own type ships no rules
     rules = load_defaults(type_key)
     keys = [rule.key for rule in rules]
     if len(keys) != len(set(keys)):

@@ -137,7 +137,7 @@ def bench_alarms(database_server: str, *, rate: int = 100, seconds: float = 10.0
     from leitstand.bootstrap import initialise
     from leitstand.config import Settings
     from leitstand.db.engine import make_engine, make_session_factory
-    from leitstand.devicetypes.spec import shipped_types
+    from leitstand.devicetypes.spec import spec_for
     from leitstand.ingest.message import DeviceMessage, MessageKind
     from leitstand.ingest.pipeline import Ingestor
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
@@ -147,7 +147,7 @@ def bench_alarms(database_server: str, *, rate: int = 100, seconds: float = 10.0
     if rate < 1 or seconds <= 0:
         raise ValueError("rate >= 1 and seconds > 0")
     logging.getLogger("leitstand").setLevel(logging.WARNING)
-    codes = [error.code for error in shipped_types()["barrier"].errors]
+    codes = [error.code for error in spec_for("barrier").errors]
     total = max(1, round(rate * seconds))
     devices = math.ceil(total / len(codes))
 

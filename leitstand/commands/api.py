@@ -14,7 +14,7 @@ from leitstand.commands.models import Command, CommandStatus
 from leitstand.commands.service import CommandRefused, dispatch, request_command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
-from leitstand.devicetypes.spec import DeviceTypeSpec
+from leitstand.devicetypes.spec import DeviceTypeSpec, spec_for
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, Problem, not_found
@@ -51,7 +51,7 @@ class CommandPublic(Public):
 
 def _spec(access: Access, device: Device) -> DeviceTypeSpec:
     row = get_visible(access.db, DeviceType, device.type_key, "device type")
-    return DeviceTypeSpec.model_validate(row.spec)
+    return spec_for(row.key, access.db)
 
 
 @router.post("", response_model=CommandPublic, status_code=201,

@@ -1,21 +1,43 @@
-"""The declaration of a device type: what it measures, what it can be told, how it fails.
+"""The declaration of a device type: what it measures, what it can be told, how it fails,
+and which codec reads its payloads.
 
-Types are data (TOML files in `catalog/`), validated by these models. Adding a
-device model means adding one file; nothing else in the platform changes.
+Types are data (TOML files in `catalog/`), validated by these models. Adding a device
+model means adding one file, and a codec module in `codecs/` if it speaks its own bytes;
+nothing else in the platform changes.
+
+`spec_for(key)` is the one lookup of a type's declaration, for shipped types and a
+tenant's own alike; `type_keys()` lists the catalogue's.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leitstand.access.roles import Permission
+from leitstand.devicetypes.codecs.registry import CODEC_KEY_PATTERN, DEFAULT_CODEC_KEY, UnknownCodec, codec_named
+from leitstand.devicetypes.models import DeviceType
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
+
+
+class CatalogError(ValueError):
+    """A catalogue file that is not a valid declaration; the message names the file."""
+
+
+class UnknownDeviceType(LookupError):
+    """No declaration for a type key: neither in the catalogue nor a tenant's own."""
 
 
 class Text(BaseModel):
@@ -40,6 +62,43 @@ class Severity(enum.StrEnum):
     warning = "warning"
 
 
+class Derivation(BaseModel):
+    """A value shown beside a reading and computed from it: a battery's percent from its volts.
+
+    The reading is stored as the device reports it, in the key's unit; this is for display
+    and rules. `points` are (reading, derived value) pairs in rising order of the reading:
+    between two points the value lies on the line through them, and past the first or the
+    last it stays at that point's value (a battery above its full voltage is at 100 %).
+
+        derive = { unit = "%", points = [[2.2, 0], [3.0, 100]] }
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    unit: str
+    points: list[tuple[float, float]] = Field(min_length=2)
+
+    @field_validator("points")
+    @classmethod
+    def _rising(cls, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if not all(math.isfinite(number) for point in points for number in point):
+            raise ValueError("derive points must be finite numbers")
+        if any(later[0] <= earlier[0] for earlier, later in zip(points, points[1:], strict=False)):
+            raise ValueError("derive points must rise in their first value (the reading)")
+        return points
+
+    def of(self, reading: float) -> float:
+        """The derived value of a reading, clamped to the first and the last point."""
+        first, last = self.points[0], self.points[-1]
+        if reading <= first[0]:
+            return first[1]
+        if reading >= last[0]:
+            return last[1]
+        for (x0, y0), (x1, y1) in zip(self.points, self.points[1:], strict=False):
+            if reading <= x1:
+                return y0 + (reading - x0) * (y1 - y0) / (x1 - x0)
+        return last[1]  # not reached: the reading lies below the last point
+
+
 class TelemetryKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
@@ -49,6 +108,19 @@ class TelemetryKey(BaseModel):
     minimum: float | None = None
     maximum: float | None = None
     states: list[str] = Field(default_factory=list)
+    derive: Derivation | None = None
+
+    @model_validator(mode="after")
+    def _derived_from_numbers(self) -> TelemetryKey:
+        if self.derive is not None and self.kind not in (MetricKind.gauge, MetricKind.counter):
+            raise ValueError(f"{self.key}: only a gauge or a counter can derive a value")
+        return self
+
+    def derived(self, value: Any) -> float | None:
+        """The declared derived value of a reading of this key (None: nothing declared, or no number)."""
+        if self.derive is None or isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return self.derive.of(float(value)) if math.isfinite(value) else None
 
 
 class CommandParameter(BaseModel):
@@ -115,6 +187,17 @@ class DeviceTypeSpec(BaseModel):
     # A gateway: devices that report through it name its serial number in their `gateway`
     # attribute, and their uplinks count as its own signs of life.
     carries_uplinks: bool = False
+    # The codec of its payloads (`codecs/`); the native JSON protocol when the file names none.
+    codec: str = Field(default=DEFAULT_CODEC_KEY, pattern=CODEC_KEY_PATTERN)
+
+    @field_validator("codec")
+    @classmethod
+    def _codec_registered(cls, key: str) -> str:
+        try:
+            codec_named(key)
+        except UnknownCodec as error:
+            raise ValueError(str(error)) from None
+        return key
 
     @model_validator(mode="after")
     def _metrics_declared(self) -> DeviceTypeSpec:
@@ -135,11 +218,72 @@ class DeviceTypeSpec(BaseModel):
 
 
 def load_spec(path: Path) -> DeviceTypeSpec:
-    with path.open("rb") as handle:
-        return DeviceTypeSpec.model_validate(tomllib.load(handle))
+    """One catalogue file's declaration; `CatalogError` naming the file if it is not valid."""
+    try:
+        with path.open("rb") as handle:
+            return DeviceTypeSpec.model_validate(tomllib.load(handle))
+    except (tomllib.TOMLDecodeError, ValidationError) as error:
+        raise CatalogError(f"{path}: {error}") from error
+
+
+# The catalogue directories: the shipped one, and any a test adds (`extra_catalog`).
+_catalog_dirs: tuple[Path, ...] = (CATALOG_DIR,)
 
 
 @lru_cache
+def _load_catalog(directories: tuple[Path, ...]) -> dict[str, DeviceTypeSpec]:
+    found: dict[str, tuple[Path, DeviceTypeSpec]] = {}
+    for directory in directories:
+        for path in sorted(directory.glob("*.toml")):
+            spec = load_spec(path)
+            if spec.key in found:
+                raise CatalogError(f"{path}: type key {spec.key!r} is declared in {found[spec.key][0]} already")
+            found[spec.key] = (path, spec)
+    return {key: spec for key, (_, spec) in found.items()}
+
+
 def shipped_types() -> dict[str, DeviceTypeSpec]:
-    specs = (load_spec(path) for path in sorted(CATALOG_DIR.glob("*.toml")))
-    return {spec.key: spec for spec in specs}
+    """The catalogue, by key, loaded once. Outside `devicetypes/`, use `spec_for` and `type_keys`."""
+    return _load_catalog(_catalog_dirs)
+
+
+@contextmanager
+def extra_catalog(directory: Path) -> Iterator[None]:
+    """Declare the types in `directory` too while the block runs: a test's own device types."""
+    global _catalog_dirs
+    before = _catalog_dirs
+    _catalog_dirs = (*before, directory)
+    try:
+        shipped_types()  # an invalid file fails here, at the start of the block
+        yield
+    finally:
+        _catalog_dirs = before
+
+
+def type_keys() -> list[str]:
+    """The keys of every type in the catalogue, sorted (not the tenants' own types)."""
+    return sorted(shipped_types())
+
+
+# A tenant's own type, validated once per version of its stored declaration.
+_stored: dict[str, tuple[dict[str, Any], DeviceTypeSpec]] = {}
+
+
+def spec_for(type_key: str, db: Session | None = None) -> DeviceTypeSpec:
+    """The declaration of a type: the catalogue's, or, given a session, a tenant's own type
+    as stored in its `DeviceType` row (found only if the session sees that row).
+
+    The one lookup; cached. Raises `UnknownDeviceType`.
+    """
+    spec = shipped_types().get(type_key)
+    if spec is not None:
+        return spec
+    row = db.get(DeviceType, type_key) if db is not None else None
+    if row is None:
+        raise UnknownDeviceType(type_key)
+    cached = _stored.get(type_key)
+    if cached is not None and cached[0] == row.spec:
+        return cached[1]
+    spec = DeviceTypeSpec.model_validate(row.spec)
+    _stored[type_key] = (dict(row.spec), spec)
+    return spec

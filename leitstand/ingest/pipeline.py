@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.clock import clock
 from leitstand.devices.models import Device
-from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, shipped_types
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, UnknownDeviceType, spec_for
 from leitstand.ingest.message import DeviceMessage, IngestReport, MessageKind, Reading, RejectReason
 from leitstand.licenses.models import License, LicenseStatus, status_on
 from leitstand.sites.models import Site
@@ -120,7 +120,6 @@ class DeviceDirectory:
         return {serial: self._cache[serial][1] for serial in set(serials)}
 
     def _load(self, serials: list[str], now: datetime) -> None:
-        types = shipped_types()
         with system_session(self.factory, reason="ingest device lookup") as db:
             rows = db.execute(
                 select(Device, Tenant.time_zone, Tenant.path, Site.path, License.starts_on, License.ends_on)
@@ -131,8 +130,9 @@ class DeviceDirectory:
             ).all()
             found: dict[str, KnownDevice] = {}
             for device, zone, tenant_path, site_path, starts, ends in rows:
-                spec = types.get(device.type_key) or _custom_spec(db, device.type_key)
-                if spec is None:
+                try:
+                    spec = spec_for(device.type_key, db)
+                except UnknownDeviceType:
                     continue
                 found[device.serial_number] = KnownDevice(
                     id=device.id, serial=device.serial_number, tenant_id=device.tenant_id, time_zone=zone,
@@ -142,13 +142,6 @@ class DeviceDirectory:
                 )
         for serial in serials:
             self._cache[serial] = (now + self.ttl, found.get(serial))
-
-
-def _custom_spec(db: Session, type_key: str) -> DeviceTypeSpec | None:
-    from leitstand.devicetypes.models import DeviceType
-
-    row = db.get(DeviceType, type_key)
-    return DeviceTypeSpec.model_validate(row.spec) if row else None
 
 
 LiveListener = Callable[[int, dict[str, Any]], None]

@@ -37,7 +37,7 @@ from leitstand.alarms.schemas import AlarmRuleCreate
 from leitstand.alarms.service import SEVERITIES, SEVERITY_RANK
 from leitstand.clock import clock
 from leitstand.devices.models import Device
-from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, shipped_types
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, spec_for, type_keys
 from leitstand.portal import dashboard_queries, sites_queries
 from leitstand.portal import devices_queries as q
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, Sortable, csv_download, export_link
@@ -142,8 +142,8 @@ def alarm_tile(request: Request, access: Reader) -> HTMLResponse:
 
 
 def _rules_page(request: Request, access: Access, builder: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    types = shipped_types()
-    defaults = {type_key: default_rules(type_key) for type_key in sorted(types)}
+    types = {type_key: spec_for(type_key) for type_key in type_keys()}
+    defaults = {type_key: default_rules(type_key) for type_key in types}
     rules = list(access.db.scalars(select(AlarmRule).order_by(AlarmRule.type_key, AlarmRule.key, AlarmRule.id)))
     saved = request.query_params.get("saved", "")
     language = page_language(request)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
-from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey
+from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, spec_for
 from leitstand.formats import format_quantity
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand import i18n
@@ -43,7 +43,7 @@ MAX_SITE_CHOICES = 1000
 
 def type_specs(db: Session) -> dict[str, DeviceTypeSpec]:
     """Every device type the session sees (shipped ones and the tenant's own), by key."""
-    return {row.key: DeviceTypeSpec.model_validate(row.spec) for row in db.scalars(select(DeviceType))}
+    return {row.key: spec_for(row.key, db) for row in db.scalars(select(DeviceType))}
 
 
 def text_in(label: Any, language: str) -> str:
@@ -190,6 +190,9 @@ class Reading:
     unit: str
     value: Any
     at: datetime | None
+    # What the type declares the value to mean besides (a battery's volts as percent), for display.
+    derived: float | None = None
+    derived_unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,10 +246,11 @@ def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, lang
     readings = []
     for key in spec.telemetry if spec else []:
         entry = latest.get(key.key)
+        value = entry["value"] if entry else None
         readings.append(Reading(
-            key=key.key, label=text_in(key.label, language), kind=key.kind, unit=key.unit,
-            value=entry["value"] if entry else None,
+            key=key.key, label=text_in(key.label, language), kind=key.kind, unit=key.unit, value=value,
             at=datetime.fromisoformat(entry["at"]) if entry else None,
+            derived=key.derived(value), derived_unit=key.derive.unit if key.derive else "",
         ))
     return DeviceStatus(online=online, last_seen_at=last_seen_at, problem=problem, readings=readings,
                         attributes=dict(state.attributes or {}), headline=_headline(spec, readings, language))
@@ -302,7 +306,7 @@ def _with_carried_uplinks(db: Session, rows: list[DeviceRow]) -> list[DeviceRow]
     if not type_keys:
         return rows
     carriers = {row.key for row in db.scalars(select(DeviceType).where(DeviceType.key.in_(type_keys)))
-                if row.spec.get("carries_uplinks")}
+                if spec_for(row.key, db).carries_uplinks}
     carried = carried_uplinks(db, [row.serial_number for row in rows if row.type_key in carriers])
     if not carried:
         return rows

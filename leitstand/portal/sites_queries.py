@@ -34,6 +34,7 @@ from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm, AlarmState
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
+from leitstand.devicetypes.spec import spec_for
 from leitstand.portal.listing import Sort, Sortable
 from leitstand.sites.locations import location_paths, postal_address
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
@@ -352,8 +353,8 @@ def devices_below(db: Session, site: Site, limit: int = MAX_SITE_DEVICES) -> tup
 def type_names(db: Session, keys: Iterable[str], language: str) -> dict[str, str]:
     names = {}
     for device_type in db.scalars(select(DeviceType).where(DeviceType.key.in_(sorted(set(keys))))):
-        label = (device_type.spec or {}).get("name") or {}
-        names[device_type.key] = label.get(language) or device_type.name
+        label = spec_for(device_type.key, db).name
+        names[device_type.key] = (label.de if language == "de" else label.en) or device_type.name
     return names
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.licenses.models import License
-from leitstand.devicetypes.spec import shipped_types
+from leitstand.devicetypes.spec import spec_for, type_keys
 from leitstand.simulator.devices import MODELS, RADIO_TYPES, SimulatedDevice
 from leitstand.sites.models import Site
 from leitstand.tenancy.scope import system_session
@@ -92,7 +92,7 @@ def prepare_fleet(factory: sessionmaker[Session], count: int, seed: int = 1) -> 
 
 def _gateways_by_site(db: Session) -> dict[tuple[int, str], str]:
     """(tenant, site path) -> serial of a gateway placed there (its type carries uplinks)."""
-    carriers = [key for key, spec in shipped_types().items() if spec.carries_uplinks]
+    carriers = [key for key in type_keys() if spec_for(key).carries_uplinks]
     found = db.execute(
         select(Device.tenant_id, Site.path, Device.serial_number).join(Site, Site.id == Device.site_id)
         .where(Device.type_key.in_(carriers), Device.decommissioned_at.is_(None)).order_by(Device.id)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.clock import clock
 from leitstand.devices.models import Device
-from leitstand.devicetypes.spec import shipped_types
+from leitstand.devicetypes.spec import UnknownDeviceType, spec_for
 from leitstand.ingest.apply import insert_ignoring_duplicates
 from leitstand.ingest.pipeline import LICENSE_HEARTBEAT
 from leitstand.licenses.models import License, LicenseStatus, status_on
@@ -27,8 +27,10 @@ GRACE = 1.5
 def expected_interval(type_key: str, licensed: bool) -> timedelta:
     if not licensed:
         return LICENSE_HEARTBEAT
-    spec = shipped_types().get(type_key)
-    return timedelta(seconds=spec.heartbeat_seconds if spec else 900)
+    try:
+        return timedelta(seconds=spec_for(type_key).heartbeat_seconds)
+    except UnknownDeviceType:
+        return timedelta(seconds=900)  # a tenant's own type: the sensor default
 
 
 def mark_offline(db: Session) -> list[tuple[int, dict[str, Any]]]:
