@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Protocol
 
 from leitstand.ingest.message import CommandRequest
+
+
+class Handover(enum.StrEnum):
+    """How far a transport got with a command when `send` returned."""
+
+    sent = "sent"  # on its way to the device
+    queued = "queued"  # held by the network server until the device next listens (LoRaWAN class A)
 
 
 class SendFailed(RuntimeError):
@@ -12,8 +20,8 @@ class SendFailed(RuntimeError):
 
 
 class CommandSender(Protocol):
-    def send(self, request: CommandRequest) -> None:
-        """Hand the command to the transport; return once the transport has it."""
+    def send(self, request: CommandRequest) -> Handover | None:
+        """Hand the command to the transport; return once the transport has it. None means sent."""
 
 
 class RecordingSender:
@@ -23,8 +31,10 @@ class RecordingSender:
     def __init__(self) -> None:
         self.sent: list[CommandRequest] = []
         self.fail_with: str | None = None
+        self.hand_over_as = Handover.sent  # Handover.queued: act as a network that queues downlinks
 
-    def send(self, request: CommandRequest) -> None:
+    def send(self, request: CommandRequest) -> Handover:
         if self.fail_with:
             raise SendFailed(self.fail_with)
         self.sent.append(request)
+        return self.hand_over_as
