@@ -3,7 +3,7 @@
 `SimulatorSender` is a `CommandSender` whose far end is the real simulator model
 (leitstand.simulator.devices): a command handed to it reaches the simulated device on
 a worker thread, as it would over the broker, and the device's answers (delivered,
-its new telemetry, succeeded) go back through the application's ingest pipeline into
+its new telemetry, succeeded, stored as confirmed) go back through the application's ingest pipeline into
 the real database, which publishes the live updates the page listens to.
 """
 

@@ -45,13 +45,13 @@ def test_opening_a_barrier_changes_its_state_and_cycle_counter(
     expect(dialog).to_contain_text(world.alpha.barrier.name)
     dialog.locator('button[value="ok"]').click()
 
-    expect(page.locator("[data-progress-status]")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("[data-progress-status]")).to_have_attribute("data-status", "confirmed")
     expect(page.locator('#command-progress [data-step="delivered"]')).to_have_class("done")
     expect(position).to_have_attribute("data-value", "open")
     expect(position.locator(".tile-value")).to_have_text("offen")  # the user reads German
     expect(counter).to_have_attribute("data-value", str(cycles_before + 1))
     expect(history).to_have_count(2)
-    expect(history.first).to_have_attribute("data-status", "succeeded")
+    expect(history.first).to_have_attribute("data-status", "confirmed")
     expect(history.first).to_contain_text("Öffnen")
     assert barrier.position == "open"
     shot(page, "device")
