@@ -4,7 +4,9 @@
 (leitstand.simulator.devices): a command handed to it reaches the simulated device on
 a worker thread, as it would over the broker, and the device's answers (delivered,
 its new telemetry, succeeded, stored as confirmed) go back through the application's ingest pipeline into
-the real database, which publishes the live updates the page listens to.
+the real database, which publishes the live updates the page listens to. With `queueing`
+on it acts as a LoRaWAN network server: it holds each command (queued) until `release()`,
+the device's next uplink, hands it over.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from leitstand.clock import clock
-from leitstand.commands.dispatch import SendFailed
+from leitstand.commands.dispatch import Handover, SendFailed
 from leitstand.ingest.message import CommandRequest, DeviceMessage
 from leitstand.ingest.pipeline import Ingestor
 from leitstand.simulator.devices import MODELS, SimulatedDevice
@@ -28,6 +30,8 @@ class SimulatorSender:
         self.ingestor = ingestor
         self.devices: dict[str, SimulatedDevice] = {}
         self._inbox: queue.Queue[CommandRequest | None] = queue.Queue()
+        self.queueing = False
+        self._held: list[CommandRequest] = []
         self._worker = threading.Thread(target=self._run, name="simulated devices", daemon=True)
         self._worker.start()
 
@@ -39,10 +43,20 @@ class SimulatorSender:
         self.devices[serial] = device
         return device
 
-    def send(self, request: CommandRequest) -> None:
+    def send(self, request: CommandRequest) -> Handover:
         if request.serial not in self.devices:
             raise SendFailed(f"{request.serial} is not connected")
+        if self.queueing:
+            self._held.append(request)
+            return Handover.queued
         self._inbox.put(request)
+        return Handover.sent
+
+    def release(self) -> None:
+        """The device's next uplink: the network server hands over the commands it held."""
+        held, self._held = self._held, []
+        for request in held:
+            self._inbox.put(request)
 
     def close(self) -> None:
         self._inbox.put(None)
