@@ -57,6 +57,10 @@ DEVICE_ANSWERS: Mapping[CommandOutcome, CommandStatus] = {
 }
 
 
+# The names stored before migration 0015, as exports written before it still carry them.
+FORMER_NAMES: Mapping[str, CommandStatus] = {"succeeded": CommandStatus.confirmed, "timed_out": CommandStatus.expired}
+
+
 class Progressing(Protocol):
     """What the machine reads and writes of a command (the `Command` row)."""
 
