@@ -59,7 +59,7 @@ def test_a_device_reports_and_obeys_through_a_full_process(process, world: World
     _credential, secret = issue_credentials(system_db, barrier)
     system_db.commit()
     stored = Waiter(lambda u: u["type"] == "device" and u["device_id"] == barrier.id and "cycles" in u["latest"])
-    answered = Waiter(lambda u: u["type"] == "command" and u["status"] == "succeeded")
+    answered = Waiter(lambda u: u["type"] == "command" and u["status"] == "confirmed")
     app.state.ingestor.listeners += [stored, answered]
 
     device = device_client(settings, barrier.serial_number, secret)
@@ -95,7 +95,7 @@ def test_a_device_reports_and_obeys_through_a_full_process(process, world: World
         assert answered.seen.wait(WAIT)
         status = api.get(f"/api/v1/devices/{barrier.id}/commands/{sent.json()['id']}",
                          headers={"Authorization": f"Bearer {token}"}).json()["status"]
-        assert status == "succeeded"
+        assert status == "confirmed"
     finally:
         device.disconnect()
         device.loop_stop()

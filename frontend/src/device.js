@@ -3,15 +3,23 @@
 // - Live updates (leitstand.live) about this device re-fetch the status, events and command
 //   history fragments (their containers listen for the htmx event "refresh").
 // - A command is sent through the JSON API with an idempotency key, so a retry after a lost
-//   answer never opens a barrier twice. Its progress (requested → sent → delivered → result)
-//   follows live updates and, as a fallback, polls the command until it is final.
+//   answer never opens a barrier twice. Its progress (requested → queued at the network server,
+//   where that happened → sent → delivered → confirmed, or failed / expired) follows live
+//   updates and, as a fallback, polls the command until it is final. The states are those of
+//   leitstand/commands/states.py.
 
 const page = document.querySelector("[data-device-page]");
 const texts = JSON.parse(document.getElementById("device-texts")?.textContent || "{}");
-const FINAL = new Set(["succeeded", "failed", "timed_out"]);
-const STEPS = ["requested", "sent", "delivered", "final"];
+const FINAL = new Set(["confirmed", "failed", "expired"]);
+// The way to a result, in order, with the time each step stamps on the command.
+const PROGRESS = [
+  ["requested", "requested_at"],
+  ["queued", "queued_at"],
+  ["sent", "sent_at"],
+  ["delivered", "delivered_at"],
+];
 const POLL_MS = 1000;
-// The scheduler marks an unanswered command timed out; allow it a moment past the deadline.
+// The scheduler marks an unanswered command expired; allow it a moment past the deadline.
 const DEADLINE_GRACE_MS = 15000;
 
 function refresh(selector) {
@@ -66,7 +74,7 @@ class CommandTracker {
     }
     if (tracked !== this.command) return; // a newer command took over meanwhile
     if (!FINAL.has(command.status) && Date.now() > Date.parse(command.expires_at) + DEADLINE_GRACE_MS) {
-      command = { ...command, status: "timed_out", detail: command.detail || texts.no_answer };
+      command = { ...command, status: "expired", detail: command.detail || texts.no_answer };
     }
     this.command = command;
     this.show(command);
@@ -74,23 +82,30 @@ class CommandTracker {
 
   show(command) {
     const status = command.status;
-    const reached = {
-      requested: true,
-      sent: Boolean(command.sent_at) || ["sent", "delivered"].includes(status) || FINAL.has(status),
-      delivered: Boolean(command.delivered_at) || status === "delivered" || status === "succeeded",
-      final: FINAL.has(status),
-    };
-    for (const step of STEPS) {
+    const ended = FINAL.has(status);
+    // The furthest step the command got to. A later step counts the earlier ones as done even
+    // where the transport did not report them (a device may answer before the hand-over is
+    // stored); only the queued step is never assumed: it happens for some transports only.
+    let furthest = 0;
+    PROGRESS.forEach(([step, stamp], index) => {
+      if (status === step || command[stamp]) furthest = index;
+    });
+    const queued = status === "queued" || Boolean(command.queued_at);
+    PROGRESS.forEach(([step], index) => {
       const item = this.panel.querySelector(`[data-step="${step}"]`);
-      item.classList.toggle("done", reached[step]);
-      item.classList.toggle("failed", step === "final" && (status === "failed" || status === "timed_out"));
-    }
+      if (step === "queued") item.hidden = !queued;
+      item.classList.toggle("done", step === "queued" ? queued : index <= furthest);
+    });
+    const end = this.panel.querySelector('[data-step="final"]');
+    end.textContent = (texts.end || {})[ended ? status : "confirmed"] || end.textContent;
+    end.classList.toggle("done", ended);
+    end.classList.toggle("failed", status === "failed" || status === "expired");
     const badge = this.panel.querySelector("[data-progress-status]");
-    badge.textContent = texts[status] || status;
+    badge.textContent = (texts.status || {})[status] || status;
     badge.dataset.status = status;
-    badge.className = "badge " + ({ succeeded: "ok", failed: "bad", timed_out: "bad" }[status] || "muted");
+    badge.className = "badge " + ({ confirmed: "ok", failed: "bad", expired: "bad" }[status] || "muted");
     this.panel.querySelector("[data-progress-detail]").textContent = command.detail || "";
-    if (FINAL.has(status)) {
+    if (ended) {
       this.stop();
       refresh("#device-status");
       refresh("#device-commands");

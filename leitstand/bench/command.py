@@ -6,8 +6,9 @@ Mosquitto subprocess (password file with the service user and the device). A
 simulated barrier (paho) answers every command with `delivered` and `succeeded`.
 A platform admin's API token sends N commands one after another through the HTTP API
 (FastAPI TestClient against the app); the round trip of each is the time from the
-POST until ingest has committed its `succeeded` result (the live update
-`{"type": "command", "status": "succeeded"}` from `app.state.ingestor`).
+POST until ingest has committed its result (the live update
+`{"type": "command", "status": "confirmed"}` from `app.state.ingestor`: the device's
+`succeeded`, in the platform's words).
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def bench_command(database_server: str, *, commands: int = 200, broker: str = "e
     """Run the benchmark, print the figures and return them."""
     from fastapi.testclient import TestClient
 
+    from leitstand.commands.states import CommandStatus
     from leitstand.config import Settings
     from leitstand.runtime import start
 
@@ -174,7 +176,7 @@ def bench_command(database_server: str, *, commands: int = 200, broker: str = "e
                 return events.setdefault(command_id, threading.Event())
 
         def on_update(_tenant_id: int, update: dict[str, Any]) -> None:
-            if update.get("type") == "command" and str(update.get("status")) == "succeeded":
+            if update.get("type") == "command" and str(update.get("status")) == CommandStatus.confirmed:
                 done.setdefault(update["command_id"], time.perf_counter())
                 event_for(update["command_id"]).set()
 
@@ -207,7 +209,7 @@ def render(report: CommandBenchReport) -> str:
     return "\n".join([
         f"bench command on {report.backend} + {report.broker}: {report.commands} commands, one after another "
         f"(after 1 warm-up)",
-        f"  round trip POST -> result 'succeeded' committed: p50 {report.p50_ms:.0f} ms, p99 {report.p99_ms:.0f} ms, "
+        f"  round trip POST -> result 'confirmed' committed: p50 {report.p50_ms:.0f} ms, p99 {report.p99_ms:.0f} ms, "
         f"max {report.max_ms:.0f} ms ({len(report.round_trips_ms)} measured, {report.timed_out} not answered "
         f"within {WAIT:.0f} s)",
         f"  {report.machine}",

@@ -39,9 +39,14 @@ class CommandPublic(Public):
     name: str
     parameters: dict[str, Any]
     idempotency_key: str
-    status: CommandStatus
+    status: CommandStatus = Field(description=(
+        "requested → queued (held by the network server for the device's next uplink; only where the transport"
+        " queues) → sent → delivered → confirmed; failed (the device's answer) and expired (no answer before"
+        " expires_at) end a command too."))
     requested_by_user_id: int | None
     requested_at: datetime
+    queued_at: datetime | None = Field(description="When the network server queued it for the device's next uplink;"
+                                                    " null for transports that send at once.")
     sent_at: datetime | None
     delivered_at: datetime | None
     finished_at: datetime | None

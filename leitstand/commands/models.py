@@ -1,28 +1,19 @@
-"""Commands to devices and their progress: requested → sent → delivered → succeeded / failed / timed out."""
+"""Commands to devices and their progress (the status machine: leitstand.commands.states)."""
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import column as sql_column
 from sqlalchemy.orm import Mapped, mapped_column
 
+from leitstand.commands.states import FINAL_STATUSES, CommandStatus
 from leitstand.db.base import Base, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import ScopedModel, device_visible
 
-
-class CommandStatus(enum.StrEnum):
-    requested = "requested"
-    sent = "sent"
-    delivered = "delivered"
-    succeeded = "succeeded"
-    failed = "failed"
-    timed_out = "timed_out"
-
-
-FINAL_STATUSES = frozenset({CommandStatus.succeeded, CommandStatus.failed, CommandStatus.timed_out})
+__all__ = ["FINAL_STATUSES", "Command", "CommandStatus"]
 
 
 class Command(IdMixin, ScopedModel, Base):
@@ -32,7 +23,9 @@ class Command(IdMixin, ScopedModel, Base):
     __tablename__ = "commands"
     __audited__ = True
     __table_args__ = (UniqueConstraint("device_id", "idempotency_key", name="uq_commands_idempotency"),
-                      json_holds("parameters", "object"))
+                      json_holds("parameters", "object"),
+                      CheckConstraint(sql_column("status").in_([status.value for status in CommandStatus]),
+                                      name="status_is_known"))
 
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
@@ -43,6 +36,7 @@ class Command(IdMixin, ScopedModel, Base):
     status: Mapped[str] = mapped_column(String(12), default=CommandStatus.requested, index=True)
     requested_by_user_id: Mapped[int | None] = mapped_column(Integer)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from leitstand.ingest.message import CommandRequest
-from leitstand.transports.base import DeliveryFailed, Transport
+from leitstand.transports.base import DeliveryFailed, Handover, Transport
 
 NATIVE = "native"  # the binding of devices speaking Leitstand's own protocol over MQTT or HTTP
 
@@ -32,9 +32,9 @@ class CommandRouter:
     def transport_for(self, binding_transport: str) -> Transport | None:
         return self._by_binding.get(binding_transport)
 
-    def deliver(self, request: CommandRequest, binding_transport: str = NATIVE) -> None:
+    def deliver(self, request: CommandRequest, binding_transport: str = NATIVE) -> Handover:
         """Hand the command to the transport of the device's binding; raises DeliveryFailed."""
         transport = self._by_binding.get(binding_transport)
         if transport is None:
             raise DeliveryFailed(f"no transport of this process delivers to {binding_transport} devices")
-        transport.deliver(request)
+        return transport.deliver(request) or Handover.sent

@@ -1,9 +1,10 @@
 """Sending commands to devices: validation against the device type, the license gate,
 idempotency, hand-over to the transport and timeouts.
 
-Status: requested (stored) → sent (the transport took it) → delivered (the device
-confirmed receipt) → succeeded / failed (the device's answer) or timed out (no final
-answer before expires_at). Results are applied by ingest (leitstand.ingest.apply).
+The statuses and which may follow which are the status machine's
+(leitstand.commands.states). Here a command becomes requested, then queued or sent when
+the transport takes it, and expired when it has no final answer by `expires_at`. The
+device's answers are applied by ingest (leitstand.ingest.apply), through the same machine.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from sqlalchemy.orm import Session
 from leitstand.clock import clock
 from leitstand.commands.models import FINAL_STATUSES, Command, CommandStatus
 from leitstand.commands.router import CommandRouter
+from leitstand.commands.states import STAMPS, advance, note_send_failure, preceding
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import CommandParameter, DeviceTypeSpec
 from leitstand.i18n import Message, Refusal
 from leitstand.ingest.message import CommandRequest
 from leitstand.licenses.models import License, LicenseStatus
-from leitstand.transports.base import DeliveryFailed
+from leitstand.transports.base import DeliveryFailed, Handover
 
 DEFAULT_TIMEOUT = timedelta(seconds=30)
 
@@ -112,8 +114,9 @@ def request_command(
 
 
 def dispatch(db: Session, command: Command, serial: str, router: CommandRouter) -> None:
-    """Hand a requested command to its device's transport and mark it sent. A transport
-    failure leaves it requested, with the reason, until it times out."""
+    """Hand a requested command to its device's transport and mark it sent, or queued where
+    the network holds it for the device. A transport failure leaves it requested, with the
+    reason, until it expires."""
     if command.status != CommandStatus.requested:
         return
     request = CommandRequest(
@@ -121,27 +124,27 @@ def dispatch(db: Session, command: Command, serial: str, router: CommandRouter) 
         parameters=dict(command.parameters), expires_at=command.expires_at,
     )
     try:
-        router.deliver(request)
+        handover = router.deliver(request)
     except DeliveryFailed as error:
-        command.detail = f"not sent: {error}"[:300]
+        note_send_failure(command, str(error))
         return
-    # Only move forward: the device may have answered before this line ran.
+    reached = CommandStatus.queued if handover == Handover.queued else CommandStatus.sent
+    # Guarded by the machine in SQL, not in Python: the device may have answered (through
+    # ingest, in another session) before this line ran, and the command only moves forward.
     db.execute(
         update(Command)
-        .where(Command.id == command.id, Command.status == CommandStatus.requested)
-        .values(status=CommandStatus.sent, sent_at=clock.now())
+        .where(Command.id == command.id, Command.status.in_([status.value for status in preceding(reached)]))
+        .values({"status": reached.value, STAMPS[reached]: clock.now()})
         .execution_options(synchronize_session="fetch")
     )
 
 
 def expire_overdue(db: Session) -> int:
-    """The timeout job: every unfinished command past its deadline becomes timed out."""
+    """The timeout job: every unfinished command past its deadline expires."""
     now = clock.now()
     overdue = list(db.scalars(
         select(Command).where(Command.status.not_in([s.value for s in FINAL_STATUSES]), Command.expires_at < now)
     ))
     for command in overdue:
-        command.status = CommandStatus.timed_out
-        command.finished_at = now
-        command.detail = command.detail or "no answer from the device in time"
+        advance(command, CommandStatus.expired, now, detail=command.detail or "no answer from the device in time")
     return len(overdue)

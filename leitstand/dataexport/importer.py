@@ -51,6 +51,7 @@ from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.maintenance import book
 from leitstand.commands.models import Command
+from leitstand.commands.states import FORMER_NAMES
 from leitstand.telemetry.models import TelemetryRollup
 from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment
@@ -323,6 +324,8 @@ class _Writer:
         rows = [row for _, row in batch]
         if name == "commands":
             self._fresh_public_ids(rows)
+            for row in rows:  # an export from before the seven command states
+                row["status"] = FORMER_NAMES.get(row["status"], row["status"])
         if has_id:
             result = self.connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
             new_ids = [new_id for (new_id,) in result]

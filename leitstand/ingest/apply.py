@@ -15,24 +15,18 @@ from sqlalchemy import Table, Text, bindparam, cast, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from leitstand.commands.models import Command, CommandStatus
+from leitstand.commands.models import Command
+from leitstand.commands.states import apply_device_answer
 from leitstand.db.base import one_of
 from leitstand.devicetypes.service import UnknownCodeSighting, count_unknown_codes
 from leitstand.devicetypes.spec import MetricKind
-from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
+from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading, plausible_times
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry.store import Point, write_points
 
 MAX_ATTRIBUTES = 50
 MAX_ATTRIBUTE_TEXT = 200
-
-# Which command status may follow which: results can arrive late or twice, never backwards.
-NEXT_STATUSES: dict[str, frozenset[str]] = {
-    CommandStatus.requested: frozenset({CommandStatus.delivered, CommandStatus.succeeded, CommandStatus.failed}),
-    CommandStatus.sent: frozenset({CommandStatus.delivered, CommandStatus.succeeded, CommandStatus.failed}),
-    CommandStatus.delivered: frozenset({CommandStatus.succeeded, CommandStatus.failed}),
-}
 
 
 def insert_ignoring_duplicates(db: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -151,15 +145,8 @@ class BatchWriter:
             raise Rejection(RejectReason.unknown_command, f"no command {message.command_id!r} for {device.serial}")
         outcome = message.command_outcome
         self._update_for(device).seen(message.received_at)
-        if outcome is None or outcome not in NEXT_STATUSES.get(command.status, frozenset()):
+        if outcome is None or not apply_device_answer(command, outcome, message.received_at, message.command_detail):
             return  # late or repeated answer: the command has moved on already
-        command.status = outcome.value
-        if outcome == CommandOutcome.delivered:
-            command.delivered_at = message.received_at
-        else:
-            command.delivered_at = command.delivered_at or message.received_at
-            command.finished_at = message.received_at
-            command.detail = message.command_detail[:300]
         self.live_updates.append((device.tenant_id, {
             "type": "command", "device_id": device.id, "command_id": command.public_id, "status": command.status,
         }))

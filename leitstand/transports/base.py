@@ -11,6 +11,7 @@ never the pipeline or a domain: `pyproject.toml`'s import contracts check it.
 from __future__ import annotations
 
 import asyncio
+import enum
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,13 @@ class Ingest(Protocol):
         """Count a frame that never became a message (`RejectReason`), on its device if known."""
 
 
+class Handover(enum.StrEnum):
+    """How far a transport got with a command when `deliver` returned."""
+
+    sent = "sent"  # on its way to the device
+    queued = "queued"  # held by the network server until the device next listens (LoRaWAN class A)
+
+
 class DeliveryFailed(RuntimeError):
     """The transport could not take the command (broker down, device unreachable)."""
 
@@ -52,9 +60,9 @@ class Transport(Protocol):
 
     def stop(self) -> None: ...
 
-    def deliver(self, request: CommandRequest) -> None:
-        """Hand a command to the device's network; return once the transport holds it, or
-        raise DeliveryFailed. What becomes of it later comes back as a command result."""
+    def deliver(self, request: CommandRequest) -> Handover | None:
+        """Hand a command to the device's network; return once the transport holds it (None
+        means sent), or raise DeliveryFailed. What becomes of it later comes back as a result."""
 
 
 # --- the request/response port ---------------------------------------------------------

@@ -8,8 +8,10 @@ from sqlalchemy import select
 
 from leitstand.audit.models import AuditEntry
 from leitstand.clock import clock
+from leitstand.transports.base import Handover
 from leitstand.commands.models import Command
 from leitstand.commands.service import expire_overdue
+from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
 from tests.support.world import World
@@ -36,6 +38,39 @@ def test_a_command_is_stored_handed_to_the_transport_and_marked_sent(world, app)
     assert (sent.serial, sent.name, sent.command_id) == (world.alpha.barrier.serial_number, "open", body["id"])
     listed = world.as_user("alpha_operator").get(commands_url(world.alpha.barrier.id)).json()["items"]
     assert body["id"] in [item["id"] for item in listed]
+
+
+def test_a_network_that_holds_the_downlink_leaves_the_command_queued_until_the_device_answers(world, app):
+    app.state.recording_transport.hand_over_as = Handover.queued  # as a LoRaWAN network server does
+    api = world.as_user("alpha_operator")
+    url = commands_url(world.alpha.barrier.id)
+
+    queued = api.post(url, json={"name": "open"}).json()
+
+    assert queued["status"] == "queued" and queued["queued_at"] is not None and queued["sent_at"] is None
+    assert [item["id"] for item in api.get(url, params={"status": "queued"}).json()["items"]] == [queued["id"]]
+
+    # The device's next uplink fetched it; it answers with JSON v1's "succeeded".
+    for outcome in (CommandOutcome.delivered, CommandOutcome.succeeded):
+        app.state.ingestor.accept([DeviceMessage(
+            serial=world.alpha.barrier.serial_number, kind=MessageKind.command_result, received_at=clock.now(),
+            command_id=queued["id"], command_outcome=outcome, command_detail="opened")])
+
+    answered = api.get(f"{url}/{queued['id']}").json()
+    assert answered["status"] == "confirmed" and answered["detail"] == "opened"
+    assert answered["queued_at"] == queued["queued_at"] and answered["finished_at"] is not None
+    confirmed = [item["id"] for item in api.get(url, params={"status": "confirmed"}).json()["items"]]
+    assert confirmed == [queued["id"], world.alpha.command.public_id]  # the world's earlier command, too
+
+
+def test_the_api_names_the_seven_states_and_refuses_the_old_names(world):
+    api = world.as_user("alpha_operator")
+    schema = api.get("/api/v1/openapi.json").json()
+    status = schema["components"]["schemas"]["CommandStatus"]
+
+    assert status["enum"] == ["requested", "queued", "sent", "delivered", "confirmed", "failed", "expired"]
+    for old in ("succeeded", "timed_out"):
+        assert api.get(commands_url(world.alpha.barrier.id), params={"status": old}).status_code == 422
 
 
 def test_commands_are_checked_against_the_device_type(world):
@@ -111,7 +146,7 @@ def test_unanswered_commands_time_out_after_their_deadline(world, system_db):
     assert expire_overdue(system_db) == 1
     system_db.commit()
 
-    assert api.get(f"{commands_url(world.alpha.barrier.id)}/{quick['id']}").json()["status"] == "timed_out"
+    assert api.get(f"{commands_url(world.alpha.barrier.id)}/{quick['id']}").json()["status"] == "expired"
     assert api.get(f"{commands_url(world.alpha.barrier.id)}/{slow['id']}").json()["status"] == "sent"
 
 

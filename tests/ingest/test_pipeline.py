@@ -199,12 +199,34 @@ def test_command_results_move_the_command_forward_only(world, ingestor, system_d
 
     system_db.expire_all()
     stored = system_db.get(Command, command.id)
-    assert stored.status == "succeeded" and stored.delivered_at == NOW and stored.finished_at == NOW
+    assert stored.status == "confirmed" and stored.delivered_at == NOW and stored.finished_at == NOW
 
     report = ingestor.accept([DeviceMessage(serial=world.beta.barrier.serial_number, kind=MessageKind.command_result,
                                             received_at=NOW, command_id=command.public_id,
                                             command_outcome=CommandOutcome.failed)])
     assert report.rejected["unknown_command"] == 1  # another device cannot answer for this one
+
+
+def test_a_queued_command_answered_by_its_device_is_confirmed_and_published_so(world, ingestor, system_db):
+    # A network server held the downlink (queued); the device's answers skip the sent step.
+    command = Command(public_id="feedc0defeedc0de", device_id=world.alpha.barrier.id, tenant_id=world.alpha.customer.id,
+                      name="open", parameters={}, idempotency_key="k2", status="queued", queued_at=NOW,
+                      expires_at=NOW + timedelta(seconds=30))
+    system_db.add(command)
+    system_db.commit()
+
+    for outcome in (CommandOutcome.delivered, CommandOutcome.succeeded):
+        ingestor.accept([DeviceMessage(serial=world.alpha.barrier.serial_number, kind=MessageKind.command_result,
+                                       received_at=NOW, command_id=command.public_id, command_outcome=outcome,
+                                       command_detail="opened")])
+
+    system_db.expire_all()
+    stored = system_db.get(Command, command.id)
+    assert (stored.status, stored.queued_at, stored.delivered_at, stored.finished_at, stored.detail) == (
+        "confirmed", NOW, NOW, NOW, "opened")
+    live = [update["status"] for _, update in ingestor.published
+            if update["type"] == "command" and update["command_id"] == command.public_id]
+    assert live == ["delivered", "confirmed"]
 
 
 def test_a_device_that_misses_its_heartbeat_goes_offline(world, ingestor, system_db):

@@ -3,8 +3,10 @@
 `SimulatorSender` is a transport whose far end is the real simulator model
 (leitstand.simulator.devices): a command handed to it reaches the simulated device on
 a worker thread, as it would over the broker, and the device's answers (delivered,
-its new telemetry, succeeded) go back through the application's ingest pipeline into
-the real database, which publishes the live updates the page listens to.
+its new telemetry, succeeded, stored as confirmed) go back through the application's ingest pipeline into
+the real database, which publishes the live updates the page listens to. With `queueing`
+on it acts as a LoRaWAN network server: it holds each command (queued) until `release()`,
+the device's next uplink, hands it over.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from datetime import UTC, datetime
 from leitstand.clock import clock
 from leitstand.ingest.message import CommandRequest, DeviceMessage
 from leitstand.ingest.pipeline import Ingestor
-from leitstand.transports.base import DeliveryFailed
 from leitstand.simulator.devices import MODELS, SimulatedDevice
+from leitstand.transports.base import DeliveryFailed, Handover
 
 
 class SimulatorSender:
@@ -30,6 +32,8 @@ class SimulatorSender:
         self.ingestor = ingestor
         self.devices: dict[str, SimulatedDevice] = {}
         self._inbox: queue.Queue[CommandRequest | None] = queue.Queue()
+        self.queueing = False
+        self._held: list[CommandRequest] = []
         self._worker = threading.Thread(target=self._run, name="simulated devices", daemon=True)
         self._worker.start()
 
@@ -45,10 +49,20 @@ class SimulatorSender:
 
     def stop(self) -> None: ...
 
-    def deliver(self, request: CommandRequest) -> None:
+    def deliver(self, request: CommandRequest) -> Handover:
         if request.serial not in self.devices:
             raise DeliveryFailed(f"{request.serial} is not connected")
+        if self.queueing:
+            self._held.append(request)
+            return Handover.queued
         self._inbox.put(request)
+        return Handover.sent
+
+    def release(self) -> None:
+        """The device's next uplink: the network server hands over the commands it held."""
+        held, self._held = self._held, []
+        for request in held:
+            self._inbox.put(request)
 
     def close(self) -> None:
         self._inbox.put(None)

@@ -46,16 +46,51 @@ def test_opening_a_barrier_changes_its_state_and_cycle_counter(
     expect(dialog).to_contain_text(world.alpha.barrier.name)
     dialog.locator('button[value="ok"]').click()
 
-    expect(page.locator("[data-progress-status]")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("[data-progress-status]")).to_have_attribute("data-status", "confirmed")
     expect(page.locator('#command-progress [data-step="delivered"]')).to_have_class("done")
+    expect(page.locator('#command-progress [data-step="queued"]')).to_be_hidden()  # MQTT sends at once
     expect(position).to_have_attribute("data-value", "open")
     expect(position.locator(".tile-value")).to_have_text("offen")  # the user reads German
     expect(counter).to_have_attribute("data-value", str(cycles_before + 1))
     expect(history).to_have_count(2)
-    expect(history.first).to_have_attribute("data-status", "succeeded")
+    expect(history.first).to_have_attribute("data-status", "confirmed")
     expect(history.first).to_contain_text("Öffnen")
     assert barrier.position == "open"
     shot(page, "device")
+
+
+def test_a_command_queued_at_the_network_shows_that_step_until_the_device_fetches_it(
+    page: Page, portal_url: str, world: World, login, devices_online: SimulatorSender,  # type: ignore[no-untyped-def]
+):
+    barrier = devices_online.add(world.alpha.barrier.serial_number, "barrier")
+    devices_online.queueing = True  # as a LoRaWAN network server: the downlink waits for the next uplink
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+    badge = page.locator("[data-progress-status]")
+    step = {name: page.locator(f'#command-progress [data-step="{name}"]')
+            for name in ("requested", "queued", "sent", "delivered", "final")}
+
+    page.locator('button[data-command="open"]').click()
+    page.locator('#confirm-dialog button[value="ok"]').click()
+
+    expect(badge).to_have_attribute("data-status", "queued")
+    expect(badge).to_have_text("in Warteschlange beim Netzserver")
+    expect(step["queued"]).to_be_visible()
+    expect(step["queued"]).to_have_text("Wartet beim Netzserver")
+    expect(step["queued"]).to_have_class("done")
+    expect(step["sent"]).not_to_have_class("done")
+    expect(step["final"]).to_have_text("Bestätigt")
+    expect(step["final"]).not_to_have_class("done")
+    assert barrier.position == "closed"  # nothing reached the device yet
+
+    devices_online.release()  # the device's next uplink fetches the command
+
+    expect(badge).to_have_attribute("data-status", "confirmed")
+    expect(badge).to_have_text("bestätigt")
+    expect(step["queued"]).to_be_visible()  # it happened, so the bar keeps showing it
+    for name in ("requested", "queued", "sent", "delivered", "final"):
+        expect(step[name]).to_have_class("done")
+    expect(page.locator("#device-commands tbody tr").first).to_have_attribute("data-status", "confirmed")
 
 
 def test_a_refused_command_says_why_and_sends_nothing(

@@ -128,7 +128,7 @@ def test_fragments_show_status_events_and_command_history(world: World, app):
     events = page_text(api.get(f"{base}/events"))
     assert "E01" in events and "Schrankenbaum blockiert" in events
     history = page_text(api.get(f"{base}/commands"))
-    assert f'data-command-id="{world.alpha.command.public_id}" data-status="succeeded"' in history
+    assert f'data-command-id="{world.alpha.command.public_id}" data-status="confirmed"' in history
 
 
 def test_an_event_code_outside_the_catalogue_is_shown_as_unknown(world: World, app):

@@ -68,7 +68,7 @@ def test_a_simulated_fleet_drives_a_running_leitstand(settings, world, session_f
         members = prepare_fleet(session_factory, 3)
         barrier = next(m for m in members if m.device.serial == world.alpha.barrier.serial_number)
         reported = Waiter(lambda u: u["type"] == "device" and "cycles" in u.get("latest", {}))
-        answered = Waiter(lambda u: u["type"] == "command" and u["status"] == "succeeded")
+        answered = Waiter(lambda u: u["type"] == "command" and u["status"] == "confirmed")
         app.state.ingestor.listeners += [reported, answered]
         fleet = Fleet(members, settings.mqtt_host, settings.mqtt_port, telemetry_every=0.2, offline_rate=0.0)
         runner = threading.Thread(target=fleet.run, daemon=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leitstand.ingest.message import CommandRequest, DeviceMessage, IngestReport
-from leitstand.transports.base import DeliveryFailed, TransportContext
+from leitstand.transports.base import DeliveryFailed, Handover, TransportContext
 from leitstand.transports.registry import TransportEntry, register, unregister
 
 
@@ -24,15 +24,17 @@ class RecordingTransport:
     def __init__(self) -> None:
         self.sent: list[CommandRequest] = []
         self.fail_with: str | None = None
+        self.hand_over_as = Handover.sent  # Handover.queued: act as a network that queues downlinks
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
-    def deliver(self, request: CommandRequest) -> None:
+    def deliver(self, request: CommandRequest) -> Handover:
         if self.fail_with:
             raise DeliveryFailed(self.fail_with)
         self.sent.append(request)
+        return self.hand_over_as
 
 
 @dataclass(frozen=True)

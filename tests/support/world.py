@@ -235,7 +235,7 @@ def _organisation(db: Session, root: Tenant, label: str, mark: str, users: dict[
     db.flush()
     grant = db.query(RoleGrant).filter(RoleGrant.user_id == operator.id).one()
     command = Command(public_id=f"{lower[:1]}" * 16, device_id=barrier.id, tenant_id=customer.id, name="open",
-                      parameters={}, idempotency_key=f"{lower}-first", status="succeeded",
+                      parameters={}, idempotency_key=f"{lower}-first", status="confirmed",
                       expires_at=clock.now() + timedelta(seconds=30))
     db.add(command)
     db.flush()

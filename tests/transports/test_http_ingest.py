@@ -121,7 +121,7 @@ def test_a_command_result_moves_the_command_on(world, barrier):
 
     assert response.status_code == 202, response.text
     world.db.expire_all()
-    assert world.db.get(Command, command.id).status == CommandStatus.succeeded
+    assert world.db.get(Command, command.id).status == CommandStatus.confirmed  # the device says "succeeded"
 
 
 def test_a_result_for_an_unknown_command_is_refused_and_counted(world, barrier):

@@ -123,9 +123,9 @@ def test_a_message_in_and_a_command_out_through_split_roles(
         result = DeviceMessage(serial=barrier.serial_number, kind=MessageKind.command_result, received_at=clock.now(),
                                command_id=request.command_id, command_outcome=CommandOutcome.succeeded)
         assert not device.publish(*codec.encode_uplink(result)).is_failure
-        live.next_matching(lambda u: u["type"] == "command" and u["status"] == "succeeded")
+        live.next_matching(lambda u: u["type"] == "command" and u["status"] == "confirmed")
         status = api.get(f"/api/v1/devices/{barrier.id}/commands/{request.command_id}", headers=headers)
-        assert status.json()["status"] == "succeeded", status.text
+        assert status.json()["status"] == "confirmed", status.text
         # Each of the two messages went to one worker only (without $share both would take both).
         wait_until(lambda: sum(worker.stats.accepted for worker in workers) >= 2, WAIT, "both messages counted")
         assert sum(worker.stats.accepted for worker in workers) == 2
