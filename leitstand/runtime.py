@@ -10,7 +10,7 @@ components as role ingest:
     rollups      the rollup drainer (every role, on PostgreSQL; one process at a time drains)
     transports   the transports the settings enable (leitstand.transports.registry), which
                  attach to the command router for the bindings they deliver to
-    notifier     alarm notifications of a process without the API (an API process has the app's own)
+    notifier     alarm notifications (every role raises alarms: rules at ingest, API acknowledgements, jobs)
     scheduler    periodic jobs, one leader per installation (role all or scheduler)
 
 Live updates: in one process (role all) ingest feeds the API's hub directly. Across
@@ -26,7 +26,8 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,7 +149,7 @@ def start_database(process: Process) -> None:
 def start_api(process: Process) -> None:
     from leitstand.web.app import create_app
 
-    app = process.app = create_app(process.settings)
+    app = process.app = create_app(process.settings, process.engine)
     process.publish = app.state.live_hub.publish
     process.ingest = app.state.ingestor
     process.commands = app.state.commands
@@ -203,13 +204,31 @@ def start_transports(process: Process) -> None:
 
 
 def start_alarm_notifier(process: Process) -> None:
-    """Alarms raised in this process are notified from here (an API process has the app's own)."""
-    if process.app is not None:
-        return
+    """Alarms raised in this process (every role raises some) are notified from here."""
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
 
     notifier = start_notifier(process.settings, process.factory)
     process.stoppers.append(lambda: stop_notifier(notifier))
+    if process.app is not None:
+        process.app.state.notifier = notifier
+
+
+@contextmanager
+def app_without_transports(settings: Settings, **notifier_options: Any) -> Iterator[Any]:
+    """The app on an engine of its own, with its notifier but no transports, stopped on exit:
+    what tests and the portal benchmark serve in-process (TestClient) without `serve`."""
+    from leitstand.db.engine import make_engine
+    from leitstand.notifications.dispatch import start_notifier, stop_notifier
+    from leitstand.web.app import create_app
+
+    engine = make_engine(settings.effective_database_url)
+    app = create_app(settings, engine)
+    app.state.notifier = start_notifier(settings, app.state.session_factory, **notifier_options)
+    try:
+        yield app
+    finally:
+        stop_notifier(app.state.notifier)
+        engine.dispose()
 
 
 def start_scheduler(process: Process) -> None:
@@ -245,7 +264,7 @@ STARTUP: tuple[Component, ...] = (
     Component("broker-admin", EVERY_ROLE, start_broker_admin),
     Component("rollups", EVERY_ROLE, start_rollup_drainer),
     Component("transports", frozenset({"all", "ingest", "api"}), start_transports),
-    Component("notifier", frozenset({"ingest", "scheduler"}), start_alarm_notifier),
+    Component("notifier", EVERY_ROLE, start_alarm_notifier),
     Component("scheduler", frozenset({"all", "scheduler"}), start_scheduler),
     Component("settle-memory", frozenset({"all", "ingest"}), settle_memory),
 )

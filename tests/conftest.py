@@ -204,18 +204,14 @@ def _real_clock() -> Iterator[None]:
 
 @pytest.fixture
 def app(settings: Settings, session_factory):  # type: ignore[no-untyped-def]
-    from leitstand.web.app import create_app
-
-    from leitstand.notifications.dispatch import stop_notifier
+    from leitstand.runtime import app_without_transports
     from tests.support.transports import RecordingTransport
 
-    application = create_app(settings)
-    # Commands of the test app's devices leave through a transport the test can look at.
-    application.state.recording_transport = RecordingTransport()
-    application.state.commands.attach("native", application.state.recording_transport)
-    yield application
-    stop_notifier(application.state.notifier)
-    application.state.engine.dispose()
+    with app_without_transports(settings) as application:
+        # Commands of the test app's devices leave through a transport the test can look at.
+        application.state.recording_transport = RecordingTransport()
+        application.state.commands.attach("native", application.state.recording_transport)
+        yield application
 
 
 @pytest.fixture

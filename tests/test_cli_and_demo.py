@@ -127,19 +127,15 @@ def test_init_is_repeatable_and_creates_no_account(runner, tmp_path):
 def test_the_created_user_can_log_in(runner, tmp_path):
     from fastapi.testclient import TestClient
 
-    from leitstand.web.app import create_app
+    from leitstand.runtime import app_without_transports
 
     data_dir = tmp_path / "login"
     invoke(runner, "init", "--data-dir", str(data_dir))
     invoke(runner, "user", "create", "ops@example.com", "--data-dir", str(data_dir),
            LEITSTAND_NEW_USER_PASSWORD="a long enough secret")
 
-    app = create_app(Settings(data_dir=data_dir, database_url=""))
-    try:
-        with TestClient(app) as client:
-            response = client.post("/api/v1/auth/login", json={"email": "ops@example.com", "password": "a long enough secret"})
-    finally:
-        app.state.engine.dispose()
+    with app_without_transports(Settings(data_dir=data_dir, database_url="")) as app, TestClient(app) as client:
+        response = client.post("/api/v1/auth/login", json={"email": "ops@example.com", "password": "a long enough secret"})
     assert response.status_code == 200, response.text
 
 

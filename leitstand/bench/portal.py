@@ -117,7 +117,7 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
     from leitstand.bootstrap import initialise
     from leitstand.config import Settings
     from leitstand.db.engine import make_engine, make_session_factory
-    from leitstand.web.app import create_app
+    from leitstand.runtime import app_without_transports
 
     if devices < 1 or sites < 1 or not 1 <= chart_devices <= devices or requests < 1 or days < 1:
         raise ValueError("need devices, sites, requests, days >= 1 and 1 <= chart_devices <= devices")
@@ -140,19 +140,18 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
         finally:
             engine.dispose()
 
-        app = create_app(settings)
-        timer = ServerTimer(app)
-        report = PortalBenchReport(backend, devices, sites, chart_devices, points, seed_seconds, requests,
-                                   machine=machine_line())
-        pages = [
-            PageFigures("start dashboard", "/", targeted=True),
-            PageFigures("device page", "/devices/{device}", targeted=True),
-            PageFigures("dashboard tiles (live refresh)", "/dashboard/tiles"),
-            PageFigures("sites map markers", "/sites/map.json"),
-            PageFigures("sites list", "/sites"),
-            PageFigures("site page", "/sites/{site}"),
-        ]
-        try:
+        with app_without_transports(settings) as app:
+            timer = ServerTimer(app)
+            report = PortalBenchReport(backend, devices, sites, chart_devices, points, seed_seconds, requests,
+                                       machine=machine_line())
+            pages = [
+                PageFigures("start dashboard", "/", targeted=True),
+                PageFigures("device page", "/devices/{device}", targeted=True),
+                PageFigures("dashboard tiles (live refresh)", "/dashboard/tiles"),
+                PageFigures("sites map markers", "/sites/map.json"),
+                PageFigures("sites list", "/sites"),
+                PageFigures("site page", "/sites/{site}"),
+            ]
             with TestClient(timer, base_url="http://localhost") as client:
                 headers = {"Authorization": f"Bearer {fleet.token}"}
                 for figures in pages:
@@ -164,8 +163,6 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
                         if n >= 3:
                             figures.timings_ms.append(timer.last_ms)
                     report.pages.append(figures)
-        finally:
-            app.state.engine.dispose()
     out(render(report))
     return report
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.types import ASGIApp
 
 from leitstand import __version__
@@ -20,12 +20,11 @@ from leitstand.audit.api import router as audit_router
 from leitstand.dataexport.api import router as exports_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
-from leitstand.notifications.dispatch import start_notifier
 from leitstand.support.api import router as support_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
-from leitstand.config import Settings, get_settings
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.config import Settings
+from leitstand.db.engine import make_session_factory
 from leitstand.commands.api import router as commands_router
 from leitstand.commands.router import CommandRouter
 from leitstand.devices.api import router as devices_router
@@ -121,8 +120,9 @@ class LeitstandApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), settings=lambda: self.state.settings)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    """The application on the process's engine. It starts no threads of its own: the
+    process's components (leitstand.runtime.STARTUP) start the notifier and the transports."""
     app = LeitstandApp(
         title="Leitstand API",
         version=__version__,
@@ -136,7 +136,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served from our own files: leitstand.web.apidocs
         redoc_url=None,
     )
-    engine = make_engine(settings.effective_database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
@@ -144,8 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.live_hub = LiveHub()
     app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish],
                                   defer_rollups=settings.telemetry_rollups == "deferred")
-    # Alarm changes of this process go out as notifications (leitstand.notifications.dispatch).
-    app.state.notifier = start_notifier(settings, app.state.session_factory)
+    app.state.notifier = None  # the process's notifier (leitstand.runtime), once started
     # The process's transports attach themselves (leitstand.runtime); with none, commands expire unsent.
     app.state.commands = CommandRouter()
     install_error_handlers(app, PortalErrorPages())

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import LoginSession
 from leitstand.clock import clock
-from leitstand.web.app import create_app
+from leitstand.runtime import app_without_transports
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE
 from tests.support.world import PASSWORD
 
@@ -66,9 +66,8 @@ def reread(db) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def https_app(settings, session_factory) -> Iterator:  # type: ignore[no-untyped-def]
-    application = create_app(settings.model_copy(update={"public_url": "https://localhost:8000"}))
-    yield application
-    application.state.engine.dispose()
+    with app_without_transports(settings.model_copy(update={"public_url": "https://localhost:8000"})) as application:
+        yield application
 
 
 # --- the session cookie ---------------------------------------------------------

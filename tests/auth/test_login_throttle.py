@@ -20,9 +20,8 @@ from leitstand.audit.models import AuditEntry
 from leitstand.auth import secrets
 from leitstand.auth.models import LoginThrottle
 from leitstand.clock import clock
-from leitstand.notifications.dispatch import stop_notifier
 from leitstand.scheduler.loop import JOBS, JobContext
-from leitstand.web.app import create_app
+from leitstand.runtime import app_without_transports
 from tests.auth.test_login_api import assert_problem, login
 from tests.support.world import PASSWORD
 
@@ -53,10 +52,8 @@ def source_addresses(db, outcome: str) -> list[str]:  # type: ignore[no-untyped-
 @pytest.fixture
 def proxied_app(settings, session_factory) -> Iterator:  # type: ignore[no-untyped-def]
     """The app behind a reverse proxy in 10.0.0.0/8 that it trusts."""
-    application = create_app(settings.model_copy(update={"trusted_proxies": [ip_network("10.0.0.0/8")]}))
-    yield application
-    stop_notifier(application.state.notifier)
-    application.state.engine.dispose()
+    with app_without_transports(settings.model_copy(update={"trusted_proxies": [ip_network("10.0.0.0/8")]})) as application:
+        yield application
 
 
 # --- failures from elsewhere -----------------------------------------------------------

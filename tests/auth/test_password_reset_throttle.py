@@ -12,9 +12,8 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 
 from leitstand.clock import clock
-from leitstand.notifications.dispatch import stop_notifier
 from leitstand.users import service
-from leitstand.web.app import create_app
+from leitstand.runtime import app_without_transports
 from tests.auth.test_login_api import assert_problem
 
 RESET = "/api/v1/auth/password-reset"
@@ -80,19 +79,17 @@ def test_the_answer_does_not_wait_for_the_mail_server(world, settings):
     mute = socket.socket()
     mute.bind(("127.0.0.1", 0))
     mute.listen(8)
-    silent_app = create_app(settings.model_copy(update={"smtp_port": mute.getsockname()[1]}))
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        answer = pool.submit(from_address(silent_app, "203.0.113.1").post, RESET, json={"email": READER})
-        assert answer.result(timeout=5).status_code == 202
-    finally:
-        mute.settimeout(10)
-        connection, _ = mute.accept()  # the mail's connection, waiting for a greeting
-        connection.close()  # so the sender gives up at once
-        mute.close()
-        pool.shutdown(wait=True)
-        stop_notifier(silent_app.state.notifier)
-        silent_app.state.engine.dispose()
+    with app_without_transports(settings.model_copy(update={"smtp_port": mute.getsockname()[1]})) as silent_app:
+        pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            answer = pool.submit(from_address(silent_app, "203.0.113.1").post, RESET, json={"email": READER})
+            assert answer.result(timeout=5).status_code == 202
+        finally:
+            mute.settimeout(10)
+            connection, _ = mute.accept()  # the mail's connection, waiting for a greeting
+            connection.close()  # so the sender gives up at once
+            mute.close()
+            pool.shutdown(wait=True)
     from leitstand.mail.outbox import sender
 
     assert sender.wait_until_sent(timeout=15)

@@ -109,16 +109,10 @@ def test_upgrade_repairs_rows_the_bug_left_and_the_api_lists_them(fresh_database
                             scopes=[p.value for p in Permission]))
             db.commit()
             assert db.get(Device, 1).labels == []  # type: ignore[union-attr]
-        from leitstand.notifications.dispatch import stop_notifier
-        from leitstand.web.app import create_app
+        from leitstand.runtime import app_without_transports
 
-        app = create_app(settings)
-        try:
-            with TestClient(app, base_url="http://localhost:8000") as client:
-                response = client.get("/api/v1/devices", headers={"Authorization": f"Bearer {raw}"})
-        finally:
-            stop_notifier(app.state.notifier)
-            app.state.engine.dispose()
+        with app_without_transports(settings) as app, TestClient(app, base_url="http://localhost:8000") as client:
+            response = client.get("/api/v1/devices", headers={"Authorization": f"Bearer {raw}"})
         assert response.status_code == 200, response.text
         assert {item["serial_number"]: item["labels"] for item in response.json()["items"]} == {
             "OLD-0001": [], "OLD-0002": [], "OLD-0003": ["süd"]}

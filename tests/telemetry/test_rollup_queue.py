@@ -330,13 +330,8 @@ def test_ingest_defers_rollups_but_stores_points_and_live_state_at_once(world, s
 
 @pytest.mark.parametrize(("setting", "deferred"), [("deferred", True), ("immediate", False)])
 def test_the_app_ingests_as_the_setting_says(settings, setting, deferred):
-    from leitstand.notifications.dispatch import stop_notifier
-    from leitstand.web.app import create_app
+    from leitstand.runtime import app_without_transports
 
     assert settings.telemetry_rollups == "deferred"  # the default
-    app = create_app(settings.model_copy(update={"telemetry_rollups": setting}))
-    try:
+    with app_without_transports(settings.model_copy(update={"telemetry_rollups": setting})) as app:
         assert app.state.ingestor.defer_rollups is deferred
-    finally:
-        stop_notifier(app.state.notifier)
-        app.state.engine.dispose()

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from leitstand.clock import clock
 from leitstand.users.models import User
-from leitstand.web.app import create_app
+from leitstand.runtime import app_without_transports
 from tests.support.world import PASSWORD, ApiClient
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -84,9 +84,8 @@ def operator(world) -> ApiClient:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def app_without_mail(settings, session_factory) -> Iterator:  # type: ignore[no-untyped-def]
     """The same installation, but its SMTP server does not answer."""
-    application = create_app(settings.model_copy(update={"smtp_port": closed_port()}))
-    yield application
-    application.state.engine.dispose()
+    with app_without_transports(settings.model_copy(update={"smtp_port": closed_port()})) as application:
+        yield application
 
 
 # --- invitations ----------------------------------------------------------------

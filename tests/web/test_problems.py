@@ -136,16 +136,12 @@ def test_healthz_reports_ok_with_the_database(client):
 def test_healthz_reports_an_unreachable_database(settings):
     from fastapi.testclient import TestClient
 
-    from leitstand.web.app import create_app
+    from leitstand.runtime import app_without_transports
 
     # Nothing listens on port 1: the engine is created lazily, the first connection fails.
     broken = settings.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:1/leitstand"})
-    app = create_app(broken)
-    try:
-        with TestClient(app) as client:
-            response = client.get("/healthz")
-    finally:
-        app.state.engine.dispose()
+    with app_without_transports(broken) as app, TestClient(app) as client:
+        response = client.get("/healthz")
 
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}

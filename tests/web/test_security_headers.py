@@ -38,19 +38,15 @@ SCRIPT_TYPES = ("text/html", "text/javascript", "application/javascript")
 @pytest.fixture
 def https_app(settings: Any) -> Iterator[Any]:
     """The application behind an https public URL, with one route failing unexpectedly per side."""
-    from leitstand.notifications.dispatch import stop_notifier
-    from leitstand.web.app import create_app
-
-    application = create_app(settings.model_copy(update={"public_url": HTTPS_URL}))
+    from leitstand.runtime import app_without_transports
 
     def fail() -> None:
         raise RuntimeError("an unexpected error, for the walk")
 
-    application.add_api_route("/walk-failure", fail, include_in_schema=False)
-    application.add_api_route("/api/v1/walk-failure", fail, include_in_schema=False)
-    yield application
-    stop_notifier(application.state.notifier)
-    application.state.engine.dispose()
+    with app_without_transports(settings.model_copy(update={"public_url": HTTPS_URL})) as application:
+        application.add_api_route("/walk-failure", fail, include_in_schema=False)
+        application.add_api_route("/api/v1/walk-failure", fail, include_in_schema=False)
+        yield application
 
 
 def directives(policy: str) -> dict[str, list[str]]:
