@@ -7,6 +7,7 @@ The start-up list is explicit and in order:
     ingest     the MQTT ingest worker (role all or ingest), its name held once per installation
     notifier   alarm notifications (role ingest or scheduler; with the API, the app's own)
     scheduler  periodic jobs, one leader per installation (role all or scheduler)
+    extra      a command's own components, after the role's (`leitstand demo`: its simulated fleet)
     api        the HTTP API and live stream (role all or api; runs in the foreground)
 
 The standalone ingest worker (`run_ingest_worker`) starts rollups, notifier and ingest
@@ -25,7 +26,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,10 +206,13 @@ def start_ingest_worker(process: Process, engine: Engine, ingestor: Ingest, *, n
     return worker
 
 
-def start(settings: Settings, role: str, *, name: str | None = None) -> tuple[Process, Any]:
+def start(settings: Settings, role: str, *, name: str | None = None,
+          extra: Sequence[Callable[[Process], None]] = ()) -> tuple[Process, Any]:
     """Start the background parts of `role`; returns the process and the app (or None).
 
     name: the ingest worker's (roles all and ingest); default `ingest-{port}`.
+    extra: components a command adds after the role's (the demo's simulated fleet); each
+    appends its own stopper, so it stops before what it uses.
     """
     from leitstand.db.engine import make_engine
 
@@ -221,6 +225,8 @@ def start(settings: Settings, role: str, *, name: str | None = None) -> tuple[Pr
     process.stoppers.append(engine.dispose)
     try:
         _start_role(process, engine, role, name or default_ingest_name(settings))
+        for component in extra:
+            component(process)
     except BaseException:
         process.stop()
         raise
@@ -328,9 +334,10 @@ def run_ingest_worker(settings: Settings, *, name: str, batch_messages: int, bat
         process.stop()
 
 
-def serve(settings: Settings, role: str = "all", *, name: str | None = None) -> None:
-    """Run a process of `role` until interrupted (`name`: its ingest worker's, see `start`)."""
-    process, app = start(settings, role, name=name)
+def serve(settings: Settings, role: str = "all", *, name: str | None = None,
+          extra: Sequence[Callable[[Process], None]] = ()) -> None:
+    """Run a process of `role` until interrupted (`name` and `extra`: see `start`)."""
+    process, app = start(settings, role, name=name, extra=extra)
     try:
         if app is not None:
             import uvicorn
