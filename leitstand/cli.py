@@ -572,7 +572,7 @@ def bench_query(
     data_dir: DataDir = None,
 ) -> None:
     """Time chart queries on seeded data: a year to days, 7 days raw of a fleet, monthly sums."""
-    from leitstand.telemetry.bench import bench_query as run_bench
+    from leitstand.bench.query import bench_query as run_bench
 
     settings = _settings(data_dir)
     if database_url is not None:
