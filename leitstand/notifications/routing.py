@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import Permission
+from leitstand.access.rules import below_site, path_within
 from leitstand.alarms.change import AlarmChange
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm
 from leitstand.auth.principal import load_principal
@@ -88,7 +89,7 @@ def _fits(db: Session, rule: RoutingRule, facts: AlarmChange, site_path: str | N
         if site_path is None:
             return False
         rule_paths = db.scalars(select(Site.path).where(Site.id.in_(rule.site_ids))).all()
-        if not any(site_path.startswith(prefix) for prefix in rule_paths):
+        if not any(below_site(site_path, prefix) for prefix in rule_paths):
             return False
     return True
 
@@ -100,7 +101,7 @@ def _candidates(db: Session, rule_tenant: Tenant, user_ids: Sequence[int], roles
         for user in db.scalars(select(User).where(User.id.in_(list(user_ids)))):
             found[user.id] = user
     if roles:
-        related = Tenant.path.startswith(rule_tenant.path) | Tenant.path.in_(path_prefixes(rule_tenant.path))
+        related = path_within(Tenant.path, rule_tenant.path) | Tenant.path.in_(path_prefixes(rule_tenant.path))
         holders = db.scalars(
             select(User).join(RoleGrant, RoleGrant.user_id == User.id).join(Tenant, Tenant.id == User.tenant_id)
             .where(RoleGrant.role.in_(list(roles)), related).distinct()
