@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from leitstand.config import Settings
+
+if TYPE_CHECKING:
+    from leitstand.runtime import Process
 
 app = typer.Typer(help="Leitstand: the control room for connected devices.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
@@ -66,7 +69,8 @@ def init(data_dir: DataDir = None) -> None:
     console.print(f"Initialised [bold]{settings.effective_database_url}[/] (root tenant: {root.name}).")
 
 
-def _serve(settings: Settings, role: str = "all", name: str | None = None) -> None:
+def _serve(settings: Settings, role: str = "all", name: str | None = None,
+           extra: Sequence[Callable[[Process], None]] = ()) -> None:
     from leitstand.runtime import IngestNameTaken
     from leitstand.runtime import serve as run
 
@@ -74,7 +78,7 @@ def _serve(settings: Settings, role: str = "all", name: str | None = None) -> No
     for chatty in ("transitions", "amqtt"):  # per-connection state machine chatter
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
-        run(settings, role, name=name)
+        run(settings, role, name=name, extra=extra)
     except IngestNameTaken as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None
@@ -103,10 +107,17 @@ def serve(data_dir: DataDir = None, host: Host = None, port: Port = None, role: 
     _serve(_settings(data_dir, host, port), role, name)
 
 
+Simulate = Annotated[bool, typer.Option(
+    "--simulate/--no-simulate",
+    help="Run the demo's barriers, bollards and thermostats in this process, as `leitstand simulate` does.")]
+
+
 @app.command()
-def demo(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None:
-    """Initialise, seed the demo fleet if the installation is empty, print the logins and serve."""
+def demo(data_dir: DataDir = None, host: Host = None, port: Port = None, simulate: Simulate = True) -> None:
+    """Initialise, seed the demo fleet if the installation is empty, print the logins and serve,
+    with the fleet reporting live (unless --no-simulate)."""
     from leitstand.bootstrap import initialise
+    from leitstand.demo.fleet import start_simulated_fleet
     from leitstand.demo.seed import DEMO_PASSWORD, seed_demo
     from leitstand.tenancy.scope import system_session
     from leitstand.users.models import User
@@ -136,7 +147,7 @@ def demo(data_dir: DataDir = None, host: Host = None, port: Port = None) -> None
         else:
             console.print(f"Demo data already present; log in as admin@example.com / {DEMO_PASSWORD}.")
     console.print(f"Serving on [bold]{settings.public_url}[/]  (API docs: {settings.public_url}/api/docs)")
-    _serve(settings)
+    _serve(settings, extra=[start_simulated_fleet] if simulate else [])
 
 
 @app.command()
@@ -561,7 +572,7 @@ def bench_query(
     data_dir: DataDir = None,
 ) -> None:
     """Time chart queries on seeded data: a year to days, 7 days raw of a fleet, monthly sums."""
-    from leitstand.telemetry.bench import bench_query as run_bench
+    from leitstand.bench.query import bench_query as run_bench
 
     settings = _settings(data_dir)
     if database_url is not None:

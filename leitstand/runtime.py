@@ -12,6 +12,9 @@ components as role ingest:
                  attach to the command router for the bindings they deliver to
     notifier     alarm notifications (every role raises alarms: rules at ingest, API acknowledgements, jobs)
     scheduler    periodic jobs, one leader per installation (role all or scheduler)
+    settle-memory  freeze what start-up built, so garbage collection skips it (ingest)
+
+After them, a command's own components (`extra`: the demo's simulated fleet).
 
 Live updates: in one process (role all) ingest feeds the API's hub directly. Across
 processes they travel through PostgreSQL NOTIFY: ingest and scheduler processes
@@ -26,7 +29,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,11 +274,14 @@ STARTUP: tuple[Component, ...] = (
 
 
 def start(settings: Settings, role: str, *, name: str | None = None, skip: frozenset[str] = frozenset(),
-          options: dict[str, dict[str, Any]] | None = None, pool_pre_ping: bool = True) -> tuple[Process, Any]:
+          options: dict[str, dict[str, Any]] | None = None, pool_pre_ping: bool = True,
+          extra: Sequence[Callable[[Process], None]] = ()) -> tuple[Process, Any]:
     """Start the components of `role` (but those in `skip`); returns the process and the app (or None).
 
     name: the ingest worker's (roles all and ingest); default `ingest-{port}`.
     options: start options per transport name (the MQTT worker's batching, say).
+    extra: components a command adds after the role's (the demo's simulated fleet); each
+    appends its own stopper, so it stops before what it uses.
     """
     from leitstand.db.engine import make_engine, make_session_factory
 
@@ -291,6 +297,8 @@ def start(settings: Settings, role: str, *, name: str | None = None, skip: froze
         for component in STARTUP:
             if role in component.roles and component.name not in skip:
                 component.start(process)
+        for start_extra in extra:
+            start_extra(process)
     except BaseException:
         process.stop()
         raise
@@ -322,9 +330,10 @@ def run_ingest_worker(settings: Settings, *, name: str, batch_messages: int, bat
         process.stop()
 
 
-def serve(settings: Settings, role: str = "all", *, name: str | None = None) -> None:
-    """Run a process of `role` until interrupted (`name`: its ingest worker's, see `start`)."""
-    process, app = start(settings, role, name=name)
+def serve(settings: Settings, role: str = "all", *, name: str | None = None,
+          extra: Sequence[Callable[[Process], None]] = ()) -> None:
+    """Run a process of `role` until interrupted (`name` and `extra`: see `start`)."""
+    process, app = start(settings, role, name=name, extra=extra)
     try:
         if app is not None:
             import uvicorn

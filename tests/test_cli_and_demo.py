@@ -251,3 +251,87 @@ def test_demo_refuses_a_populated_installation(demo):
 
     with pytest.raises(RuntimeError):
         seed_demo(db)
+
+
+# --- `leitstand demo` serves a fleet that is alive (or not, with --no-simulate) ----------------
+
+SIMULATED_TYPES = ("barrier", "bollard", "thermostat")
+LIVE_DATA_WAIT = 120.0  # the demo's start and its devices' first reports, on a busy 2-core machine
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_demo(tmp_path: Path, *options: str):  # type: ignore[no-untyped-def]
+    """`leitstand demo` in a fresh process on a fresh SQLite data dir; serving once it returns."""
+    from tests.test_cli_smoke import Installation, _shell_env
+
+    data_dir = tmp_path / "demo"
+    port = _free_port()
+    running = Installation(data_dir, _shell_env(data_dir)).start("demo", "--port", str(port), *options)
+    try:
+        running.wait_for("Application startup complete")
+    except BaseException:
+        running.stop()
+        raise
+    return running, f"http://127.0.0.1:{port}", data_dir
+
+
+def test_the_demo_simulates_its_fleet_by_default_and_stores_its_telemetry(tmp_path):
+    import time
+
+    import httpx
+
+    running, url, _data_dir = _start_demo(tmp_path)
+    try:
+        with httpx.Client(base_url=url, timeout=30) as api:
+            login = api.post("/api/v1/auth/login", json={"email": "admin@example.com", "password": DEMO_PASSWORD})
+            assert login.status_code == 200, login.text
+            devices = api.get("/api/v1/devices", params={"limit": 500}).json()["items"]
+            simulated = [device["id"] for device in devices if device["type_key"] in SIMULATED_TYPES]
+            deadline = time.monotonic() + LIVE_DATA_WAIT
+            values: list[object] = []
+            attempt = 0
+            while not values:  # round the devices: unlicensed ones have their telemetry refused
+                assert time.monotonic() < deadline, "no telemetry from the simulated fleet:\n" + "".join(running.seen)
+                device_id = simulated[attempt % len(simulated)]
+                attempt += 1
+                latest = api.get(f"/api/v1/devices/{device_id}/telemetry/latest")
+                assert latest.status_code == 200, latest.text
+                values = latest.json()["values"]
+    finally:
+        _interrupt(running)
+    output = " ".join("".join(running.seen).split())
+    assert "demo fleet stopped" in output and "0 failures" in output, output[-4000:]  # stopped with the demo
+
+
+def _interrupt(running) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C, as a newcomer stops the demo; the rest of its output is read to the end."""
+    import signal
+
+    if running.process.poll() is None:
+        running.process.send_signal(signal.SIGINT)
+    running.process.wait(120)
+    while (line := running.lines.get(timeout=120)) is not None:
+        running.seen.append(line)
+
+
+def test_the_demo_without_simulation_starts_no_fleet(tmp_path):
+    running, _url, data_dir = _start_demo(tmp_path, "--no-simulate")
+    running.stop()
+
+    # The fleet, when it starts, gives its devices fresh credentials (revoking the seed's).
+    engine, factory = open_sqlite(data_dir)
+    try:
+        with system_session(factory, reason="test check") as db:
+            credentials = db.scalar(select(func.count()).select_from(DeviceCredential))
+            devices = db.scalar(select(func.count()).select_from(Device))
+    finally:
+        engine.dispose()
+    assert credentials == devices  # the seed's one each, none rotated
+    assert "Simulating" not in "".join(running.seen)

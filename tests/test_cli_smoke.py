@@ -170,8 +170,9 @@ def test_the_demo_serves_is_simulated_and_exports_and_imports_a_tenant(fresh: Ca
     work.mkdir()
 
     # Port 0: any free one, taken at bind time. The embedded broker moves off a taken port by
-    # itself and leaves its address in the data dir, where `simulate` finds it.
-    running = demo.start("demo", "--port", "0")
+    # itself and leaves its address in the data dir, where `simulate` finds it. The demo's own
+    # fleet stays off: its devices would log in under the same client ids as simulate's.
+    running = demo.start("demo", "--port", "0", "--no-simulate")
     try:
         running.wait_for("Application startup complete")
         simulated = demo.run("simulate", "--devices", "3", "--every", "0.2", "--minutes", "0.01")

@@ -14,6 +14,7 @@ from leitstand.access.roles import ROLES, Permission, Role, ScopeKind
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.access.rules import within_tenant
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.i18n import Forbidden, Message, NotFound, Refusal
 from leitstand.sites.models import Site
@@ -54,7 +55,7 @@ def check_within_grantee(access: Access, grantee: User, kind: ScopeKind, target:
     ) is not None:
         return
     target_tenant = target if kind == ScopeKind.tenant else access.db.get(Tenant, target.tenant_id)
-    if target_tenant is None or not target_tenant.path.startswith(own.path):
+    if target_tenant is None or not within_tenant(target_tenant.path, own.path):
         raise Refusal(Message("The %(target)s lies outside the user's organisation; grant only within it.",
                               target=Message(kind.value)))
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
+from leitstand.access.rules import path_within, within_tenant
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule, AlarmState, TargetKind
 from leitstand.alarms.rules import (
     ConditionKind,
@@ -67,7 +68,7 @@ def alarms_query(
         site = db.get(Site, site_id)
         if site is None:
             raise not_found("site")
-        statement = statement.where(Alarm.site_id.in_(select(Site.id).where(Site.path.startswith(site.path))))
+        statement = statement.where(Alarm.site_id.in_(select(Site.id).where(path_within(Site.path, site.path))))
     if device_id is not None:
         statement = statement.where(Alarm.device_id == device_id)
     return statement
@@ -201,7 +202,7 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
             raise invalid("A rule for a site needs site_id (and no device_id).")
         site = get_visible(db, Site, rule.site_id, "site")
         site_tenant = db.get(Tenant, site.tenant_id)
-        if site_tenant is None or not site_tenant.path.startswith(tenant.path):
+        if site_tenant is None or not within_tenant(site_tenant.path, tenant.path):
             raise invalid("The site does not belong to the rule's tenant.")
     elif rule.target_kind == TargetKind.device:
         if rule.device_id is None or rule.site_id is not None:
@@ -210,7 +211,7 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
         device_tenant = db.get(Tenant, device.tenant_id)
         if device.type_key != rule.type_key:
             raise invalid(Message("The device is not a %(type)s.", type=rule.type_key))
-        if device_tenant is None or not device_tenant.path.startswith(tenant.path):
+        if device_tenant is None or not within_tenant(device_tenant.path, tenant.path):
             raise invalid("The device does not belong to the rule's tenant.")
 
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
+from leitstand.access.rules import below_site, within_tenant
 from leitstand.clock import clock
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, Severity, UnknownDeviceType, spec_for
 from leitstand.web.types import Integer, Number
@@ -224,12 +225,12 @@ class TenantRule:
     device_id: int | None
 
     def targets(self, device: DeviceContext) -> bool:
-        if device.type_key != self.type_key or not device.tenant_path.startswith(self.tenant_path):
+        if device.type_key != self.type_key or not within_tenant(device.tenant_path, self.tenant_path):
             return False
         if self.target_kind == "device":
             return device.id == self.device_id
         if self.target_kind == "site":
-            return bool(device.site_path and self.site_path and device.site_path.startswith(self.site_path))
+            return below_site(device.site_path, self.site_path)
         return True
 
     @property

@@ -21,8 +21,8 @@ Stable API (other domains build on it; change only by adding optional keywords):
         rolled-back one), in the committing thread. A listener must be quick and must not
         raise (exceptions are logged and swallowed); do slow work (sending) elsewhere.
 
-    AlarmChange: a frozen snapshot of the alarm after the change; `change` is one of
-        raised | updated | acknowledged | cleared | assigned.
+    AlarmChange (alarms.change): a frozen snapshot of the alarm after the change; `change`
+        is one of raised | updated | acknowledged | cleared | assigned.
 
 The session `db` may be a system session (jobs) or a user's scoped session (API); the
 device must be visible through it.
@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from leitstand.alarms.change import AlarmChange
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRuleState, AlarmState, ClearedHow
 from leitstand.clock import clock
 from leitstand.devices.models import Device
@@ -56,31 +56,6 @@ Publish = Callable[[int, dict[str, Any]], None]
 
 _PENDING = "leitstand.alarms.pending"
 _PUBLISH = "leitstand.alarms.publish"
-
-
-@dataclass(frozen=True)
-class AlarmChange:
-    """What happened to an alarm, as the notification domain needs it (no ORM object:
-    listeners run after the session's commit and possibly in other threads)."""
-
-    alarm_id: int
-    tenant_id: int
-    site_id: int | None
-    device_id: int
-    device_name: str
-    device_type_key: str
-    key: str
-    kind: str
-    severity: str
-    state: str
-    title: str
-    title_de: str
-    steps_en: tuple[str, ...]
-    steps_de: tuple[str, ...]
-    raised_at: datetime
-    change: str  # raised | updated | acknowledged | cleared | assigned
-    received_at: datetime | None = None  # when the device message that caused it arrived
-    assignee_id: int | None = None
 
 
 alarm_listeners: list[Callable[[AlarmChange], None]] = []
@@ -218,7 +193,7 @@ def _note(db: Session, alarm: Alarm, device: Device | None, change: str, receive
     snapshot = AlarmChange(
         alarm_id=alarm.id, tenant_id=alarm.tenant_id, site_id=alarm.site_id, device_id=alarm.device_id,
         device_name=device.name if device else "", device_type_key=device.type_key if device else "",
-        key=alarm.key, kind=alarm.kind, severity=alarm.severity, state=alarm.state, title=alarm.title,
+        key=alarm.key, kind=str(alarm.kind), severity=str(alarm.severity), state=str(alarm.state), title=alarm.title,
         title_de=alarm.title_de, steps_en=tuple(steps.get("en", ())), steps_de=tuple(steps.get("de", ())),
         raised_at=alarm.raised_at, change=change, received_at=received_at, assignee_id=alarm.assignee_id,
     )

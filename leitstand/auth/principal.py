@@ -10,39 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
-from leitstand.access.roles import ROLES, Permission, ScopeKind
+from leitstand.access.roles import Permission, ScopeKind
+from leitstand.access.rules import ResolvedGrant, with_granted
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import AccessScope
 from leitstand.users.models import User
 
 
-@dataclass(frozen=True)
-class ResolvedGrant:
-    """A role grant with the path or id of what it covers, ready for scoping."""
-
-    role: str
-    kind: ScopeKind
-    tenant_path: str | None = None
-    site_path: str | None = None
-    device_id: int | None = None
-    # Set on grants that come from a redeemed support-access release code (leitstand.support.access).
-    support_code_id: int | None = None
-
-    @property
-    def permissions(self) -> frozenset[Permission]:
-        role = ROLES.get(self.role)
-        return role.permissions if role else frozenset()
-
-    @property
-    def desk_only(self) -> bool:
-        role = ROLES.get(self.role)
-        return bool(role and role.desk_only)
-
-    @property
-    def covers_everything(self) -> bool:
-        # A grant on the root tenant (path "/xxxxxxxx/") reaches every tenant.
-        return self.kind == ScopeKind.tenant and self.tenant_path is not None and self.tenant_path.count("/") == 2
 
 
 # A token scope that names no permission: it lets an API token reach its owner's account under
@@ -116,11 +91,10 @@ def resolve_grants(db: Session, user_id: int) -> tuple[ResolvedGrant, ...]:
         ResolvedGrant(role=role, kind=ScopeKind(kind), tenant_path=tenant_path, site_path=site_path, device_id=device_id)
         for role, kind, tenant_path, site_path, device_id in rows
     )
-    # Support access: platform support's redeemed release codes add read-only grants on the customer's
-    # tenant or device. Resolved here, on every request, so an expired or revoked code stops at once.
-    from leitstand.support.access import support_access_grants
-
-    return grants + support_access_grants(db, user_id, grants)
+    # Grant sources (access.rules), e.g. platform support's redeemed release codes: read-only grants
+    # on the customer's tenant or device. Resolved here, on every request, so an expired or revoked
+    # code stops at once.
+    return with_granted(db, user_id, grants)
 
 
 def load_principal(db: Session, user: User, **extra: object) -> Principal:

@@ -1,4 +1,4 @@
-"""Benchmarks of the running platform: `leitstand bench ingest` and `leitstand bench command`.
+"""Every benchmark: `leitstand bench query|ingest|command|portal|alarms|export`, a module each.
 
 Shared here: a throw-away Mosquitto, the throw-away database (the one `bench query`
 uses), process figures from /proc and the machine line printed with every result.
@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from leitstand.telemetry.bench import _throwaway_database
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from leitstand.telemetry.store import forget_known_partitions
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -30,7 +33,29 @@ SERVICE_USER = "leitstand-bench"
 __all__ = ["MosquittoProcess", "ProcStats", "free_port", "machine_line", "percentile", "postgres_cpu_seconds", "proc_stats",
            "start_mosquitto", "throwaway_database"]
 
-throwaway_database = _throwaway_database
+
+@contextmanager
+def throwaway_database(configured_url: str) -> Iterator[str]:
+    """A new database beside the configured one (a new PostgreSQL database on its server,
+    or a temporary SQLite file), dropped afterwards."""
+    if configured_url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory(prefix="leitstand-bench-") as folder:
+            yield f"sqlite:///{Path(folder) / 'bench.db'}"
+        return
+    server = make_url(configured_url).set(drivername="postgresql+psycopg")
+    name = f"leitstand_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(configured_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            forget_known_partitions()
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def free_port() -> int:

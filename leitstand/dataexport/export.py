@@ -29,6 +29,7 @@ from sqlalchemy import ColumnElement, Float, Select, func, select
 from sqlalchemy.orm import Session
 
 from leitstand import __version__
+from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.dataexport import manifest as fmt
@@ -128,13 +129,13 @@ class _Exporter:
     # --- selection ------------------------------------------------------------------------
 
     def _subtree_tenants(self) -> Select[Any]:
-        return select(Tenant.id).where(Tenant.path.startswith(self.top.path))
+        return select(Tenant.id).where(path_within(Tenant.path, self.top.path))
 
     def where(self, name: str) -> ColumnElement[bool]:
         """Rows of `name` that belong to the subtree."""
         model = self.classes[name]
         if name == "tenants":
-            return Tenant.path.startswith(self.top.path)
+            return path_within(Tenant.path, self.top.path)
         column = self._selecting_column(name)
         target = fmt.reference_target(name, column)
         attribute = getattr(model, column)

@@ -10,6 +10,7 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
+from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.devices.schemas import (
@@ -56,7 +57,7 @@ def list_devices(
         site = access.db.get(Site, site_id)
         if site is None:
             raise not_found("site")
-        below = select(Site.id).where(Site.path.startswith(site.path))
+        below = select(Site.id).where(path_within(Site.path, site.path))
         statement = statement.where(Device.site_id.in_(below))
     if type_key is not None:
         statement = statement.where(Device.type_key == type_key)

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.access.rules import within_tenant
 from leitstand.audit.recorder import record
 from leitstand.auth import throttle
 from leitstand.auth.secrets import token_digest, verify_password
@@ -321,7 +322,7 @@ def claim_device(
 
     tenant = _visible(db, Tenant, tenant_id, "tenant")
     site = _visible(db, Site, site_id, "site")
-    if device is None or owner_path is None or not tenant.path.startswith(owner_path):
+    if device is None or owner_path is None or not within_tenant(tenant.path, owner_path):
         raise _no_such_device()
     if not site_serves_tenant(db, site, tenant):
         raise Refusal("The site belongs to another organisation than the tenant.")

@@ -7,6 +7,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.access.rules import within_tenant
 from leitstand.auth.secrets import hash_password, verify_password
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.sites.models import Site
@@ -33,7 +34,7 @@ def site_serves_tenant(db: Session, site: Site, tenant: Tenant) -> bool:
     (an end customer's thermostat in the landlord's building), never at a stranger's."""
     # The site's tenant may lie above what the caller can see, so compare paths, not rows.
     site_tenant_path = db.scalar(select(Tenant.__table__.c.path).where(Tenant.__table__.c.id == site.tenant_id))
-    return site_tenant_path is not None and tenant.path.startswith(site_tenant_path)
+    return within_tenant(tenant.path, site_tenant_path)
 
 
 def move_to_tenant(db: Session, device: Device, tenant: Tenant) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from leitstand.access.roles import Permission
+from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance import book, queries, service
@@ -379,6 +380,6 @@ def device_history(device_id: ObjectId, access: Reader, limit: Annotated[int, Qu
 def site_history(site_id: ObjectId, access: Reader, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[HistoryItem]:
     """Inspections and maintenance alarms of every visible device at the site and below, newest first."""
     site = get_visible(access.db, Site, site_id, "site")
-    below = select(Device.id).where(Device.site_id.in_(select(Site.id).where(Site.path.startswith(site.path))))
+    below = select(Device.id).where(Device.site_id.in_(select(Site.id).where(path_within(Site.path, site.path))))
     return queries.history(access.db, device_ids=below, limit=limit, language=access.principal.language)
 

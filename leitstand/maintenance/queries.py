@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from leitstand.access.rules import path_within
 from leitstand.devices.models import Device
 from leitstand.maintenance import book
 from leitstand.maintenance.models import InspectionEntry, MaintenancePlan, PlanKind
@@ -46,7 +47,7 @@ def plan_public(db: Session, plan: MaintenancePlan) -> PlanPublic:
 
 
 def _below(site: Site) -> Any:
-    return Device.site_id.in_(select(Site.id).where(Site.path.startswith(site.path)))
+    return Device.site_id.in_(select(Site.id).where(path_within(Site.path, site.path)))
 
 
 def counts_below(db: Session, site: Site) -> dict[Light, int]:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, null, or_, select
 from sqlalchemy.orm import Session
 
+from leitstand.access.rules import below_site, path_within
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance.models import MaintenancePlan, PlanKind
@@ -116,7 +117,7 @@ def light_by_site(db: Session, today: date | None = None) -> dict[int, Light]:
 def site_light(db: Session, site: Site, today: date | None = None) -> Light | None:
     """The worst light of the devices at `site` and below; None if none has a plan."""
     worst = device_lights(db, today).where(
-        Device.site_id.in_(select(Site.id).where(Site.path.startswith(site.path)))).subquery()
+        Device.site_id.in_(select(Site.id).where(path_within(Site.path, site.path)))).subquery()
     value = db.scalar(select(func.max(worst.c.light)))
     return None if value is None else Light(value)
 
@@ -128,6 +129,6 @@ def roll_up(site_paths: dict[int, str], lights: dict[int, Light], top_paths: Ite
     for site_id, light in lights.items():
         path = site_paths.get(site_id, "")
         for top in tops:
-            if path.startswith(top) and (top not in rolled or light > rolled[top]):
+            if below_site(path, top) and (top not in rolled or light > rolled[top]):
                 rolled[top] = light
     return rolled

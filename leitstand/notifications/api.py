@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
+from leitstand.access.rules import within_tenant
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.dispatch import current_notifier
 from leitstand.notifications.models import Delivery, DeliveryOutcome, PushSubscription, RoutingRule, SiteMute, Webhook
@@ -73,7 +74,7 @@ def _check_rule(db: Session, rule: RoutingRule) -> None:
     for site_id in rule.site_ids:
         site = get_visible(db, Site, site_id, "site")
         owner = db.get(Tenant, site.tenant_id)
-        if owner is None or not owner.path.startswith(tenant.path):
+        if owner is None or not within_tenant(owner.path, tenant.path):
             raise invalid("A rule's sites must belong to its organisation.")
     for user_id in {*rule.user_ids, *rule.escalation_user_ids}:
         get_visible(db, User, user_id, "user")

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.alarms.change import AlarmChange
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
 from leitstand.notifications.channels import Channel, RetryPolicy
@@ -35,7 +36,6 @@ from leitstand.notifications.service import (
     settle_escalations,
     watch_for_escalation,
 )
-from leitstand.notifications.wording import AlarmFacts
 from leitstand.sites.locations import location_path
 from leitstand.tenancy.scope import system_session
 
@@ -58,13 +58,12 @@ class Notifier:
 
     # --- the queue ----------------------------------------------------------------------
 
-    def submit(self, change: Any) -> None:
+    def submit(self, change: AlarmChange) -> None:
         """Queue one alarm change; returns at once."""
         if self._stopped:
             return
-        facts = AlarmFacts.of(change)
         with self._idle:
-            future = self._pool.submit(self.handle, facts)
+            future = self._pool.submit(self.handle, change)
             self._pending.add(future)
         future.add_done_callback(self._done)
 
@@ -87,7 +86,7 @@ class Notifier:
 
     # --- the work -----------------------------------------------------------------------
 
-    def handle(self, facts: AlarmFacts) -> int:
+    def handle(self, facts: AlarmChange) -> int:
         """Route and send one change; returns how many notifications went out."""
         if facts.change in ("acknowledged", "cleared"):
             with system_session(self.factory, reason="settle alarm escalations") as db:

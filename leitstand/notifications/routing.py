@@ -22,12 +22,13 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import Permission
+from leitstand.access.rules import below_site, path_within
+from leitstand.alarms.change import AlarmChange
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm
 from leitstand.auth.principal import load_principal
 from leitstand.devices.models import DeviceShare
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.models import PushSubscription, RoutingRule, SiteMute, Webhook
-from leitstand.notifications.wording import AlarmFacts
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, path_prefixes
 from leitstand.users.models import User
@@ -58,7 +59,7 @@ class RoutingPlan:
     escalating_rules: list[RoutingRule] = field(default_factory=list)
 
 
-def matching_rules(db: Session, facts: AlarmFacts) -> list[RoutingRule]:
+def matching_rules(db: Session, facts: AlarmChange) -> list[RoutingRule]:
     """Enabled rules of the alarm's tenant, its ancestors and the tenants its device is shared
     with (not for a catalogue alarm: that is its tenant's alone), that fit."""
     tenant = db.get(Tenant, facts.tenant_id)
@@ -79,7 +80,7 @@ def _site_path(db: Session, site_id: int | None) -> str | None:
     return db.scalar(select(Site.path).where(Site.id == site_id)) if site_id is not None else None
 
 
-def _fits(db: Session, rule: RoutingRule, facts: AlarmFacts, site_path: str | None) -> bool:
+def _fits(db: Session, rule: RoutingRule, facts: AlarmChange, site_path: str | None) -> bool:
     if rule.severities and facts.severity not in rule.severities:
         return False
     if rule.device_type_keys and facts.device_type_key not in rule.device_type_keys:
@@ -88,7 +89,7 @@ def _fits(db: Session, rule: RoutingRule, facts: AlarmFacts, site_path: str | No
         if site_path is None:
             return False
         rule_paths = db.scalars(select(Site.path).where(Site.id.in_(rule.site_ids))).all()
-        if not any(site_path.startswith(prefix) for prefix in rule_paths):
+        if not any(below_site(site_path, prefix) for prefix in rule_paths):
             return False
     return True
 
@@ -100,7 +101,7 @@ def _candidates(db: Session, rule_tenant: Tenant, user_ids: Sequence[int], roles
         for user in db.scalars(select(User).where(User.id.in_(list(user_ids)))):
             found[user.id] = user
     if roles:
-        related = Tenant.path.startswith(rule_tenant.path) | Tenant.path.in_(path_prefixes(rule_tenant.path))
+        related = path_within(Tenant.path, rule_tenant.path) | Tenant.path.in_(path_prefixes(rule_tenant.path))
         holders = db.scalars(
             select(User).join(RoleGrant, RoleGrant.user_id == User.id).join(Tenant, Tenant.id == User.tenant_id)
             .where(RoleGrant.role.in_(list(roles)), related).distinct()
@@ -130,7 +131,7 @@ def muted_user_ids(db: Session, site_id: int | None, user_ids: Iterable[int]) ->
     return set(db.scalars(select(SiteMute.user_id).where(SiteMute.user_id.in_(ids), SiteMute.site_id.in_(above_or_at))))
 
 
-def recipients(db: Session, rule: RoutingRule, facts: AlarmFacts, user_ids: Sequence[int],
+def recipients(db: Session, rule: RoutingRule, facts: AlarmChange, user_ids: Sequence[int],
                roles: Sequence[str]) -> list[Recipient]:
     rule_tenant = db.get(Tenant, rule.tenant_id)
     if rule_tenant is None:
@@ -159,7 +160,7 @@ def person_deliveries(db: Session, rule: RoutingRule, people: Sequence[Recipient
     return planned
 
 
-def plan_alarm(db: Session, facts: AlarmFacts) -> RoutingPlan:
+def plan_alarm(db: Session, facts: AlarmChange) -> RoutingPlan:
     """Everything to send for a newly raised alarm, and the rules that will escalate it."""
     plan = RoutingPlan()
     already: set[tuple[str, str]] = set()
@@ -178,7 +179,7 @@ def plan_alarm(db: Session, facts: AlarmFacts) -> RoutingPlan:
     return plan
 
 
-def plan_escalation(db: Session, rule: RoutingRule, facts: AlarmFacts) -> list[PlannedDelivery]:
+def plan_escalation(db: Session, rule: RoutingRule, facts: AlarmChange) -> list[PlannedDelivery]:
     """The escalation group's notifications, on the rule's person channels (webhooks had theirs)."""
     people = recipients(db, rule, facts, rule.escalation_user_ids, rule.escalation_roles)
     return person_deliveries(db, rule, people, set())

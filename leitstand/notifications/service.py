@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from leitstand.alarms.change import AlarmChange
 from leitstand.auth.secrets import SecretBox
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -48,7 +49,6 @@ from leitstand.notifications.models import (
 )
 from leitstand.notifications.routing import PlannedDelivery, plan_escalation
 from leitstand.notifications.wording import (
-    AlarmFacts,
     alarm_notification,
     notification_from_payload,
     sample_notification,
@@ -143,7 +143,7 @@ class Sender:
         return send_webhook(planned.webhook.url, self.webhook_secret(planned.webhook), notification,
                             delivery_id=delivery_key, policy=self.policy, timeout=self.timeout, client=self.http)
 
-    def word(self, planned: PlannedDelivery, facts: AlarmFacts, escalated_after: int | None = None) -> Notification:
+    def word(self, planned: PlannedDelivery, facts: AlarmChange, escalated_after: int | None = None) -> Notification:
         # Webhooks feed machines: English wording, with the language-neutral facts in `data`.
         language = planned.recipient.language if planned.recipient else "en"
         return alarm_notification(facts, language, self.settings.public_url, escalated_after_minutes=escalated_after,
@@ -232,7 +232,7 @@ def retry_due_webhooks(db: Session, sender: Sender) -> int:
 # --- escalation -----------------------------------------------------------------------------
 
 
-def watch_for_escalation(db: Session, facts: AlarmFacts, rules: list[RoutingRule]) -> None:
+def watch_for_escalation(db: Session, facts: AlarmChange, rules: list[RoutingRule]) -> None:
     for rule in rules:
         assert rule.escalate_after_minutes
         db.add(EscalationWatch(tenant_id=facts.tenant_id, alarm_id=facts.alarm_id, rule_id=rule.id,
@@ -274,7 +274,7 @@ def escalate_due(db: Session, sender: Sender) -> int:
             watch.settled_at = now
             db.commit()
             continue
-        facts = AlarmFacts.from_json(watch.alarm)
+        facts = AlarmChange.from_json(watch.alarm)
         planned = plan_escalation(db, rule, facts)
         vapid = sender.vapid(db) if any(p.channel == Channel.push for p in planned) else None
         outcomes = []

@@ -1,16 +1,14 @@
-"""From an alarm to a notification in the recipient's language.
+"""From an alarm change to a notification in the recipient's language.
 
-`AlarmFacts` is this domain's own snapshot of an alarm change: built from the
-alarms domain's `AlarmChange` (or anything with the same attributes) and kept as
-JSON on an escalation watch, so escalations are worded without the alarm's ORM row.
+The change is the alarms domain's `AlarmChange`; an escalation watch keeps it as JSON,
+so escalations are worded without the alarm's ORM row.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any
 
+from leitstand.alarms.change import AlarmChange
 from leitstand.devicetypes.spec import Severity
 from leitstand.formats import format_moment
 from leitstand.notifications.channels import Notification
@@ -29,60 +27,7 @@ TEXTS = {
 }
 
 
-@dataclass(frozen=True)
-class AlarmFacts:
-    alarm_id: int
-    tenant_id: int
-    site_id: int | None
-    device_id: int
-    device_name: str
-    device_type_key: str
-    severity: str
-    state: str
-    title: str
-    title_de: str
-    steps_en: tuple[str, ...]
-    steps_de: tuple[str, ...]
-    raised_at: datetime
-    change: str
-    received_at: datetime | None = None
-    kind: str = ""  # the alarm's kind; a catalogue alarm is not told to the device's sharers
-    location: str = ""  # the site's full path ("Parkhaus Hbf › Einfahrt"), named when routed
-
-    @classmethod
-    def of(cls, change: Any) -> AlarmFacts:
-        """From an `AlarmChange` or any object with its attributes."""
-        return cls(
-            alarm_id=change.alarm_id, tenant_id=change.tenant_id, site_id=change.site_id, device_id=change.device_id,
-            device_name=change.device_name, device_type_key=change.device_type_key, severity=str(change.severity),
-            state=str(change.state), title=change.title, title_de=getattr(change, "title_de", "") or "",
-            steps_en=tuple(getattr(change, "steps_en", ()) or ()), steps_de=tuple(getattr(change, "steps_de", ()) or ()),
-            raised_at=change.raised_at, change=str(change.change), received_at=getattr(change, "received_at", None),
-            kind=str(getattr(change, "kind", "")),
-        )
-
-    @property
-    def event_at(self) -> datetime:
-        """When it started: the device message that caused it, else the raise."""
-        return self.received_at or self.raised_at
-
-    def as_json(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["raised_at"] = self.raised_at.isoformat()
-        document["received_at"] = self.received_at.isoformat() if self.received_at else None
-        document["steps_en"], document["steps_de"] = list(self.steps_en), list(self.steps_de)
-        return document
-
-    @classmethod
-    def from_json(cls, document: dict[str, Any]) -> AlarmFacts:
-        values = dict(document)
-        values["raised_at"] = datetime.fromisoformat(values["raised_at"])
-        values["received_at"] = datetime.fromisoformat(values["received_at"]) if values.get("received_at") else None
-        values["steps_en"], values["steps_de"] = tuple(values["steps_en"]), tuple(values["steps_de"])
-        return cls(**values)
-
-
-def alarm_notification(facts: AlarmFacts, language: str, public_url: str, *,
+def alarm_notification(facts: AlarmChange, language: str, public_url: str, *,
                        escalated_after_minutes: int | None = None, time_zone: str = "UTC") -> Notification:
     language = language if language in TEXTS else "en"
     texts = TEXTS[language]

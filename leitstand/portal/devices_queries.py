@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from leitstand.access.rules import path_within
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
@@ -132,7 +133,7 @@ def _filtered(db: Session, wanted: DeviceFilter) -> Select[Any]:
     if wanted.site_id is not None:
         site = db.get(Site, wanted.site_id)
         # An unknown site filters everything out rather than failing the page.
-        below = select(Site.id).where(Site.path.startswith(site.path)) if site else select(Site.id).where(Site.id == -1)
+        below = select(Site.id).where(path_within(Site.path, site.path)) if site else select(Site.id).where(Site.id == -1)
         statement = statement.where(Device.site_id.in_(below))
     if wanted.connectivity == Connectivity.online:
         statement = statement.where(DeviceState.online.is_(True))

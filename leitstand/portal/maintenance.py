@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from leitstand import formats
 from leitstand.access.roles import Permission
+from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance import book, queries, service
@@ -129,7 +130,7 @@ def site_history(site_id: ObjectId, request: Request, access: Viewer) -> HTMLRes
     """Inspections and maintenance alarms of every device at the site and below."""
     db = access.db
     site = get_visible(db, Site, site_id, "site")
-    below = select(Device.id).where(Device.site_id.in_(select(Site.id).where(Site.path.startswith(site.path))))
+    below = select(Device.id).where(Device.site_id.in_(select(Site.id).where(path_within(Site.path, site.path))))
     formatters = _formatters(request, access)
     return render(request, "maintenance/site.html", {
         **formatters,

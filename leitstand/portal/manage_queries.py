@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import PLATFORM_ROLE, ROLES, Permission, Role, ScopeKind
+from leitstand.access.rules import path_within
 from leitstand.audit.api import AuditFilters
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken
@@ -179,7 +180,7 @@ class GrantTargets:
 
 
 def grant_targets(db: Session, grantee_tenant: Tenant) -> GrantTargets:
-    subtree = select(Tenant.id).where(Tenant.path.startswith(grantee_tenant.path))
+    subtree = select(Tenant.id).where(path_within(Tenant.path, grantee_tenant.path))
     shared = select(DeviceShare.device_id).where(DeviceShare.tenant_id.in_(subtree))
     return GrantTargets(
         tenants=list(db.scalars(select(Tenant).where(Tenant.id.in_(subtree)).order_by(Tenant.path).limit(MAX_CHOICES))),

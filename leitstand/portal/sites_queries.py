@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from leitstand import formats
 from leitstand.access.roles import Permission
+from leitstand.access.rules import below_site, path_within
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm, AlarmState
 from leitstand.clock import clock
 from leitstand.devices.models import Device
@@ -155,7 +156,7 @@ def device_counts_by_site(db: Session, within: Site | None = None) -> dict[int, 
         .group_by(Device.site_id)
     )
     if within is not None:
-        statement = statement.where(Device.site_id.in_(select(Site.id).where(Site.path.startswith(within.path))))
+        statement = statement.where(Device.site_id.in_(select(Site.id).where(path_within(Site.path, within.path))))
     return {site_id: StateCounts(int(t), int(o), int(n), int(p)) for site_id, t, o, n, p in db.execute(statement)}
 
 
@@ -251,7 +252,7 @@ def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: Site
             select(Site.path).join(SiteGroupMember, SiteGroupMember.site_id == Site.id)
             .where(SiteGroupMember.group_id == chosen.group_id)
         ).all()
-        in_group = {site.path for site in tops if any(path.startswith(site.path) for path in member_paths)}
+        in_group = {site.path for site in tops if any(below_site(path, site.path) for path in member_paths)}
         tops = [site for site in tops if site.path in in_group]
     summaries = summarise_top_sites(site_db, device_db, tops)
     if chosen.health is not None:
@@ -298,7 +299,7 @@ class SiteNode:
 
 def subtree(db: Session, site: Site) -> list[Site]:
     """`site` and everything visible below it, parents before children."""
-    return list(db.scalars(select(Site).where(Site.path.startswith(site.path)).order_by(Site.path)))
+    return list(db.scalars(select(Site).where(path_within(Site.path, site.path)).order_by(Site.path)))
 
 
 def child_tree(sites: Sequence[Site], root: Site, counts_by_site: dict[int, StateCounts]) -> list[SiteNode]:
@@ -332,7 +333,7 @@ class SiteDevice:
 
 def devices_below(db: Session, site: Site, limit: int = MAX_SITE_DEVICES) -> tuple[list[SiteDevice], int]:
     """Devices at the site and below (problems first, then offline, then by name), and how many there are."""
-    below = select(Site.id).where(Site.path.startswith(site.path))
+    below = select(Site.id).where(path_within(Site.path, site.path))
     problem = Device.id.in_(alarming_device_ids())
     statement = (
         select(Device, DeviceState, Site.name, problem)
@@ -359,7 +360,7 @@ def type_names(db: Session, keys: Iterable[str], language: str) -> dict[str, str
 
 
 def counts_by_type(db: Session, site: Site) -> list[tuple[str, int]]:
-    below = select(Site.id).where(Site.path.startswith(site.path))
+    below = select(Site.id).where(path_within(Site.path, site.path))
     statement = (
         select(Device.type_key, func.count(Device.id))
         .where(Device.site_id.in_(below), Device.decommissioned_at.is_(None))

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.roles import PLATFORM_SUPPORT_ROLE, ScopeKind
+from leitstand.access.rules import ResolvedGrant
 from leitstand.audit.models import AuditEntry
 from leitstand.audit.recorder import Actor, record
 from leitstand.auth.secrets import token_digest
@@ -89,10 +90,8 @@ def holds_support_access(principal: Any) -> bool:
 def support_access_grants(db: Session, user_id: int, grants: tuple[Any, ...]) -> tuple[Any, ...]:
     """The read-only grants a platform support user holds through redeemed, still valid codes.
 
-    Called by `auth.principal.resolve_grants` on every principal load, with a system session.
+    A grant source (`access.rules.GRANT_SOURCES`): called on every principal load, with a system session.
     """
-    from leitstand.auth.principal import ResolvedGrant
-
     if not holds_platform_support(grants):
         return ()  # losing the role ends every support access at once
     rows = db.execute(

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, and_, column, false, or_, select, table, true
 from sqlalchemy.orm import Mapped, mapped_column
 
+from leitstand.access.rules import path_within
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
 from leitstand.tenancy.scope import AccessScope, ScopedModel, site_visible, tenant_visible
 
@@ -140,7 +141,7 @@ def _handed_to_desks(scope: AccessScope, tenant_id: Any, desk: Any) -> Any:
         if staffed is TicketDesk.platform:
             conditions.append(desk == staffed.value)
         elif staffed is TicketDesk.partner:  # the partner's desk: tickets of the tenants below it
-            below = select(_tenants.c.id).where(_tenants.c.path.startswith(path), _tenants.c.path != path)
+            below = select(_tenants.c.id).where(path_within(_tenants.c.path, path), _tenants.c.path != path)
             conditions.append(and_(desk == staffed.value, tenant_id.in_(below)))
     return or_(*conditions) if conditions else false()
 

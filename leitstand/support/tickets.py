@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
+from leitstand.access.rules import strictly_below
 from leitstand.auth.principal import Principal, load_principal
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -81,7 +82,7 @@ def standing(system_db: Session, principal: Principal, ticket: Ticket) -> Standi
     tenant_path = tenant_path_of(system_db, ticket.tenant_id)
     desk = desk_path(tenant_path, TicketDesk(ticket.desk))
     own = principal.tenant_path
-    above = bool(own) and tenant_path != own and tenant_path.startswith(own)
+    above = strictly_below(tenant_path, own)
     of_the_platform = own == desk_path(tenant_path, TicketDesk.platform)
     return Standing(
         desk_path=desk,

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from leitstand.access.rules import path_within
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site
 from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
@@ -263,5 +264,5 @@ def _keys_of(db: Session, device_id: int) -> Iterator[str]:
 
 def site_device_ids(db: Session, site: Site) -> list[int]:
     """Every visible device at the site or anywhere below it (buildings, areas, rooms)."""
-    below = select(Site.id).where(Site.path.startswith(site.path))
+    below = select(Site.id).where(path_within(Site.path, site.path))
     return list(db.scalars(select(Device.id).where(Device.site_id.in_(below)).order_by(Device.id)))

@@ -14,7 +14,8 @@ from sqlalchemy import event
 
 from leitstand.alarms.service import raise_alarm
 from leitstand.clock import clock
-from leitstand.notifications.wording import AlarmFacts, alarm_notification
+from leitstand.alarms.change import AlarmChange
+from leitstand.notifications.wording import alarm_notification
 from leitstand.sites.models import Site, SiteKind
 from leitstand.sites.locations import location_paths
 from leitstand.tenancy.models import new_path_segment
@@ -172,11 +173,11 @@ def test_site_page_lists_its_devices_with_their_full_path(world: World) -> None:
 # --- notifications -----------------------------------------------------------------------------
 
 
-def _facts(**changes: object) -> AlarmFacts:
-    facts = AlarmFacts(alarm_id=7, tenant_id=1, site_id=3, device_id=5, device_name="Schranke 1",
-                       device_type_key="barrier", severity="major", state="active", title="Motor blocked",
-                       title_de="Motor blockiert", steps_en=(), steps_de=(), raised_at=NOW, change="raised",
-                       location="Parkhaus Hbf › Einfahrt")
+def _facts(**changes: object) -> AlarmChange:
+    facts = AlarmChange(alarm_id=7, tenant_id=1, site_id=3, device_id=5, device_name="Schranke 1",
+                        device_type_key="barrier", severity="major", state="active", title="Motor blocked",
+                        title_de="Motor blockiert", steps_en=(), steps_de=(), raised_at=NOW, change="raised",
+                        location="Parkhaus Hbf › Einfahrt")
     return replace(facts, **changes)  # type: ignore[arg-type]
 
 
@@ -193,9 +194,9 @@ def test_notification_texts_name_the_full_location(language: str) -> None:
 
 def test_the_location_survives_an_escalation_watch() -> None:
     facts = _facts()
-    assert AlarmFacts.from_json(facts.as_json()) == facts
+    assert AlarmChange.from_json(facts.as_json()) == facts
     stored_before_locations = {key: value for key, value in facts.as_json().items() if key != "location"}
-    assert AlarmFacts.from_json(stored_before_locations).location == ""
+    assert AlarmChange.from_json(stored_before_locations).location == ""
 
 
 def test_a_raised_alarm_is_mailed_with_its_full_location(app, world: World, smtp) -> None:  # type: ignore[no-untyped-def]

@@ -19,27 +19,23 @@ These are figures to read, not a timed test.
 
 from __future__ import annotations
 
-import secrets
 import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.bench import bench_tenants, throwaway_database
 from leitstand.bootstrap import initialise
 from leitstand.config import Settings
 from leitstand.db.engine import make_engine, make_session_factory
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site, SiteKind
 from leitstand.telemetry import queries
-from leitstand.telemetry.store import Point, forget_known_partitions, local_midnight, write_points
+from leitstand.telemetry.store import Point, local_midnight, write_points
 from leitstand.tenancy.models import new_path_segment
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
 
@@ -78,7 +74,7 @@ def bench_query(
     """Seed, time the three chart queries, print a table and return the figures."""
     if devices < 1 or not 1 <= year_devices <= devices or runs < 1:
         raise ValueError("need devices >= 1, 1 <= year_devices <= devices and runs >= 1")
-    with _throwaway_database(settings.effective_database_url) as url:
+    with throwaway_database(settings.effective_database_url) as url:
         engine = make_engine(url)
         try:
             factory = make_session_factory(engine)
@@ -95,31 +91,6 @@ def bench_query(
     return report
 
 
-# --- the throw-away database --------------------------------------------------------------
-
-
-@contextmanager
-def _throwaway_database(configured_url: str) -> Iterator[str]:
-    if configured_url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="leitstand-bench-") as folder:
-            yield f"sqlite:///{Path(folder) / 'bench.db'}"
-        return
-    server = make_url(configured_url).set(drivername="postgresql+psycopg")
-    name = f"leitstand_bench_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(configured_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            forget_known_partitions()
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
 # --- seeding ------------------------------------------------------------------------------
 
 
@@ -134,8 +105,6 @@ class Fleet:
 
 def _seed_fleet(factory: sessionmaker[Session], devices: int) -> Fleet:
     with system_session(factory, reason="bench query seeds its fleet") as db:
-        from leitstand.bench import bench_tenants  # leitstand.bench imports this module
-
         partner, customer = bench_tenants(db, "Bench Wohnbau", TIME_ZONE)
         site = Site(tenant_id=customer.id, kind=SiteKind.site, name="Bench Quartier", path=f"/{new_path_segment()}/")
         db.add(site)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leitstand.telemetry.bench import bench_query
+from leitstand.bench.query import bench_query
 
 
 def test_bench_query_seeds_times_and_prints(settings):
