@@ -13,15 +13,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import CheckConstraint, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base
+from leitstand.ingest.message import ReadingStatus
 from leitstand.tenancy.scope import ScopedModel, device_visible
 
 
+def status_known() -> CheckConstraint:
+    """The value statuses a point may hold (leitstand.ingest.message.ReadingStatus)."""
+    return CheckConstraint("status IN (" + ", ".join(f"'{status}'" for status in ReadingStatus) + ")",
+                           name="status_known")
+
+
 class TelemetryPoint(ScopedModel, Base):
+    """One stored value. status: measured unless a batch source said otherwise (substitute,
+    provisional, estimated); interval_end: set for a value over an interval (a quarter-hour
+    energy value), whose start is `ts`. Rollups do not carry either."""
+
     __tablename__ = "telemetry"
+    __table_args__ = (status_known(),)
 
     # No foreign key: a partitioned table of billions of rows should not be checked
     # row by row; deleting a device deletes its points in the telemetry service.
@@ -30,6 +42,9 @@ class TelemetryPoint(ScopedModel, Base):
     ts: Mapped[datetime] = mapped_column(primary_key=True)
     num: Mapped[float | None] = mapped_column(Float)
     txt: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default=ReadingStatus.measured.value,
+                                        server_default=ReadingStatus.measured.value)
+    interval_end: Mapped[datetime | None]
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
