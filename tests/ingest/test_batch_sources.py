@@ -132,3 +132,28 @@ def test_an_implausible_status_or_interval_is_refused(world, ingestor, reading, 
 
     assert report.rejected[reason] == 1
     assert stored(world, world.alpha.barrier.id) == []
+
+
+def test_the_device_page_marks_a_substitute_value_and_the_quarter_hour_it_covers(world, ingestor):
+    barrier = world.alpha.barrier
+    ingestor.accept([meter_values(barrier.serial_number,
+                                  Reading("cycles", START, 12.0, ReadingStatus.substitute, START + QUARTER))],
+                    backfill=BATCH_BACKFILL)
+    client = world.as_user("alpha_operator")
+
+    german = client.get(f"/devices/{barrier.id}/status").text
+    world.users["alpha_operator"].language = "en"
+    world.db.commit()
+    english = client.get(f"/devices/{barrier.id}/status").text
+
+    assert "Ersatzwert" in german and "10:00–10:15" in german
+    assert "Substitute value" in english and "10:00–10:15" in english
+
+
+def test_a_measured_value_at_an_instant_carries_no_mark(world, ingestor):
+    barrier = world.alpha.barrier
+    ingestor.accept([meter_values(barrier.serial_number, Reading("cycles", START, 12.0))])
+
+    page = world.as_user("alpha_operator").get(f"/devices/{barrier.id}/status").text
+
+    assert "data-reading-status" not in page and "data-reading-interval" not in page
