@@ -70,6 +70,19 @@ def format_moment(at: datetime | None, zone: str | None, language: str, *, secon
     return f"{format_datetime(local, pattern, locale=language)} {_zone_abbreviation(local, language)}"
 
 
+def format_interval(start: datetime | None, end: datetime | None, zone: str | None, language: str, *,
+                    empty: str = "") -> str:
+    """The interval a value covers, as local clock times: "10:00–10:15" (a quarter-hour energy
+    value); with the start's date and zone in front when it ends on another day."""
+    if start is None or end is None:
+        return empty
+    local_start, local_end = (moment.astimezone(_zone(zone)) for moment in (start, end))
+    to = format_datetime(local_end, "HH:mm", locale=_language(language))
+    if local_start.date() != local_end.date():
+        return f"{format_moment(start, zone, language)}–{format_day(local_end.date(), language)} {to}"
+    return f"{format_datetime(local_start, 'HH:mm', locale=_language(language))}–{to}"
+
+
 def format_day(day: date | None, language: str, *, empty: str = "") -> str:
     """A calendar day (a licence's end, a due date) in the language's order."""
     if day is None:

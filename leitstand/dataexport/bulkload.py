@@ -137,6 +137,16 @@ def _rollup_statement(from_hours: bool) -> str:
             " SELECT (SELECT count(*) FROM hours), (SELECT count(*) FROM days), (SELECT count(*) FROM months)")
 
 
+# A file without status and interval end leaves them to the defaults: measured, none.
+_EXTRA_COLUMNS = " status varchar(12) NOT NULL DEFAULT 'measured', interval_end timestamptz"
+_ALL_COLUMNS = "device_id, key, ts, num, txt, status, interval_end"
+
+
+def _columns(header: bytes) -> str:
+    """The `telemetry` columns a file's lines fill, with the device and key put in front."""
+    return _ALL_COLUMNS if header == fmt.MARKED_TELEMETRY_HEADER else "device_id, key, ts, num, txt"
+
+
 class TelemetryLoader:
     """Loads one import's telemetry files and rollups through the import's connection."""
 
@@ -168,21 +178,25 @@ class TelemetryLoader:
         target = "telemetry" if direct else self._table(STAGING)
         counts: list[int] = []
         with self._refusing("telemetry"), self.driver.cursor() as cursor, ExitStack() as open_copy:
-            copy = None
+            copy, copy_header = None, b""
             for member, device_id, key, quoted in files:
                 with self.archive.open(member) as handle:
                     header = handle.readline()
-                    if header != fmt.TELEMETRY_HEADER:
+                    if header not in fmt.TELEMETRY_HEADERS:
                         raise LoadRefused(f"{member}: unexpected header {header[:60]!r}")
                     first = handle.read(READ_BYTES)
                     if quoted or b'"' in first:
                         open_copy.close()
                         copy = None
-                        counts.append(self._copy_quoted(cursor, member, target, device_id, key))
+                        counts.append(self._copy_quoted(cursor, member, target, device_id, key, header))
                         continue
+                    if copy is not None and header != copy_header:  # one COPY per run of files with the same columns
+                        open_copy.close()
+                        copy = None
                     if copy is None:
                         copy = open_copy.enter_context(
-                            cursor.copy(f"COPY {target} (device_id, key, ts, num, txt) FROM STDIN (FORMAT csv)"))
+                            cursor.copy(f"COPY {target} ({_columns(header)}) FROM STDIN (FORMAT csv)"))
+                        copy_header = header
                     counts.append(_stream_lines(copy, handle, first, f"{device_id},{fmt.csv_field(key)},".encode()))
         if not direct:
             self.staged += sum(counts)
@@ -190,15 +204,17 @@ class TelemetryLoader:
                 self.flush()
         return counts
 
-    def _copy_quoted(self, cursor: Any, member: str, target: str, device_id: int, key: str) -> int:
-        table = self._table(QUOTED, columns="ts timestamptz, num double precision, txt varchar(200)")
+    def _copy_quoted(self, cursor: Any, member: str, target: str, device_id: int, key: str,
+                     header: bytes = fmt.TELEMETRY_HEADER) -> int:
+        table = self._table(QUOTED, columns="ts timestamptz, num double precision, txt varchar(200)," + _EXTRA_COLUMNS)
         cursor.execute(f"TRUNCATE {table}")
+        file_columns = _columns(header).removeprefix("device_id, key, ")
         with self.archive.open(member) as handle, \
-                cursor.copy(f"COPY {table} (ts, num, txt) FROM STDIN (FORMAT csv, HEADER true)") as copy:
+                cursor.copy(f"COPY {table} ({file_columns}) FROM STDIN (FORMAT csv, HEADER true)") as copy:
             while chunk := handle.read(READ_BYTES):
                 copy.write(chunk)
-        cursor.execute(f"INSERT INTO {target} (device_id, key, ts, num, txt)"
-                       f" SELECT %s, %s, ts, num, txt FROM {table}", (device_id, key))
+        cursor.execute(f"INSERT INTO {target} ({_ALL_COLUMNS})"
+                       f" SELECT %s, %s, ts, num, txt, status, interval_end FROM {table}", (device_id, key))
         return max(cursor.rowcount, 0)
 
     def flush(self) -> None:
@@ -215,8 +231,7 @@ class TelemetryLoader:
         # would wait for it. The partition lock is then held until the import commits.
         ensure_partitions(self.connection, months)
         with self._refusing("telemetry"), self.driver.cursor() as cursor:
-            cursor.execute(f"INSERT INTO telemetry (device_id, key, ts, num, txt)"
-                           f" SELECT device_id, key, ts, num, txt FROM {STAGING}")
+            cursor.execute(f"INSERT INTO telemetry ({_ALL_COLUMNS}) SELECT {_ALL_COLUMNS} FROM {STAGING}")
             cursor.execute(f"TRUNCATE {STAGING}")
         self.staged = 0
         self.span = (min(first, self.span[0]), max(last, self.span[1])) if self.span else (first, last)
@@ -274,7 +289,7 @@ class TelemetryLoader:
     # --- helpers ----------------------------------------------------------------------------
 
     def _table(self, name: str, columns: str = "device_id integer, key varchar(64), ts timestamptz,"
-                                               " num double precision, txt varchar(200)") -> str:
+                                               " num double precision, txt varchar(200)," + _EXTRA_COLUMNS) -> str:
         if name not in self.tables:
             with self.driver.cursor() as cursor:
                 cursor.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")

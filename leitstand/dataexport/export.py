@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from sqlalchemy import ColumnElement, Float, Select, func, select
+from sqlalchemy import ColumnElement, Float, Select, func, select, text
 from sqlalchemy.orm import Session
 
 from leitstand import __version__
@@ -37,7 +37,7 @@ from leitstand.db.models import Base
 from leitstand.devices.models import Device
 from leitstand.maintenance import book
 from leitstand.telemetry.drainer import RollupDrainer
-from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
+from leitstand.telemetry.models import MARKED, TelemetryPoint, TelemetryRollup
 from leitstand.tenancy.models import Tenant
 
 Progress = Callable[[int, int, str], None]
@@ -283,12 +283,15 @@ class _Exporter:
         for device_id, serial in devices:
             keys = list(self.db.scalars(select(TelemetryPoint.key).distinct()
                                         .where(TelemetryPoint.device_id == device_id).order_by(TelemetryPoint.key)))
+            marked = set(self.db.scalars(select(TelemetryPoint.key).distinct()  # the partial index ix_telemetry_marked
+                                         .where(TelemetryPoint.device_id == device_id, text(MARKED))))
             for key in keys:
                 member = f"telemetry/{quote(serial, safe='')}/{quote(key, safe='')}.csv"
                 with self.archive.open(member, "w", force_zip64=True) as target:
                     out = _HashingWriter(target)
-                    out.write(fmt.TELEMETRY_HEADER)
-                    rows = self._copy_points(out, device_id, key) if postgresql else self._select_points(out, device_id, key)
+                    out.write(fmt.MARKED_TELEMETRY_HEADER if key in marked else fmt.TELEMETRY_HEADER)
+                    rows = (self._copy_points(out, device_id, key, key in marked) if postgresql
+                            else self._select_points(out, device_id, key, key in marked))
                     out.flush()
                 first, last = self._span(out, device_id, key)
                 file_sha = out.hash.hexdigest()
@@ -304,13 +307,16 @@ class _Exporter:
         self.data.counts["telemetry_files"] = digest.count
         self.data.content["telemetry"] = {"files": digest.count, "points": points, "sha256": digest.hexdigest()}
 
-    def _select_points(self, out: _HashingWriter, device_id: int, key: str) -> int:
-        statement = (select(TelemetryPoint.ts, TelemetryPoint.num, TelemetryPoint.txt)
-                     .where(TelemetryPoint.device_id == device_id, TelemetryPoint.key == key)
-                     .order_by(TelemetryPoint.ts).execution_options(yield_per=10_000))
+    def _select_points(self, out: _HashingWriter, device_id: int, key: str, marked: bool = False) -> int:
+        point = TelemetryPoint
+        columns = (point.ts, point.num, point.txt, point.status, point.interval_end) if marked else (
+            point.ts, point.num, point.txt)
+        statement = (select(*columns).where(point.device_id == device_id, point.key == key)
+                     .order_by(point.ts).execution_options(yield_per=10_000))
+        line = fmt.marked_telemetry_line if marked else fmt.telemetry_line
         rows = 0
-        for at, num, txt in self.db.execute(statement):
-            out.write(fmt.telemetry_line(at, num, txt).encode())
+        for row in self.db.execute(statement):
+            out.write(line(*row).encode())
             rows += 1
         return rows
 
@@ -325,13 +331,15 @@ class _Exporter:
         assert last is not None
         return first, fmt.format_ts(last)
 
-    def _copy_points(self, out: _HashingWriter, device_id: int, key: str) -> int:
+    def _copy_points(self, out: _HashingWriter, device_id: int, key: str, marked: bool = False) -> int:
         from psycopg import sql
 
         # The same text as telemetry_line: the timestamp as PostgreSQL prints it in ISO style (in UTC,
         # with T and Z added), float8 in its shortest exact form, NULL empty and '' quoted, as in CSV.
+        # A marked series (marked_telemetry_line) adds the status and the interval end, empty for none.
+        extra = (", status, replace((interval_end AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z'" if marked else "")
         statement = sql.SQL(
-            "COPY (SELECT replace((ts AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z', num, txt FROM telemetry"
+            "COPY (SELECT replace((ts AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z', num, txt" + extra + " FROM telemetry"
             " WHERE device_id = {device} AND key = {key} ORDER BY ts) TO STDOUT (FORMAT csv)"
         ).format(device=sql.Literal(device_id), key=sql.Literal(key))
         return self._copy_out(statement, out)

@@ -516,11 +516,23 @@ class _Writer:
         """SQLite: one telemetry file through the store; the points read."""
         count, inserted, batch = 0, 0, []
         with self.archive.open(member) as handle:
+            header = handle.readline()
+            if header not in fmt.TELEMETRY_HEADERS:
+                raise ImportRefused([f"{member}: unexpected header {header[:60]!r}"])
+            width = header.count(b",") + 1
             reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
-            next(reader, None)
-            for ts, value, text in reader:
+            for line in reader:
+                if len(line) != width:
+                    raise ImportRefused([f"{member}: line {reader.line_num + 1} has {len(line)} fields, not {width}"])
+                ts, value, text, *marks = line
                 at = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-                batch.append(Point(device_id, key, at, float(value) if value != "" else text, zone))
+                number_or_text = float(value) if value != "" else text
+                if marks:  # a series from a batch source (see manifest): status and interval end
+                    status, end = marks
+                    batch.append(Point(device_id, key, at, number_or_text, zone, status,
+                                       datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None))
+                else:
+                    batch.append(Point(device_id, key, at, number_or_text, zone))
                 if len(batch) >= TELEMETRY_BATCH:
                     inserted += write_points(self.connection, batch)
                     count, batch = count + len(batch), []

@@ -4,7 +4,9 @@ Layout of an export zip (format `leitstand-export`, schema version 1):
 
     manifest.json                 what is in the zip (see `build_manifest`)
     data/<table>.jsonl            master and movement data, one JSON object per row
-    telemetry/<serial>/<key>.csv  raw telemetry of one device and key: ts,value,text, oldest first
+    telemetry/<serial>/<key>.csv  raw telemetry of one device and key: ts,value,text, oldest first;
+                                  ts,value,text,status,interval_end for a series that holds values
+                                  from a batch source with a status or an interval (see below)
     telemetry_rollups.csv         the rollups the raw points cannot give back (see below)
     documents/<id>-<file name>    uploaded documents (inspection-book attachments) as uploaded
 
@@ -24,6 +26,12 @@ retention deleted. The telemetry files and the rollup file are id-free (devices 
 number) and written in a fixed order, byte for byte the same from SQLite and PostgreSQL;
 the rollup file's hash is its content checksum (an older export without it still imports).
 
+A telemetry file names its columns in its header. A series of plain measured values at an
+instant (every series a device sends itself) has the three columns it always had, so such
+exports are the same bytes as before value statuses existed. A series with any point of
+another status or with an interval end has two more: `status` (measured, substitute,
+provisional, estimated) on every line, and `interval_end` (UTC, empty for none).
+
 Every table of the schema is either in EXPORTED or in NOT_EXPORTED with the reason;
 tests/dataexport/test_catalogue.py fails for a table in neither.
 """
@@ -42,6 +50,8 @@ FORMAT = "leitstand-export"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 TELEMETRY_HEADER = b"ts,value,text\n"
+MARKED_TELEMETRY_HEADER = b"ts,value,text,status,interval_end\n"  # a series with statuses or intervals
+TELEMETRY_HEADERS = (TELEMETRY_HEADER, MARKED_TELEMETRY_HEADER)
 ROLLUPS = "telemetry_rollups.csv"
 ROLLUP_COLUMNS = ("serial", "key", "period", "bucket_start", "count", "sum", "min", "max", "last_value", "last_ts")
 ROLLUP_HEADER = (",".join(ROLLUP_COLUMNS) + "\n").encode()
@@ -275,6 +285,13 @@ def csv_field(text: str) -> str:
 
 def telemetry_line(at: datetime, num: float | None, txt: str | None) -> str:
     return f"{format_ts(at)},{'' if num is None else format_number(num)},{'' if txt is None else csv_field(txt)}\n"
+
+
+def marked_telemetry_line(at: datetime, num: float | None, txt: str | None, status: str,
+                          interval_end: datetime | None) -> str:
+    """A line of a file with MARKED_TELEMETRY_HEADER."""
+    end = "" if interval_end is None else format_ts(interval_end)
+    return telemetry_line(at, num, txt)[:-1] + f",{status},{end}\n"
 
 
 def rollup_line(serial: str, key: str, period: str, start: datetime, count: int, total: float, low: float,

@@ -20,7 +20,7 @@ from leitstand.commands.states import apply_device_answer
 from leitstand.db.base import one_of
 from leitstand.devicetypes.service import UnknownCodeSighting, count_unknown_codes
 from leitstand.devicetypes.spec import MetricKind
-from leitstand.ingest.message import DeviceMessage, MessageKind
+from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, DeviceMessage, MessageKind
 from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading, plausible_times
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry.store import Point, write_points
@@ -55,9 +55,10 @@ class DeviceUpdate:
 
 
 class BatchWriter:
-    def __init__(self, db: Session, defer_rollups: bool = False) -> None:
+    def __init__(self, db: Session, defer_rollups: bool = False, backfill: BackfillPolicy = LIVE_BACKFILL) -> None:
         self.db = db
         self.defer_rollups = defer_rollups
+        self.backfill = backfill  # the source's: how old its readings may be
         self.points: list[Any] = []
         self.updates: dict[int, DeviceUpdate] = {}
         self.events: list[dict[str, Any]] = []
@@ -84,7 +85,7 @@ class BatchWriter:
         if not readings:
             raise Rejection(RejectReason.malformed, "telemetry without values")
         spec, received_at = device.type_spec, message.received_at
-        times = plausible_times(received_at)
+        times = plausible_times(received_at, self.backfill)
         for reading in readings:
             check_reading(spec, reading, times)
         update = self._update_for(device)
@@ -92,7 +93,7 @@ class BatchWriter:
         device_id, zone, append = device.id, device.time_zone, self.points.append
         for reading in readings:
             key, at, value = reading.key, reading.at, reading.value
-            append(Point(device_id, key, at, value, zone))
+            append(Point(device_id, key, at, value, zone, reading.status, reading.interval_end))
             update.value(key, at, value)
 
     def _attributes(self, device: KnownDevice, message: DeviceMessage) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Value = float | str | bool
@@ -30,11 +30,67 @@ class CommandOutcome(enum.StrEnum):
     failed = "failed"
 
 
+class ReadingStatus(enum.StrEnum):
+    """How trustworthy a value is, as meter data names it (e.g. MSCONS, EDIFACT energy data).
+
+    A device measures; a meter operator's batch may also deliver a value it substituted for
+    a missing one, a provisional value to be confirmed later, or an estimate. Live devices
+    (the native protocol) always send measured values.
+    """
+
+    measured = "measured"
+    substitute = "substitute"  # "Ersatzwert": filled in for a missing or faulty measurement
+    provisional = "provisional"  # "vorläufiger Wert": may be corrected by a later delivery
+    estimated = "estimated"  # "Schätzwert": forecast or extrapolated
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
+    """One value of one key.
+
+    at: the instant measured, or for a value over an interval (a quarter-hour energy value)
+    the interval's start; interval_end is then the interval's (exclusive) end.
+    """
+
     key: str
     at: datetime
     value: Value
+    status: ReadingStatus = ReadingStatus.measured
+    interval_end: datetime | None = None
+
+
+# No reading from before this instant is stored, whatever its source: the API and the
+# telemetry partitions start here too.
+EARLIEST_READING = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillPolicy:
+    """How far from its arrival a source's readings may lie in time.
+
+    A live device (MQTT, HTTP) reports what it measured a moment ago, or buffered while it
+    was offline: a reading a year old or from the future means a dead clock, and is refused
+    (`bad_timestamp`), so it never lands in 1970 or 2099. A batch source (a meter operator's
+    files, an upload) delivers history on purpose: years of quarter-hour values.
+
+    max_past: the oldest a reading may be; None for any age back to EARLIEST_READING.
+    max_future: how far ahead of arrival a reading (or its interval end) may lie; covers
+    clocks running a little fast.
+    """
+
+    name: str
+    max_past: timedelta | None
+    max_future: timedelta = timedelta(minutes=10)
+
+    def window(self, received_at: datetime) -> tuple[datetime, datetime]:
+        """The earliest and latest timestamp a reading received at `received_at` may carry."""
+        earliest = EARLIEST_READING if self.max_past is None else max(received_at - self.max_past, EARLIEST_READING)
+        return earliest, received_at + self.max_future
+
+
+# Each source names its policy; Ingestor.accept() applies LIVE_BACKFILL unless told otherwise.
+LIVE_BACKFILL = BackfillPolicy("live", max_past=timedelta(days=366))
+BATCH_BACKFILL = BackfillPolicy("batch", max_past=None)
 
 
 @dataclass(frozen=True, slots=True)

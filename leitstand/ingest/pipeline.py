@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, UnknownDeviceType, spec_for
-from leitstand.ingest.message import DeviceMessage, IngestReport, MessageKind, Reading, RejectReason
+from leitstand.ingest.message import (LIVE_BACKFILL, BackfillPolicy, DeviceMessage, IngestReport, MessageKind, Reading,
+                                      ReadingStatus, RejectReason)
 from leitstand.licenses.models import License, LicenseStatus, status_on
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
@@ -33,10 +34,8 @@ from leitstand.tenancy.scope import system_session
 
 log = logging.getLogger(__name__)
 
-# Timestamps outside this window around "now" are refused: a device with a dead RTC
-# must not write into 1970 or 2099 and poison rollups and retention.
-MAX_PAST = timedelta(days=366)
-MAX_FUTURE = timedelta(minutes=10)
+# Timestamps outside a source's window around "now" (its BackfillPolicy) are refused: a
+# device with a dead RTC must not write into 1970 or 2099 and poison rollups and retention.
 LICENSE_HEARTBEAT = timedelta(hours=24)
 
 
@@ -69,9 +68,13 @@ class Rejection(ValueError):
         self.detail = detail
 
 
-def plausible_times(now: datetime) -> tuple[datetime, datetime]:
-    """The earliest and latest timestamp a reading received at `now` may carry."""
-    return now - MAX_PAST, now + MAX_FUTURE
+def plausible_times(now: datetime, backfill: BackfillPolicy = LIVE_BACKFILL) -> tuple[datetime, datetime]:
+    """The earliest and latest timestamp a reading received at `now` may carry under `backfill`."""
+    return backfill.window(now)
+
+
+MEASURED = ReadingStatus.measured
+STATUSES = frozenset(ReadingStatus)
 
 
 def check_reading(spec: DeviceTypeSpec, reading: Reading, times: tuple[datetime, datetime]) -> None:
@@ -81,6 +84,8 @@ def check_reading(spec: DeviceTypeSpec, reading: Reading, times: tuple[datetime,
         raise Rejection(RejectReason.unknown_key, f"{spec.key} has no telemetry key {reading.key!r}")
     if not (times[0] <= reading.at <= times[1]):
         raise Rejection(RejectReason.bad_timestamp, f"timestamp {reading.at.isoformat()} is implausible")
+    if reading.status is not MEASURED or reading.interval_end is not None:
+        _check_batch_fields(reading, times)  # batch sources only: live readings skip it in one comparison
     value = reading.value
     if key.kind == MetricKind.state:
         if not isinstance(value, str) or (key.states and value not in key.states):
@@ -96,6 +101,19 @@ def check_reading(spec: DeviceTypeSpec, reading: Reading, times: tuple[datetime,
         raise Rejection(RejectReason.bad_value, f"{reading.key} is not a finite number")
     if (key.minimum is not None and value < key.minimum) or (key.maximum is not None and value > key.maximum):
         raise Rejection(RejectReason.bad_value, f"{reading.key}={value} outside [{key.minimum}, {key.maximum}]")
+
+
+def _check_batch_fields(reading: Reading, times: tuple[datetime, datetime]) -> None:
+    if reading.status not in STATUSES:
+        raise Rejection(RejectReason.bad_value, f"{reading.key}: unknown value status {reading.status!r}")
+    end = reading.interval_end
+    if end is None:
+        return
+    if not isinstance(end, datetime) or end.tzinfo is None or end.utcoffset() is None:
+        raise Rejection(RejectReason.bad_timestamp, f"{reading.key}: the interval end needs a UTC offset")
+    if not (reading.at < end <= times[1]):
+        raise Rejection(RejectReason.bad_timestamp,
+                        f"{reading.key}: interval {reading.at.isoformat()} to {end.isoformat()} is implausible")
 
 
 class DeviceDirectory:
@@ -184,8 +202,18 @@ class Ingestor:
 
     # --- the pipeline ---------------------------------------------------------------
 
-    def accept(self, messages: Sequence[DeviceMessage]) -> IngestReport:
-        """Store a batch in one transaction. Returns only after the commit."""
+    def accept(self, messages: Sequence[DeviceMessage], backfill: BackfillPolicy = LIVE_BACKFILL) -> IngestReport:
+        """Store a batch in one transaction. Returns only after the commit.
+
+        backfill: how old (or how far ahead) the batch's readings may be: its source's
+        policy; a live transport's by default.
+
+        The license gate asks whether the device's license is active *now*, at ingest, not
+        at a reading's time: a batch source backfilling years of history for a device
+        licensed today is accepted, also for the years before the license began; a device
+        whose license has ended loses even readings from while it was active (only its
+        heartbeats are processed).
+        """
         from leitstand.ingest.apply import BatchWriter
 
         report = IngestReport()
@@ -195,7 +223,7 @@ class Ingestor:
         today = clock.now().date()
         refusals: list[tuple[int | None, str, str]] = []
         with system_session(self.factory, reason="ingest batch") as db:
-            batch = BatchWriter(db, defer_rollups=self.defer_rollups)
+            batch = BatchWriter(db, defer_rollups=self.defer_rollups, backfill=backfill)
             for message in messages:
                 device = devices.get(message.serial)
                 try:

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import path_within
@@ -30,6 +30,7 @@ from leitstand.sites.locations import location_paths
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry import queries
+from leitstand.telemetry.models import TelemetryPoint
 from leitstand.telemetry.queries import Interval
 from leitstand.telemetry.store import zone
 from leitstand.tenancy.models import Tenant
@@ -194,6 +195,15 @@ class Reading:
     # What the type declares the value to mean besides (a battery's volts as percent), for display.
     derived: float | None = None
     derived_unit: str = ""
+    # As the stored point says: a batch source's substitute, provisional or estimated value,
+    # and the end of the interval it covers (its start is `at`).
+    status: str = "measured"
+    interval_end: datetime | None = None
+
+    @property
+    def marked(self) -> bool:
+        """Whether the page marks the value: anything but a measured value at an instant."""
+        return self.status != "measured" or self.interval_end is not None
 
 
 @dataclass(frozen=True)
@@ -253,8 +263,24 @@ def device_status(db: Session, device: Device, spec: DeviceTypeSpec | None, lang
             at=datetime.fromisoformat(entry["at"]) if entry else None,
             derived=key.derived(value), derived_unit=key.derive.unit if key.derive else "",
         ))
+    readings = _with_marks(db, device.id, readings)
     return DeviceStatus(online=online, last_seen_at=last_seen_at, problem=problem, readings=readings,
                         attributes=dict(state.attributes or {}), headline=_headline(spec, readings, language))
+
+
+def _with_marks(db: Session, device_id: int, readings: list[Reading]) -> list[Reading]:
+    """The readings with the status and interval end of the stored points they show: the live
+    state holds values only. One primary-key lookup per shown value, in one query."""
+    shown = [(reading.key, reading.at) for reading in readings if reading.at is not None]
+    if not shown:
+        return readings
+    point = TelemetryPoint
+    marks = {(key, at): (status, end) for key, at, status, end in db.execute(
+        select(point.key, point.ts, point.status, point.interval_end).where(
+            point.device_id == device_id, or_(*(and_(point.key == key, point.ts == at) for key, at in shown))))}
+    return [replace(reading, status=marks[(reading.key, reading.at)][0],
+                    interval_end=marks[(reading.key, reading.at)][1])
+            if (reading.key, reading.at) in marks else reading for reading in readings]
 
 
 def _headline(spec: DeviceTypeSpec | None, readings: list[Reading], language: str) -> HeadlineTile | None:

@@ -50,6 +50,9 @@ templates.env.filters.update({
     "moment": pass_context(lambda context, at, seconds=False, empty="":
                            formats.format_moment(at, _page_zone(context), context["language"], seconds=seconds, empty=empty)),
     "day": pass_context(lambda context, value, empty="": formats.format_day(value, context["language"], empty=empty)),
+    # {{ start|interval(end) }}: "10:00–10:15"
+    "interval": pass_context(lambda context, start, end, empty="":
+                             formats.format_interval(start, end, _page_zone(context), context["language"], empty=empty)),
     "number": pass_context(lambda context, value, digits=0, empty="": formats.format_number(value, context["language"], digits, empty=empty)),
     "quantity": pass_context(lambda context, value, unit, digits=None, empty="":
                              formats.format_quantity(value, unit, context["language"], digits, empty=empty)),

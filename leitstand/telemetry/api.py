@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
+from leitstand.ingest.message import ReadingStatus
 from leitstand.sites.models import Site
 from leitstand.telemetry import export, queries
 from leitstand.telemetry.queries import Bucket, Interval, RawValue
@@ -58,8 +59,14 @@ INTERVAL_RULE = ("5m covers at most 31 days from `from` to `to`, 15m at most 93 
 
 class TelemetryValue(BaseModel):
     key: str
-    at: datetime
+    at: datetime = Field(description="When measured; for a value over an interval, the interval's start.")
     value: float | str | None = Field(description="Numbers (booleans as 0/1) or text.")
+    status: ReadingStatus = Field(ReadingStatus.measured, description=(
+        "measured, or as a batch source (meter data) delivered it: substitute (filled in for a missing value), "
+        "provisional (may be corrected) or estimated."))
+    interval_end: datetime | None = Field(None, description=(
+        "The end (exclusive) of the interval the value covers, e.g. a quarter-hour energy value; "
+        "null for a value at an instant."))
 
 
 class TelemetryBucket(BaseModel):
@@ -144,7 +151,8 @@ def _interval(requested: str, start: datetime, end: datetime) -> str:
 
 
 def _point_out(point: RawValue, local: ZoneInfo) -> TelemetryValue:
-    return TelemetryValue(key=point.key, at=point.at.astimezone(local), value=point.value)
+    return TelemetryValue(key=point.key, at=point.at.astimezone(local), value=point.value, status=point.status,
+                          interval_end=point.interval_end.astimezone(local) if point.interval_end else None)
 
 
 def _bucket_out(bucket: Bucket, local: ZoneInfo) -> TelemetryBucket:

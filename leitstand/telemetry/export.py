@@ -5,6 +5,11 @@ store an offset with a date, so XLSX gives the local wall-clock time as an Excel
 date plus a `utc_offset` column (the hour after a DST fall-back repeats; the offset
 tells the two apart). The XLSX workbook is built by openpyxl in write-only mode,
 which spools rows to a temporary file, then streamed from there in chunks.
+
+Raw rows carry each value's `status` (measured, unless a batch source delivered a
+substitute, provisional or estimated value) and `interval_end`, the end of the interval a
+value covers (a quarter-hour energy value, whose `time` is the interval's start), empty
+for a value at an instant.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any
 from leitstand.telemetry.queries import Bucket, RawValue
 from leitstand.telemetry.store import zone
 
-RAW_COLUMNS = ("device_id", "key", "time", "value")
+RAW_COLUMNS = ("device_id", "key", "time", "value", "status", "interval_end")
+# Times that may be empty: XLSX gives them their offset column whether the first row has one or not.
+OPTIONAL_TIME_COLUMNS = frozenset({"interval_end"})
 BUCKET_COLUMNS = ("device_id", "key", "bucket_start", "count", "sum", "min", "max", "avg", "last", "last_at")
 CSV_MEDIA_TYPE = "text/csv"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -33,7 +40,9 @@ Row = Sequence[Any]
 def raw_rows(points: Iterable[RawValue], time_zone: str) -> Iterator[Row]:
     local = zone(time_zone)
     for point in points:
-        yield (point.device_id, point.key, point.at.astimezone(local), point.value)
+        end = point.interval_end
+        yield (point.device_id, point.key, point.at.astimezone(local), point.value, point.status,
+               end.astimezone(local) if end is not None else None)
 
 
 def bucket_rows(buckets: Iterable[Bucket], time_zone: str) -> Iterator[Row]:
@@ -77,11 +86,13 @@ def xlsx_chunks(columns: Sequence[str], rows: Iterable[Row], title: str = "telem
             sheet.append(header)
             filled = 1
         cells: list[Any] = []
-        for value in row:
+        for column, value in zip(columns, row, strict=True):
             if isinstance(value, datetime):
                 cell = WriteOnlyCell(sheet, value.replace(tzinfo=None))
                 cell.number_format = DATE_FORMAT
                 cells.extend((cell, _offset(value)))
+            elif value is None and column in OPTIONAL_TIME_COLUMNS:
+                cells.extend((None, None))
             else:
                 cells.append(value)
         sheet.append(cells)  # type: ignore[union-attr]
@@ -99,7 +110,7 @@ def _xlsx_header(columns: Sequence[str], first_row: Row) -> list[str]:
     header: list[str] = []
     for column, value in zip(columns, first_row, strict=True):
         header.append(column)
-        if isinstance(value, datetime):
+        if isinstance(value, datetime) or column in OPTIONAL_TIME_COLUMNS:
             header.append(f"{column}_utc_offset")
     return header
 

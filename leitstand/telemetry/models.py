@@ -13,15 +13,36 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import CheckConstraint, Float, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base
+from leitstand.ingest.message import ReadingStatus
 from leitstand.tenancy.scope import ScopedModel, device_visible
 
 
+def status_known() -> CheckConstraint:
+    """The value statuses a point may hold (leitstand.ingest.message.ReadingStatus)."""
+    return CheckConstraint("status IN (" + ", ".join(f"'{status}'" for status in ReadingStatus) + ")",
+                           name="status_known")
+
+
+# Points that are not plain measured values at an instant: few (batch sources), so a partial
+# index finds them at once (the tenant export asks per series) and costs ingest nothing else.
+MARKED = "status <> 'measured' OR interval_end IS NOT NULL"
+
+
+def marked_points_index() -> Index:
+    return Index("ix_telemetry_marked", "device_id", "key", sqlite_where=text(MARKED), postgresql_where=text(MARKED))
+
+
 class TelemetryPoint(ScopedModel, Base):
+    """One stored value. status: measured unless a batch source said otherwise (substitute,
+    provisional, estimated); interval_end: set for a value over an interval (a quarter-hour
+    energy value), whose start is `ts`. Rollups do not carry either."""
+
     __tablename__ = "telemetry"
+    __table_args__ = (status_known(), marked_points_index())
 
     # No foreign key: a partitioned table of billions of rows should not be checked
     # row by row; deleting a device deletes its points in the telemetry service.
@@ -30,6 +51,9 @@ class TelemetryPoint(ScopedModel, Base):
     ts: Mapped[datetime] = mapped_column(primary_key=True)
     num: Mapped[float | None] = mapped_column(Float)
     txt: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), default=ReadingStatus.measured.value,
+                                        server_default=ReadingStatus.measured.value)
+    interval_end: Mapped[datetime | None]
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]

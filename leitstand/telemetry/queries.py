@@ -68,6 +68,8 @@ def resolve_interval(interval: Interval | str, start: datetime, end: datetime) -
 class RawValue(NamedTuple):
     """One stored point: a number (booleans read back as 0/1), or a text.
 
+    status: measured, or what a batch source said (substitute, provisional, estimated);
+    interval_end: the end of the interval the value covers (from `at`), if it covers one.
     A named tuple rather than a dataclass: a week of a building is 100 000s of them.
     """
 
@@ -75,6 +77,8 @@ class RawValue(NamedTuple):
     key: str
     at: datetime
     value: float | str | None
+    status: str = "measured"
+    interval_end: datetime | None = None
 
 
 class Bucket(NamedTuple):
@@ -105,7 +109,7 @@ def _value(num: float | None, txt: str | None) -> float | str | None:
 def _raw_statement(device_ids: Sequence[int], keys: Sequence[str] | None, start: datetime, end: datetime) -> Select:  # type: ignore[type-arg]
     point = TelemetryPoint
     statement = (
-        select(point.device_id, point.key, point.ts, point.num, point.txt)
+        select(point.device_id, point.key, point.ts, point.num, point.txt, point.status, point.interval_end)
         .where(point.device_id.in_(list(device_ids)), point.ts >= start, point.ts < end)
         .order_by(point.device_id, point.key, point.ts)
     )
@@ -122,7 +126,8 @@ def raw_points(
     statement = _raw_statement(device_ids, keys, start, end)
     if limit is not None:
         statement = statement.limit(limit)
-    return [RawValue(d, k, ts, txt if num is None else num) for d, k, ts, num, txt in db.execute(statement)]
+    return [RawValue(d, k, ts, txt if num is None else num, status, until)
+            for d, k, ts, num, txt, status, until in db.execute(statement)]
 
 
 def iter_raw_points(
@@ -130,8 +135,8 @@ def iter_raw_points(
 ) -> Iterator[RawValue]:
     """Like raw_points, fetched in batches: for exports of any length."""
     statement = _raw_statement(device_ids, keys, start, end).execution_options(yield_per=RAW_BATCH)
-    for d, k, ts, num, txt in db.execute(statement):
-        yield RawValue(d, k, ts, _value(num, txt))
+    for d, k, ts, num, txt, status, until in db.execute(statement):
+        yield RawValue(d, k, ts, _value(num, txt), status, until)
 
 
 # --- aggregates ---------------------------------------------------------------------------
@@ -189,7 +194,7 @@ def _from_raw(
         upper += timedelta(seconds=width)
     statement = _raw_statement(device_ids, keys, lower, upper).where(TelemetryPoint.num.is_not(None))
     current: list = []  # type: ignore[type-arg]
-    for device_id, key, ts, num, _ in db.execute(statement.execution_options(yield_per=RAW_BATCH)):
+    for device_id, key, ts, num, *_ in db.execute(statement.execution_options(yield_per=RAW_BATCH)):
         bucket = _floor(ts, width)
         if current and (current[0], current[1], current[2]) == (device_id, key, bucket):
             current[3] += 1
@@ -241,13 +246,13 @@ def latest_values(db: Session, device_ids: Sequence[int], keys: Sequence[str] | 
     for device_id in device_ids:
         for key in sorted(set(keys)) if keys else _keys_of(db, device_id):
             row = db.execute(
-                select(point.ts, point.num, point.txt)
+                select(point.ts, point.num, point.txt, point.status, point.interval_end)
                 .where(point.device_id == device_id, point.key == key)
                 .order_by(point.ts.desc())
                 .limit(1)
             ).first()
             if row is not None:
-                latest.append(RawValue(device_id, key, row.ts, _value(row.num, row.txt)))
+                latest.append(RawValue(device_id, key, row.ts, _value(row.num, row.txt), row.status, row.interval_end))
     return latest
 
 

@@ -44,6 +44,7 @@ import psycopg
 from sqlalchemy import Connection, delete, text
 from sqlalchemy.exc import DBAPIError
 
+from leitstand.ingest.message import ReadingStatus
 from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup, TelemetryRollupQueue
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,9 @@ Value = float | str | bool
 class Point:
     """One value of one key of one device at one instant.
 
-    at: timezone-aware; stored as UTC.
+    at: timezone-aware; stored as UTC. For a value over an interval, the interval's start.
     time_zone: the IANA zone of the device's tenant; it decides the day and month buckets.
+    status: a ReadingStatus; interval_end: the interval's end, timezone-aware, or None.
     """
 
     device_id: int
@@ -73,6 +75,8 @@ class Point:
     at: datetime
     value: Value
     time_zone: str
+    status: str = ReadingStatus.measured
+    interval_end: datetime | None = None
 
 
 class Period:
@@ -188,12 +192,21 @@ def _value_columns(point: Point) -> tuple[float | None, str | None]:
 
 # (device_id, key, ts in UTC, num, txt, zone): a point as the staging table holds it.
 Row = tuple[int, str, datetime, float | None, str | None, str]
+Slot = tuple[int, str, datetime]  # (device_id, key, ts in UTC)
+# (status, interval end in UTC) of a point that is not a plain measured value at an instant.
+Extra = tuple[str, datetime | None]
+PLAIN: Extra = (ReadingStatus.measured.value, None)
+MEASURED = ReadingStatus.measured
+STATUSES = frozenset(ReadingStatus)
 
 
 class Staged(NamedTuple):
-    rows: dict[tuple[int, str, datetime], Row]  # by (device_id, key, ts)
+    rows: dict[Slot, Row]  # by (device_id, key, ts)
     months: set[tuple[int, int]]  # (year, month) in UTC
     zones: set[str]
+    # Status and interval end by slot, for the few points (from batch sources) that have them:
+    # a batch without any is written exactly as before these columns existed.
+    extras: dict[Slot, Extra]
 
 
 def _staged_rows(points: Iterable[Point]) -> Staged:
@@ -204,7 +217,8 @@ def _staged_rows(points: Iterable[Point]) -> Staged:
     and zones are checked once per batch, and a UTC timestamp and a plain float (most
     points) take the shortest way.
     """
-    staged: dict[tuple[int, str, datetime], Row] = {}
+    staged: dict[Slot, Row] = {}
+    extras: dict[Slot, Extra] = {}
     months: set[tuple[int, int]] = set()
     keys: set[str] = set()
     zones: set[str] = set()
@@ -229,7 +243,22 @@ def _staged_rows(points: Iterable[Point]) -> Staged:
         slot = (point.device_id, key, at)
         if slot not in staged:
             staged[slot] = (point.device_id, key, at, num, txt, zone_name)
-    return Staged(staged, months, zones)
+            if point.status is not MEASURED or point.interval_end is not None:
+                extra = _extra(point)
+                if extra != PLAIN:
+                    extras[slot] = extra
+    return Staged(staged, months, zones, extras)
+
+
+def _extra(point: Point) -> Extra:
+    status, end = point.status, point.interval_end
+    if status not in STATUSES:
+        raise ValueError(f"point {point.key!r} has an unknown status {status!r}")
+    if end is not None:
+        if not isinstance(end, datetime) or end.tzinfo is None or end.utcoffset() is None:
+            raise ValueError(f"point {point.key!r} needs a timezone-aware interval end, got {end!r}")
+        end = end.astimezone(UTC)
+    return str(status), end
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -247,46 +276,60 @@ def write_points(connection: Connection, points: Sequence[Point], *, defer_rollu
     instead of the rollups (see `drain_rollup_queue`). Ignored on SQLite, which has one
     writer anyway and rolls up at once.
     """
-    staged, months, zones = _staged_rows(points)
+    staged, months, zones, extras = _staged_rows(points)
     if not staged:
         return 0
     if connection.dialect.name == "postgresql":
         ensure_partitions(connection, months)
         if defer_rollups:
             _check_zones_on_server(connection, zones)
-            copied = _copy_new_points_postgresql(connection, staged.values())
+            copied = _copy_new_points_postgresql(connection, staged.values(), extras)
             if copied is not None:
                 return copied
         # The database rolls up (or queues) what it inserted, in the same statement: far
         # cheaper than returning every row to Python and sending the buckets back.
         follow_up = _PG_QUEUE_FROM_INSERTED if defer_rollups else _PG_ROLLUP_FROM_INSERTED
-        return _insert_postgresql(connection, staged.values(), follow_up)
-    inserted = _insert_sqlite(connection, staged)
+        return _insert_postgresql(connection, staged.values(), follow_up, extras)
+    inserted = _insert_sqlite(connection, staged, extras)
     _upsert_rollups(connection, [staged[slot] for slot in inserted])
     return len(inserted)
 
 
-_INSERT_FROM_STAGING = (
-    f"INSERT INTO telemetry (device_id, key, ts, num, txt)"
-    f" SELECT device_id, key, ts, num, txt FROM {STAGING} WHERE true"  # WHERE: SQLite's upsert parsing needs it
-    f" ON CONFLICT DO NOTHING RETURNING device_id, key, ts"
-)
+# A batch without status or interval end leaves those columns to their defaults.
+_COLUMNS = "device_id, key, ts, num, txt"
+_EXTRA_COLUMNS = "status, interval_end"
+_COLUMNS_WITH_EXTRAS = f"{_COLUMNS}, {_EXTRA_COLUMNS}"
+
+
+def _insert_from_staging(extras: bool) -> str:
+    columns = _COLUMNS_WITH_EXTRAS if extras else _COLUMNS
+    return (f"INSERT INTO telemetry ({columns})"
+            f" SELECT {columns} FROM {STAGING} WHERE true"  # WHERE: SQLite's upsert parsing needs it
+            f" ON CONFLICT DO NOTHING RETURNING device_id, key, ts")
+
+
 _PG_CREATE_STAGING = (
     # Session-local and emptied at every commit; created once per database connection.
     f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (device_id integer, key varchar(64),"
-    f" ts timestamptz, num double precision, txt varchar(200), zone varchar(64)) ON COMMIT DELETE ROWS;"
+    f" ts timestamptz, num double precision, txt varchar(200), zone varchar(64),"
+    f" status varchar(12) NOT NULL DEFAULT 'measured', interval_end timestamptz) ON COMMIT DELETE ROWS;"
     f" DELETE FROM {STAGING}"  # a second batch in the same transaction
 )
 _PG_COPY_STAGING = f"COPY {STAGING} (device_id, key, ts, num, txt, zone) FROM STDIN (FORMAT BINARY)"
+_PG_COPY_STAGING_WITH_EXTRAS = (f"COPY {STAGING} (device_id, key, ts, num, txt, zone, {_EXTRA_COLUMNS})"
+                                " FROM STDIN (FORMAT BINARY)")
 _PG_COPY_TYPES = ["int4", "varchar", "timestamptz", "float8", "varchar", "varchar"]
+_PG_EXTRA_TYPES = ["varchar", "timestamptz"]
 
 
-_PG_COPY_TELEMETRY = "COPY telemetry (device_id, key, ts, num, txt) FROM STDIN (FORMAT BINARY)"
+_PG_COPY_TELEMETRY = f"COPY telemetry ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_PG_COPY_TELEMETRY_WITH_EXTRAS = f"COPY telemetry ({_COLUMNS_WITH_EXTRAS}) FROM STDIN (FORMAT BINARY)"
 _PG_COPY_QUEUE = "COPY telemetry_rollup_queue (device_id, key, ts, num, zone) FROM STDIN (FORMAT BINARY)"
 _PG_COPY_POINT_TYPES = ["int4", "varchar", "timestamptz", "float8", "varchar"]
 
 
-def _copy_new_points_postgresql(connection: Connection, rows: Collection[Row]) -> int | None:
+def _copy_new_points_postgresql(connection: Connection, rows: Collection[Row],
+                                extras: dict[Slot, Extra] | None = None) -> int | None:
     """Deferred rollups: COPY the batch straight into `telemetry` and the queue.
 
     Nearly every batch is new points, and two COPYs cost PostgreSQL about 40 % less than
@@ -298,11 +341,17 @@ def _copy_new_points_postgresql(connection: Connection, rows: Collection[Row]) -
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute("SAVEPOINT telemetry_copy")
         try:
-            with cursor.copy(_PG_COPY_TELEMETRY) as copy:
-                copy.set_types(_PG_COPY_POINT_TYPES)
-                write_row = copy.write_row
-                for device_id, key, at, num, txt, _zone in rows:
-                    write_row((device_id, key, at, num, txt))
+            if extras:
+                with cursor.copy(_PG_COPY_TELEMETRY_WITH_EXTRAS) as copy:
+                    copy.set_types(_PG_COPY_POINT_TYPES + _PG_EXTRA_TYPES)
+                    for device_id, key, at, num, txt, _zone in rows:
+                        copy.write_row((device_id, key, at, num, txt, *extras.get((device_id, key, at), PLAIN)))
+            else:
+                with cursor.copy(_PG_COPY_TELEMETRY) as copy:
+                    copy.set_types(_PG_COPY_POINT_TYPES)
+                    write_row = copy.write_row
+                    for device_id, key, at, num, txt, _zone in rows:
+                        write_row((device_id, key, at, num, txt))
             with cursor.copy(_PG_COPY_QUEUE) as copy:
                 copy.set_types(_PG_COPY_POINT_TYPES)
                 write_row = copy.write_row
@@ -317,20 +366,28 @@ def _copy_new_points_postgresql(connection: Connection, rows: Collection[Row]) -
         return len(rows)
 
 
-def _insert_postgresql(connection: Connection, rows: Iterable[Row], follow_up: str) -> int:
+def _insert_postgresql(connection: Connection, rows: Iterable[Row], follow_up: str,
+                       extras: dict[Slot, Extra] | None = None) -> int:
     """COPY the rows into staging, then one statement: insert into `telemetry`, skipping what
     is stored, and hand the inserted rows (the CTE `inserted`) to `follow_up`."""
     driver = connection.connection.driver_connection  # psycopg 3, inside the caller's transaction
+    columns = _COLUMNS_WITH_EXTRAS if extras else _COLUMNS
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(_PG_CREATE_STAGING)
-        with cursor.copy(_PG_COPY_STAGING) as copy:
-            copy.set_types(_PG_COPY_TYPES)
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
+        if extras:
+            with cursor.copy(_PG_COPY_STAGING_WITH_EXTRAS) as copy:
+                copy.set_types(_PG_COPY_TYPES + _PG_EXTRA_TYPES)
+                for row in rows:
+                    copy.write_row((*row, *extras.get((row[0], row[1], row[2]), PLAIN)))
+        else:
+            with cursor.copy(_PG_COPY_STAGING) as copy:
+                copy.set_types(_PG_COPY_TYPES)
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
         cursor.execute(
-            f"WITH inserted AS (INSERT INTO telemetry (device_id, key, ts, num, txt)"
-            f" SELECT device_id, key, ts, num, txt FROM {STAGING}"
+            f"WITH inserted AS (INSERT INTO telemetry ({columns})"
+            f" SELECT {columns} FROM {STAGING}"
             f" ON CONFLICT DO NOTHING RETURNING device_id, key, ts, num), "
             + follow_up
             + " SELECT count(*) FROM inserted"
@@ -357,23 +414,33 @@ def _sqlite_times(connection: Connection) -> Callable[[datetime], str]:
     return text_of
 
 
-def _insert_sqlite(connection: Connection, staged: dict[tuple[int, str, datetime], Row]) -> list[tuple[int, str, datetime]]:
+def _insert_sqlite(connection: Connection, staged: dict[Slot, Row],
+                   extras: dict[Slot, Extra] | None = None) -> list[Slot]:
     text_of = _sqlite_times(connection)
     connection.exec_driver_sql(
         f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (device_id INTEGER, key TEXT, ts TEXT,"
-        f" num REAL, txt TEXT)"
+        f" num REAL, txt TEXT, status TEXT NOT NULL DEFAULT 'measured', interval_end TEXT)"
     )
     connection.exec_driver_sql(f"DELETE FROM {STAGING}")
     times: dict[str, datetime] = {}
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for device_id, key, at, num, txt, _ in staged.values():
         stamp = text_of(at)
         times[stamp] = at
         rows.append((device_id, key, stamp, num, txt))
-    connection.exec_driver_sql(f"INSERT INTO {STAGING} (device_id, key, ts, num, txt) VALUES (?, ?, ?, ?, ?)", rows)
-    inserted = connection.exec_driver_sql(_INSERT_FROM_STAGING).all()
+    if extras:
+        rows = [(*row, *_sqlite_extra(extras.get((row[0], row[1], times[row[2]]), PLAIN), text_of)) for row in rows]
+        connection.exec_driver_sql(f"INSERT INTO {STAGING} ({_COLUMNS_WITH_EXTRAS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    else:
+        connection.exec_driver_sql(f"INSERT INTO {STAGING} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
+    inserted = connection.exec_driver_sql(_insert_from_staging(bool(extras))).all()
     connection.exec_driver_sql(f"DELETE FROM {STAGING}")
     return [(device_id, key, times[stamp]) for device_id, key, stamp in inserted]
+
+
+def _sqlite_extra(extra: Extra, text_of: Callable[[datetime], str]) -> tuple[str, str | None]:
+    status, end = extra
+    return status, None if end is None else text_of(end)
 
 
 # --- rollups ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from leitstand.ingest.message import CommandRequest, DeviceMessage, IngestReport
+from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, CommandRequest, DeviceMessage, IngestReport
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 class Ingest(Protocol):
     """Where a transport hands what its devices said (`leitstand.ingest.pipeline.Ingestor`)."""
 
-    def accept(self, messages: Sequence[DeviceMessage]) -> IngestReport:
+    def accept(self, messages: Sequence[DeviceMessage], backfill: BackfillPolicy = LIVE_BACKFILL) -> IngestReport:
         """Store a batch in one transaction; returns only after the commit, so a transport
-        acknowledges to its peer after this returns and never before."""
+        acknowledges to its peer after this returns and never before. `backfill`: how old
+        the readings of this source may be (a live transport's window, or a batch source's)."""
 
     def reject(self, serial: str | None, reason: str, detail: str) -> None:
         """Count a frame that never became a message (`RejectReason`), on its device if known."""

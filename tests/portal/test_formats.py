@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from leitstand.dataexport.models import ExportJob
-from leitstand.formats import format_day, format_moment, format_number, format_quantity
+from leitstand.formats import format_day, format_interval, format_moment, format_number, format_quantity
 from leitstand import i18n
 from leitstand.state.models import DeviceState
 from tests.support.world import World
@@ -22,6 +22,15 @@ def test_a_utc_time_reads_as_berlin_time_with_its_zone_in_winter_and_summer() ->
     assert format_moment(WINTER, "UTC", "de") == "03.12.2026, 13:05 UTC"
     assert format_moment(None, "Europe/Berlin", "de") == ""
     assert format_moment(None, "Europe/Berlin", "de", empty="—") == "—"
+
+
+def test_an_interval_reads_as_local_clock_times_and_names_the_date_when_it_ends_on_another_day() -> None:
+    quarter_end = datetime(2026, 12, 3, 13, 20, tzinfo=UTC)
+    assert format_interval(WINTER, quarter_end, "Europe/Berlin", "de") == "14:05–14:20"
+    assert format_interval(WINTER, quarter_end, "Europe/Berlin", "en") == "14:05–14:20"
+    assert format_interval(WINTER, datetime(2026, 12, 4, 13, 5, tzinfo=UTC), "Europe/Berlin", "de") == (
+        "03.12.2026, 14:05 MEZ–04.12.2026 14:05")
+    assert format_interval(WINTER, None, "Europe/Berlin", "de") == ""
 
 
 def test_an_unknown_zone_or_language_falls_back_instead_of_failing() -> None:

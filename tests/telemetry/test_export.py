@@ -34,9 +34,9 @@ def test_raw_csv_has_a_header_and_local_times_with_offset():
     text = "".join(export.csv_lines(export.RAW_COLUMNS, export.raw_rows(sample_points(), BERLIN)))
     rows = list(csv.reader(io.StringIO(text)))
 
-    assert rows[0] == ["device_id", "key", "time", "value"]
-    assert rows[1] == ["7", "temperature", "2026-10-25T00:00:00+02:00", "20.0"]
-    assert rows[-1] == ["7", "position", "2026-10-25T00:00:00+02:00", "open"]
+    assert rows[0] == ["device_id", "key", "time", "value", "status", "interval_end"]
+    assert rows[1] == ["7", "temperature", "2026-10-25T00:00:00+02:00", "20.0", "measured", ""]
+    assert rows[-1] == ["7", "position", "2026-10-25T00:00:00+02:00", "open", "measured", ""]
     assert len(rows) == 10
 
 
@@ -45,9 +45,11 @@ def test_raw_xlsx_opens_and_holds_every_row_with_local_time_and_offset():
     rows = read_xlsx(data)
 
     assert data[:2] == b"PK"
-    assert rows[0] == ["device_id", "key", "time", "time_utc_offset", "value"]
-    assert rows[1] == [7, "temperature", datetime(2026, 10, 25, 0, 0), "+02:00", 20.0]
-    assert rows[-1] == [7, "position", datetime(2026, 10, 25, 0, 0), "+02:00", "open"]
+    assert rows[0] == ["device_id", "key", "time", "time_utc_offset", "value", "status", "interval_end",
+                       "interval_end_utc_offset"]
+    # openpyxl reads a row without its empty cells at the end: no interval end here
+    assert rows[1] == [7, "temperature", datetime(2026, 10, 25, 0, 0), "+02:00", 20.0, "measured"]
+    assert rows[-1] == [7, "position", datetime(2026, 10, 25, 0, 0), "+02:00", "open", "measured"]
     assert len(rows) == 10
 
 
@@ -73,8 +75,26 @@ def test_aggregates_export_as_csv_and_xlsx():
                             datetime(2026, 10, 25, 23, 45), "+01:00"]
 
 
+def test_a_substitute_value_over_a_quarter_hour_exports_its_status_and_interval():
+    start = datetime(2026, 10, 25, 9, 0, tzinfo=UTC)
+    points = [RawValue(3, "energy", start, 1.25, "substitute", start + timedelta(minutes=15)),
+              RawValue(3, "energy", start + timedelta(minutes=15), 1.5)]
+
+    csv_rows = list(csv.reader(io.StringIO("".join(export.csv_lines(export.RAW_COLUMNS,
+                                                                   export.raw_rows(points, BERLIN))))))
+    xlsx_rows = read_xlsx(b"".join(export.xlsx_chunks(export.RAW_COLUMNS, export.raw_rows(points, BERLIN))))
+
+    assert csv_rows[1:] == [
+        ["3", "energy", "2026-10-25T10:00:00+01:00", "1.25", "substitute", "2026-10-25T10:15:00+01:00"],
+        ["3", "energy", "2026-10-25T10:15:00+01:00", "1.5", "measured", ""]]
+    assert xlsx_rows[1:] == [
+        [3, "energy", datetime(2026, 10, 25, 10, 0), "+01:00", 1.25, "substitute", datetime(2026, 10, 25, 10, 15),
+         "+01:00"],
+        [3, "energy", datetime(2026, 10, 25, 10, 15), "+01:00", 1.5, "measured"]]  # empty cells at the end cut
+
+
 def test_empty_exports_still_open():
-    assert "".join(export.csv_lines(export.RAW_COLUMNS, [])) == "device_id,key,time,value\n"
+    assert "".join(export.csv_lines(export.RAW_COLUMNS, [])) == "device_id,key,time,value,status,interval_end\n"
     assert read_xlsx(b"".join(export.xlsx_chunks(export.RAW_COLUMNS, []))) == [list(export.RAW_COLUMNS)]
 
 
@@ -87,7 +107,8 @@ def test_a_full_sheet_continues_on_the_next(monkeypatch):
     sheets = [list(sheet.iter_rows(values_only=True)) for sheet in workbook.worksheets]
     workbook.close()
     assert [len(rows) for rows in sheets] == [4, 4, 4]
-    assert all(rows[0] == ("device_id", "key", "time", "time_utc_offset", "value") for rows in sheets)
+    assert all(rows[0] == ("device_id", "key", "time", "time_utc_offset", "value", "status", "interval_end",
+                           "interval_end_utc_offset") for rows in sheets)
 
 
 def test_the_export_streams_rows_as_it_reads_them(world, session_factory):
@@ -111,4 +132,4 @@ def test_the_export_streams_rows_as_it_reads_them(world, session_factory):
         db.close()
     assert (first + rest).count("\n") == 3001
     assert len(rows) == 3001
-    assert rows[-1][-1] == pytest.approx(2999.0)
+    assert rows[-1][4] == pytest.approx(2999.0)  # the value column

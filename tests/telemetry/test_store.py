@@ -92,6 +92,41 @@ def test_duplicates_inside_one_batch_keep_the_first(session_factory):
     assert rollups(session_factory, "hour")[(1, "temperature", T0)][:2] == (1, 10.0)
 
 
+
+# --- status and interval end --------------------------------------------------------------
+
+
+def stored_extras(session_factory) -> list:  # type: ignore[no-untyped-def]
+    with system_session(session_factory, reason="test reads points") as db:
+        return [tuple(row) for row in db.execute(select(TelemetryPoint.ts, TelemetryPoint.num, TelemetryPoint.status,
+                                                        TelemetryPoint.interval_end).order_by(TelemetryPoint.ts))]
+
+
+@pytest.mark.parametrize("defer_rollups", [False, True])
+def test_status_and_interval_end_are_stored_beside_plain_points(session_factory, defer_rollups):
+    quarter = timedelta(minutes=15)
+    berlin_end = (T0 + quarter).astimezone(timezone(timedelta(hours=1)))  # any offset: stored as UTC
+    points = [Point(1, "energy", T0, 1.0, BERLIN, "substitute", berlin_end),
+              Point(1, "energy", T0 + quarter, 2.0, BERLIN, "provisional"),
+              Point(1, "energy", T0 + 2 * quarter, 3.0, BERLIN)]
+    with system_session(session_factory, reason="test writes telemetry") as db:
+        assert write_points(db.connection(), points, defer_rollups=defer_rollups) == 3
+        # A redelivery with one new point: on PostgreSQL the COPY fails and the ON CONFLICT way is taken.
+        again = [*points, Point(1, "energy", T0 + 3 * quarter, 4.0, BERLIN, "estimated", T0 + 4 * quarter)]
+        assert write_points(db.connection(), again, defer_rollups=defer_rollups) == 1
+        db.commit()
+
+    assert stored_extras(session_factory) == [
+        (T0, 1.0, "substitute", T0 + quarter), (T0 + quarter, 2.0, "provisional", None),
+        (T0 + 2 * quarter, 3.0, "measured", None), (T0 + 3 * quarter, 4.0, "estimated", T0 + 4 * quarter)]
+
+
+def test_an_unknown_status_is_refused_before_anything_is_written(session_factory):
+    with pytest.raises(ValueError, match="unknown status"):
+        write(session_factory, [Point(1, "energy", T0, 1.0, BERLIN),
+                                Point(1, "energy", T0 + timedelta(minutes=15), 1.0, BERLIN, "guessed")])
+    assert raw_rows(session_factory) == []
+
 # --- rollups against raw ------------------------------------------------------------------
 
 

@@ -105,8 +105,9 @@ def test_latest_values(fleet):
 
     assert body["device_id"] == fleet.alpha.barrier.id
     assert body["values"] == [
-        {"key": "cycles", "at": "2026-03-31T01:45:00+02:00", "value": 383.0},
-        {"key": "position", "at": "2026-03-27T02:00:00+01:00", "value": "open"},
+        {"key": "cycles", "at": "2026-03-31T01:45:00+02:00", "value": 383.0, "status": "measured", "interval_end": None},
+        {"key": "position", "at": "2026-03-27T02:00:00+01:00", "value": "open", "status": "measured",
+         "interval_end": None},
     ]
 
 
@@ -141,8 +142,8 @@ def test_csv_export(fleet):
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.text)))
-    assert rows[0] == ["device_id", "key", "time", "value"]
-    assert rows[1] == [str(fleet.alpha.thermostat.id), "temperature", "2026-03-27T01:00:00+01:00", "20.0"]
+    assert rows[0] == ["device_id", "key", "time", "value", "status", "interval_end"]
+    assert rows[1] == [str(fleet.alpha.thermostat.id), "temperature", "2026-03-27T01:00:00+01:00", "20.0", "measured", ""]
     assert len(rows) == 5
 
 

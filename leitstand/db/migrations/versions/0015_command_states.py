@@ -10,7 +10,7 @@ Downgrading renames back and turns a queued command into a sent one: before this
 "sent" meant "the transport has it", which a queued command is.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-03 19:30:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 import leitstand.db.base
 
 revision = '0015'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
