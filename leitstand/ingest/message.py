@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from leitstand.devices.models import BindingKey, native_key
+
 Value = float | str | bool
 
 
@@ -40,8 +42,11 @@ class Reading:
 class DeviceMessage:
     """One message from one device.
 
-    serial: the device's serial number, as authenticated by the transport.
+    serial: the device's serial number, as authenticated by a native transport (MQTT, HTTP).
     received_at: when the platform got it; readings carry the device's own timestamps.
+    binding: how a non-native transport names the device (its connection and the external
+        id there: a DevEUI, a charge-point identity); None for the native transports, whose
+        binding is the serial. Build such a message with `DeviceMessage.via(binding, ...)`.
     """
 
     serial: str
@@ -56,6 +61,17 @@ class DeviceMessage:
     command_id: str | None = None
     command_outcome: CommandOutcome | None = None
     command_detail: str = ""
+    binding: BindingKey | None = None
+
+    @classmethod
+    def via(cls, binding: BindingKey, kind: MessageKind, received_at: datetime, **fields: Any) -> DeviceMessage:
+        """A message that arrived through a binding; `serial` holds its external id, for logs."""
+        return cls(serial=binding.external_id, kind=kind, received_at=received_at, binding=binding, **fields)
+
+    @property
+    def binding_key(self) -> BindingKey:
+        """The binding ingest resolves the device by."""
+        return self.binding or native_key(self.serial)
 
 
 @dataclass(frozen=True, slots=True)
