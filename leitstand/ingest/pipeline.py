@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.clock import clock
-from leitstand.devices.models import BindingKey, Device, DeviceBinding, native_key
+from leitstand.devices.models import NATIVE_TRANSPORT, BindingKey, Device, DeviceBinding, native_key
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, shipped_types
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.licenses.models import License, LicenseStatus, status_on
@@ -147,14 +147,14 @@ class DeviceDirectory:
 
     def lookup(self, serials: Sequence[str]) -> dict[str, KnownDevice | None]:
         """Devices by serial, through their native bindings."""
-        found = self.resolve([native_key(serial) for serial in serials])
-        return {key.external_id: device for key, device in found.items()}
+        found = self.resolve([(NATIVE_TRANSPORT, None, serial) for serial in serials])  # type: ignore[misc]
+        return {external_id: device for (_, _, external_id), device in found.items()}
 
     def resolve(self, keys: Sequence[BindingKey]) -> dict[BindingKey, KnownDevice | None]:
         now = clock.now()
         wanted = set(keys)
         cache = self._cache
-        missing = [key for key in wanted if key not in cache or cache[key][0] <= now]
+        missing = [key for key in wanted if (entry := cache.get(key)) is None or entry[0] <= now]
         if missing:
             self._load(missing, now)
         return {key: cache[key][1] for key in wanted}
@@ -162,8 +162,8 @@ class DeviceDirectory:
     def _load(self, keys: list[BindingKey], now: datetime) -> None:
         types = shipped_types()
         by_connection: dict[tuple[str, int | None], list[str]] = {}
-        for key in keys:
-            by_connection.setdefault((key.transport, key.connection_id), []).append(key.external_id)
+        for transport, connection_id, external_id in keys:
+            by_connection.setdefault((transport, connection_id), []).append(external_id)
         # One condition per connection in the batch: almost always one, the native namespace.
         matches = [
             and_(DeviceBinding.connection_id.is_(None) if connection_id is None
@@ -250,7 +250,8 @@ class Ingestor:
         report = IngestReport()
         if not messages:
             return report
-        keys = [message.binding_key for message in messages]
+        # Plain tuples equal (and hash like) BindingKeys, and cost less to build per message.
+        keys = [message.binding or (NATIVE_TRANSPORT, None, message.serial) for message in messages]
         devices = self.directory.resolve(keys)
         today = clock.now().date()
         refusals: list[tuple[int | None, str, str]] = []

@@ -59,6 +59,17 @@ def test_a_device_created_through_the_api_gets_its_native_binding(world):
     assert bindings_of(world, device) == [("native", None, "BND-0001")]
 
 
+def test_devices_imported_from_csv_get_their_native_bindings(world):
+    text = "serial_number,type_key,name,site_id,labels,claim_secret\nBND-CSV-0001,barrier,,,,\nBND-CSV-0002,thermostat,,,,\n"
+    imported = world.as_user("alpha_admin").post("/api/v1/devices/import", params={"tenant_id": world.alpha.partner.id},
+                                                 content=text.encode(), headers={"content-type": "text/csv"})
+    assert imported.status_code == 201, imported.text
+    world.db.expire_all()
+    devices = world.db.scalars(select(Device).where(Device.serial_number.startswith("BND-CSV-"))).all()
+    assert sorted(bindings_of(world, device)[0] for device in devices) == [
+        ("native", None, "BND-CSV-0001"), ("native", None, "BND-CSV-0002")]
+
+
 def test_the_native_binding_follows_a_changed_serial(world):
     barrier = world.alpha.barrier
     barrier.serial_number = "RENAMED-0001"
