@@ -153,3 +153,27 @@ def test_a_connection_is_invisible_to_another_tenant(world, box, session_factory
         assert len(session.scalars(select(DeviceBinding).where(DeviceBinding.connection_id == alpha_lns.id)).all()) == 1
     with system_session(session_factory, reason="test check") as db:
         assert db.get(DeviceConnection, alpha_lns.id) is not None
+
+
+def test_the_cli_seals_new_secrets_for_a_connection(world, box, settings, tmp_path):
+    """Where an import sends the operator for the secrets it did not carry (manifest.NOT_CARRIED)."""
+    from typer.testing import CliRunner
+
+    from leitstand.cli import app as cli_app
+
+    connection = lorawan(world, box, world.alpha.customer.id)
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(json.dumps({"api_key": "rotated-key-77"}))
+
+    result = CliRunner().invoke(cli_app, ["devices", "connection-secrets", "--connection", str(connection.id),
+                                          "--from-file", str(secrets_file)],
+                                env={"LEITSTAND_DATABASE_URL": settings.database_url, "LEITSTAND_CONFIG": None,
+                                     "LEITSTAND_DATA_DIR": str(settings.data_dir),
+                                     "LEITSTAND_SECRET_KEY": settings.secret_key, "COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    assert "rotated-key-77" not in result.output
+    world.db.expire_all()
+    stored = world.db.get(DeviceConnection, connection.id)
+    assert b"rotated-key-77" not in stored.secrets_sealed
+    assert open_secrets(stored, box) == {"api_key": "rotated-key-77"}
