@@ -26,7 +26,7 @@ license_app = typer.Typer(help="Device licenses.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
 app.add_typer(license_app, name="license")
-devices_app = typer.Typer(help="Device onboarding: QR labels and bulk import.", no_args_is_help=True)
+devices_app = typer.Typer(help="Device onboarding: QR labels, bulk import, connection secrets.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 bench_app = typer.Typer(help="Benchmarks: they print figures.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -560,6 +560,47 @@ def devices_import(
                   + (f"; {len(generated)} generated claim secret(s) in {secrets_out}." if secrets_out else "."))
     if generated and secrets_out is None:
         console.print("[yellow]Claim secrets were generated but not saved; use --secrets-out to keep them for the labels.[/]")
+
+
+@devices_app.command("connection-secrets")
+def devices_connection_secrets(
+    connection_id: Annotated[int, typer.Option("--connection", help="The id of the transport connection.")],
+    from_file: Annotated[Path, typer.Option("--from-file", exists=True, dir_okay=False,
+                                            help="A JSON object with the connection's secrets (API key, password).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Set the secrets of a transport connection (a network server, an OCPP endpoint, a file source).
+
+    They are sealed with this installation's key and never shown again; a tenant import
+    leaves them behind, so they are entered here anew.
+    """
+    import json
+
+    from leitstand.audit.recorder import Actor, current_actor
+    from leitstand.auth.secrets import SecretBox
+    from leitstand.devices.connections import set_secrets
+    from leitstand.devices.models import DeviceConnection
+    from leitstand.tenancy.scope import system_session
+
+    try:
+        secrets = json.loads(from_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise typer.BadParameter(f"not JSON: {error}", param_hint="--from-file") from None
+    if not isinstance(secrets, dict) or not secrets:
+        raise typer.BadParameter("must hold a non-empty JSON object", param_hint="--from-file")
+    settings = _settings(data_dir)
+    with system_session(_factory(settings), reason="cli devices connection-secrets") as db:
+        connection = db.get(DeviceConnection, connection_id)
+        if connection is None:
+            raise typer.BadParameter("no such connection", param_hint="--connection")
+        actor_token = current_actor.set(Actor(user_id=None, tenant_id=connection.tenant_id,
+                                              label="cli: devices connection-secrets"))
+        try:
+            set_secrets(connection, SecretBox(settings.resolved_secret_key()), secrets)
+            db.commit()
+        finally:
+            current_actor.reset(actor_token)
+        console.print(f"Sealed {len(secrets)} secret(s) for connection {connection.name!r}.")
 
 
 @bench_app.command("query")

@@ -112,6 +112,7 @@ def _seed(url: str, data_dir: Path, devices: int, days: int) -> tuple[int, int]:
     from sqlalchemy import insert, select, text
 
     from leitstand.bench import bench_tenants
+    from leitstand.devices.bindings import add_missing_native_bindings
     from leitstand.devices.models import Device
     from leitstand.sites.models import Site, SiteKind
     from leitstand.telemetry.store import Point, ensure_partitions, local_midnight, months_between, write_points
@@ -132,6 +133,7 @@ def _seed(url: str, data_dir: Path, devices: int, days: int) -> tuple[int, int]:
                 {"tenant_id": customer.id, "type_key": "thermostat", "serial_number": f"BENCH-EXP-{n:06d}",
                  "name": f"Thermostat {n + 1}", "site_id": site.id, "labels": [], "created_at": now}
                 for n in range(devices)])
+            add_missing_native_bindings(db.connection())  # a bulk insert passes the flush that writes them
             db.commit()
             device_ids = list(db.scalars(select(Device.id).where(Device.tenant_id == customer.id)))
             connection = db.connection()

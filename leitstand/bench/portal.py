@@ -176,6 +176,7 @@ def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_
     from leitstand.auth.secrets import new_token, token_digest
     from leitstand.bench import bench_tenants
     from leitstand.bootstrap import create_user
+    from leitstand.devices.bindings import add_missing_native_bindings
     from leitstand.devices.models import Device
     from leitstand.licenses.models import License
     from leitstand.sites.models import Site, SiteKind
@@ -226,6 +227,7 @@ def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_
              "labels": [], "claimed_at": now, "created_at": now}
             for n, type_key in enumerate(types)
         ])
+        add_missing_native_bindings(connection)  # a bulk insert passes the flush that writes them
         device_ids = list(db.scalars(select(Device.id).where(Device.tenant_id == customer.id).order_by(Device.id)))
 
         states, events, licenses = [], [], []

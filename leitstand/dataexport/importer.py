@@ -16,7 +16,8 @@
    twice in the export is refused.
 
 Imported users have no password and no second factor: they set one through "forgot
-password" or a new invitation. Devices have no claim secret and no credentials. The report
+password" or a new invitation. Devices have no claim secret and no credentials, and transport
+connections have no secrets (they were sealed with the source's installation key). The report
 lists every kind of thing the export does not carry with how to issue it anew
 (`manifest.NOT_CARRIED`).
 """
@@ -47,7 +48,7 @@ from leitstand.dataexport import bulkload
 from leitstand.dataexport import manifest as fmt
 from leitstand.db.base import UtcDateTime
 from leitstand.db.models import Base
-from leitstand.devices.models import Device
+from leitstand.devices.models import NATIVE_TRANSPORT, Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.maintenance import book
 from leitstand.commands.models import Command
@@ -398,6 +399,11 @@ class _Writer:
         elif name == "devices":
             row["serial_number"] = self.plan.renamed_serials.get(row["serial_number"], row["serial_number"])
             row["claim_secret_hash"] = None
+        elif name == "device_connections":
+            row["secrets_sealed"] = None  # sealed with the source's key; entered anew (manifest.NOT_CARRIED)
+        elif name == "device_bindings" and row["transport"] == NATIVE_TRANSPORT:
+            # The native external id is the serial number, and follows it when the import renames it.
+            row["external_id"] = self.plan.renamed_serials.get(row["external_id"], row["external_id"])
         elif name == "device_types":
             row["key"] = self.plan.renamed_types.get(row["key"], row["key"])
         elif name == "support_access_codes":

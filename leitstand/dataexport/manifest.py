@@ -92,6 +92,9 @@ EXPORTED: tuple[TableSpec, ...] = (
     TableSpec("site_group_members"),
     TableSpec("device_types"),  # the subtree's own types; shipped types are referenced by key
     TableSpec("devices", omit=frozenset({"claim_secret_hash"}), display_text=frozenset({"name", "labels"})),
+    TableSpec("device_connections", omit=frozenset({"secrets_sealed"}), display_text=NAME),
+    # A binding through a connection outside the subtree (a partner's network server) stays behind.
+    TableSpec("device_bindings", skip_if_unresolved=frozenset({"connection_id"})),
     TableSpec("role_grants", skip_if_unresolved=frozenset({"scope_tenant_id", "site_id", "device_id"})),
     TableSpec("device_shares", select_by="owner_tenant_id"),
     TableSpec("licenses"),
@@ -190,6 +193,12 @@ NOT_CARRIED: tuple[NotCarried, ...] = (
         api=("POST /api/v1/devices/{device_id}/claim-secret",),
         cli="leitstand devices qr --serial SERIAL --secret SECRET --out label.svg",
         columns=frozenset({("devices", "claim_secret_hash")})),
+    NotCarried(
+        "connection_secrets", "Secrets of transport connections (network servers, OCPP endpoints, file sources): "
+        "the connections and their devices' bindings are kept, but they cannot log in",
+        "Enter each connection's secrets again (a JSON object, sealed with this installation's key).",
+        cli="leitstand devices connection-secrets --connection ID --from-file secrets.json",
+        columns=frozenset({("device_connections", "secrets_sealed")})),
     NotCarried(
         "webhooks", "Webhooks with their signing secrets; routing rules lose the webhooks they named",
         "Register each webhook again under Notifications, give the integration its signing secret and add the "

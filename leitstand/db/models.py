@@ -11,7 +11,7 @@ from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken, LoginSession, LoginThrottle, WebAuthnKey, YubiKey
 from leitstand.db.base import Base
 from leitstand.commands.models import Command
-from leitstand.devices.models import Device, DeviceCredential, DeviceShare
+from leitstand.devices.models import Device, DeviceBinding, DeviceConnection, DeviceCredential, DeviceShare
 from leitstand.devicetypes.models import DeviceType
 from leitstand.licenses.models import License, LicenseChange
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember
@@ -21,7 +21,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.users.models import EmailToken, User
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceCredential", "DeviceEvent", "DeviceShare",
+    "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceBinding", "DeviceConnection", "DeviceCredential", "DeviceEvent", "DeviceShare",
     "DeviceState", "IngestRejection", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
     "LicenseChange", "LoginSession", "LoginThrottle", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
     "Tenant", "User", "WebAuthnKey", "YubiKey",

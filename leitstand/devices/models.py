@@ -1,13 +1,23 @@
-"""Devices: one physical unit each, identified by its serial number."""
+"""Devices: one physical unit each, identified by its serial number.
+
+A device is reached over one or more transports. Each way in is a `DeviceBinding`: the
+transport, the connection it arrives through, and the id the device has there (its
+*external id*). A *connection* is one of a tenant's own endpoints: a LoRaWAN network
+server, an OCPP endpoint, a meter-file source; it holds that endpoint's secrets sealed.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from typing import Any
 
-from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds
+from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String, UniqueConstraint, event, insert, inspect
+from sqlalchemy import text, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
+from leitstand.ingest.message import NATIVE_TRANSPORT, BindingKey, native_key
 from leitstand.tenancy.scope import ScopedModel, device_visible, tenant_visible
 
 
@@ -71,3 +81,92 @@ class DeviceCredential(IdMixin, CreatedAtMixin, ScopedModel, Base):
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
         return device_visible(scope, cls.device_id)
+
+
+# The transport name of Leitstand's own protocol (JSON v1 over MQTT or HTTP): its external id
+# is the serial number, and it needs no connection row (see DeviceBinding).
+_NATIVE_ONLY = text("connection_id IS NULL")
+
+
+class DeviceConnection(IdMixin, CreatedAtMixin, ScopedModel, Base):
+    """A tenant's endpoint of a non-native transport: a network server (ChirpStack, TTS), an
+    OCPP endpoint, a meter-file source. `settings` holds what may be shown (URLs, ids);
+    the secrets (API keys, passwords) are one JSON object sealed with the installation key
+    (`leitstand.devices.connections`), never returned by any API and never audited in clear."""
+
+    __tablename__ = "device_connections"
+    __table_args__ = (json_holds("settings", "object"), UniqueConstraint("tenant_id", "name"))
+    __audited__ = True
+    __audit_secret__ = frozenset({"secrets_sealed"})
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    transport: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # None until secrets are set (and after a tenant import, which never carries them).
+    secrets_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return tenant_visible(scope, cls.tenant_id)
+
+
+class DeviceBinding(IdMixin, CreatedAtMixin, ScopedModel, Base):
+    """One way a device is reached: (transport, connection, external id) → device.
+
+    The external id is unique per connection: a serial for the native transports, a DevEUI
+    for LoRaWAN, a charge-point identity for OCPP, MaLo/MeLo plus OBIS for meter files.
+
+    The native binding has no connection (connection_id NULL). Native serials are one
+    namespace for the whole installation (a device logs in with its serial, whoever owns
+    it), not a tenant's endpoint, so a connection row would have to belong to no tenant or
+    to a made-up one. Unique constraints treat NULLs as distinct on both SQLite and
+    PostgreSQL, so the native namespace gets its own partial unique indexes; the CHECK
+    keeps "native" and "no connection" the same thing. Every device has its native binding:
+    `leitstand.devices.bindings` writes it whenever a device row is inserted.
+    """
+
+    __tablename__ = "device_bindings"
+    __table_args__ = (
+        CheckConstraint("(transport = 'native' AND connection_id IS NULL) OR "
+                        "(transport <> 'native' AND connection_id IS NOT NULL)", name="native_has_no_connection"),
+        UniqueConstraint("connection_id", "external_id", name="uq_device_bindings_connection_external_id"),
+        UniqueConstraint("connection_id", "device_id", name="uq_device_bindings_connection_device"),
+        Index("uq_device_bindings_native_external_id", "external_id", unique=True,
+              sqlite_where=_NATIVE_ONLY, postgresql_where=_NATIVE_ONLY),
+        Index("uq_device_bindings_native_device", "device_id", unique=True,
+              sqlite_where=_NATIVE_ONLY, postgresql_where=_NATIVE_ONLY),
+    )
+    __audited__ = True
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    transport: Mapped[str] = mapped_column(String(32))
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("device_connections.id", ondelete="CASCADE"),
+                                                      index=True)
+    external_id: Mapped[str] = mapped_column(String(128))
+
+    @classmethod
+    def visible_in(cls, scope):  # type: ignore[no-untyped-def]
+        return device_visible(scope, cls.device_id)
+
+
+@event.listens_for(Session, "after_flush")
+def _native_binding_follows_the_serial(session: Session, flush_context: Any) -> None:
+    """Every device row written through the ORM gets its native binding in the same flush,
+    and a changed serial number moves it along: no path that creates a device can forget it.
+    (Core bulk inserts of devices, as the tenant import does, write their bindings themselves.)"""
+    added = [obj for obj in session.new if isinstance(obj, Device)]
+    renamed = [obj for obj in session.dirty if isinstance(obj, Device)
+               and inspect(obj).attrs.serial_number.history.deleted]
+    if not (added or renamed):
+        return
+    connection = session.connection()
+    if added:
+        now = utcnow()
+        connection.execute(insert(DeviceBinding.__table__), [
+            {"device_id": device.id, "transport": NATIVE_TRANSPORT, "connection_id": None,
+             "external_id": device.serial_number, "created_at": now} for device in added])
+    bindings = DeviceBinding.__table__
+    for device in renamed:
+        connection.execute(update(bindings).where(bindings.c.device_id == device.id, bindings.c.connection_id.is_(None))
+                           .values(external_id=device.serial_number))

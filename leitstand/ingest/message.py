@@ -11,7 +11,8 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
 
 Value = float | str | bool
 
@@ -93,12 +94,32 @@ LIVE_BACKFILL = BackfillPolicy("live", max_past=timedelta(days=366))
 BATCH_BACKFILL = BackfillPolicy("batch", max_past=None)
 
 
+NATIVE_TRANSPORT = "native"  # the binding of devices on Leitstand's own protocol (MQTT, HTTP)
+
+
+class BindingKey(NamedTuple):
+    """How a transport names a device: (transport, connection id, external id).
+    A tuple, so that the ingest directory's cache lookup is one dict hit."""
+
+    transport: str
+    connection_id: int | None
+    external_id: str
+
+
+def native_key(serial: str) -> BindingKey:
+    """The binding the native transports (MQTT, HTTP) reach a device by: its serial."""
+    return BindingKey(NATIVE_TRANSPORT, None, serial)
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceMessage:
     """One message from one device.
 
-    serial: the device's serial number, as authenticated by the transport.
+    serial: the device's serial number, as authenticated by a native transport (MQTT, HTTP).
     received_at: when the platform got it; readings carry the device's own timestamps.
+    binding: how a non-native transport names the device (its connection and the external
+        id there: a DevEUI, a charge-point identity); None for the native transports, whose
+        binding is the serial. Build such a message with `DeviceMessage.via(binding, ...)`.
     """
 
     serial: str
@@ -113,6 +134,17 @@ class DeviceMessage:
     command_id: str | None = None
     command_outcome: CommandOutcome | None = None
     command_detail: str = ""
+    binding: BindingKey | None = None
+
+    @classmethod
+    def via(cls, binding: BindingKey, kind: MessageKind, received_at: datetime, **fields: Any) -> DeviceMessage:
+        """A message that arrived through a binding; `serial` holds its external id, for logs."""
+        return cls(serial=binding.external_id, kind=kind, received_at=received_at, binding=binding, **fields)
+
+    @property
+    def binding_key(self) -> BindingKey:
+        """The binding ingest resolves the device by."""
+        return self.binding or native_key(self.serial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +161,8 @@ class CommandRequest:
 class RejectReason:
     malformed = "malformed"  # not JSON, wrong shape, wrong types
     oversized = "oversized"
-    unknown_device = "unknown_device"
+    unknown_device = "unknown_device"  # a native transport's serial that no device has
+    unknown_binding = "unknown_binding"  # a non-native transport's (connection, external id) that no device has
     decommissioned = "decommissioned"
     unknown_key = "unknown_key"
     bad_value = "bad_value"  # NaN, Inf, out of the type's range, wrong type for the key

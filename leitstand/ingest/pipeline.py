@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.clock import clock
-from leitstand.devices.models import Device
+from leitstand.devices.models import NATIVE_TRANSPORT, BindingKey, Device, DeviceBinding, native_key
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, UnknownDeviceType, spec_for
 from leitstand.ingest.message import (LIVE_BACKFILL, BackfillPolicy, DeviceMessage, IngestReport, MessageKind, Reading,
                                       ReadingStatus, RejectReason)
@@ -117,49 +117,77 @@ def _check_batch_fields(reading: Reading, times: tuple[datetime, datetime]) -> N
 
 
 class DeviceDirectory:
-    """Serial → KnownDevice, cached for a short while: ingest must not query per message."""
+    """Binding → KnownDevice, cached for a short while: ingest must not query per message.
+
+    A device is found by how its transport names it, (transport, connection, external id);
+    the native transports name it by its serial (`native_key`). An unknown binding is cached
+    too (as None), so a stranger sending again and again costs no query either.
+    """
 
     def __init__(self, factory: sessionmaker[Session], ttl: timedelta = timedelta(seconds=30)) -> None:
         self.factory = factory
         self.ttl = ttl
-        self._cache: dict[str, tuple[datetime, KnownDevice | None]] = {}
+        self._cache: dict[BindingKey, tuple[datetime, KnownDevice | None]] = {}
 
     def forget(self, serial: str | None = None) -> None:
+        """Drop the cached device of a serial (its native binding), or everything."""
         if serial is None:
             self._cache.clear()
         else:
-            self._cache.pop(serial, None)
+            self.forget_binding(native_key(serial))
+
+    def forget_binding(self, key: BindingKey) -> None:
+        self._cache.pop(key, None)
 
     def lookup(self, serials: Sequence[str]) -> dict[str, KnownDevice | None]:
+        """Devices by serial, through their native bindings."""
+        found = self.resolve([(NATIVE_TRANSPORT, None, serial) for serial in serials])  # type: ignore[misc]
+        return {external_id: device for (_, _, external_id), device in found.items()}
+
+    def resolve(self, keys: Sequence[BindingKey]) -> dict[BindingKey, KnownDevice | None]:
         now = clock.now()
-        missing = [s for s in set(serials) if s not in self._cache or self._cache[s][0] <= now]
+        wanted = set(keys)
+        cache = self._cache
+        missing = [key for key in wanted if (entry := cache.get(key)) is None or entry[0] <= now]
         if missing:
             self._load(missing, now)
-        return {serial: self._cache[serial][1] for serial in set(serials)}
+        return {key: cache[key][1] for key in wanted}
 
-    def _load(self, serials: list[str], now: datetime) -> None:
+    def _load(self, keys: list[BindingKey], now: datetime) -> None:
+        by_connection: dict[tuple[str, int | None], list[str]] = {}
+        for transport, connection_id, external_id in keys:
+            by_connection.setdefault((transport, connection_id), []).append(external_id)
+        # One condition per connection in the batch: almost always one, the native namespace.
+        matches = [
+            and_(DeviceBinding.connection_id.is_(None) if connection_id is None
+                 else DeviceBinding.connection_id == connection_id,
+                 DeviceBinding.transport == transport, DeviceBinding.external_id.in_(external_ids))
+            for (transport, connection_id), external_ids in by_connection.items()
+        ]
         with system_session(self.factory, reason="ingest device lookup") as db:
             rows = db.execute(
-                select(Device, Tenant.time_zone, Tenant.path, Site.path, License.starts_on, License.ends_on)
+                select(DeviceBinding.transport, DeviceBinding.connection_id, DeviceBinding.external_id,
+                       Device, Tenant.time_zone, Tenant.path, Site.path, License.starts_on, License.ends_on)
+                .join(Device, Device.id == DeviceBinding.device_id)
                 .join(Tenant, Tenant.id == Device.tenant_id)
                 .outerjoin(Site, Site.id == Device.site_id)
                 .outerjoin(License, License.device_id == Device.id)
-                .where(Device.serial_number.in_(serials))
+                .where(or_(*matches))
             ).all()
-            found: dict[str, KnownDevice] = {}
-            for device, zone, tenant_path, site_path, starts, ends in rows:
+            found: dict[BindingKey, KnownDevice] = {}
+            for transport, connection_id, external_id, device, zone, tenant_path, site_path, starts, ends in rows:
                 try:
                     spec = spec_for(device.type_key, db)
                 except UnknownDeviceType:
                     continue
-                found[device.serial_number] = KnownDevice(
+                found[BindingKey(transport, connection_id, external_id)] = KnownDevice(
                     id=device.id, serial=device.serial_number, tenant_id=device.tenant_id, time_zone=zone,
                     type_spec=spec, license_starts=starts, license_ends=ends,
                     decommissioned=device.decommissioned_at is not None,
                     name=device.name, tenant_path=tenant_path, site_id=device.site_id, site_path=site_path,
                 )
-        for serial in serials:
-            self._cache[serial] = (now + self.ttl, found.get(serial))
+        for key in keys:
+            self._cache[key] = (now + self.ttl, found.get(key))
 
 
 LiveListener = Callable[[int, dict[str, Any]], None]
@@ -219,16 +247,18 @@ class Ingestor:
         report = IngestReport()
         if not messages:
             return report
-        devices = self.directory.lookup([message.serial for message in messages])
+        # Plain tuples equal (and hash like) BindingKeys, and cost less to build per message.
+        keys = [message.binding or (NATIVE_TRANSPORT, None, message.serial) for message in messages]
+        devices = self.directory.resolve(keys)
         today = clock.now().date()
         refusals: list[tuple[int | None, str, str]] = []
         with system_session(self.factory, reason="ingest batch") as db:
             batch = BatchWriter(db, defer_rollups=self.defer_rollups, backfill=backfill)
-            for message in messages:
-                device = devices.get(message.serial)
+            for message, key in zip(messages, keys):
+                device = devices.get(key)
                 try:
                     if device is None:
-                        raise Rejection(RejectReason.unknown_device, f"no device {message.serial!r}")
+                        raise _unknown(message)
                     if device.decommissioned:
                         raise Rejection(RejectReason.decommissioned, f"{message.serial} is decommissioned")
                     licensed = device.licensed_on(today)
@@ -267,6 +297,14 @@ class Ingestor:
                 batch_listener(updates)
             except Exception:
                 log.exception("live batch listener failed")
+
+
+def _unknown(message: DeviceMessage) -> Rejection:
+    if message.binding is None:
+        return Rejection(RejectReason.unknown_device, f"no device {message.serial!r}")
+    transport, connection_id, external_id = message.binding
+    return Rejection(RejectReason.unknown_binding,
+                     f"no device bound as {external_id!r} on {transport} connection {connection_id}")
 
 
 def count_rejection(factory: sessionmaker[Session], serial: str, reason: str, detail: str) -> None:

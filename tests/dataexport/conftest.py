@@ -19,6 +19,9 @@ from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db import migrate
 from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.auth.secrets import SecretBox
+from leitstand.devices.bindings import bind_device
+from leitstand.devices.connections import create_connection
 from leitstand.devices.models import DeviceShare
 from leitstand.maintenance import book
 from leitstand.maintenance.models import InspectionEntry, MaintenancePlan
@@ -33,6 +36,8 @@ from tests.conftest import PG_SERVER_URL, service_unavailable
 from tests.support.world import _organisation
 
 PDF = b"%PDF-1.4\n% Leitstand test report\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+# A connection's secret: sealed at rest, and never in an export.
+CONNECTION_SECRET = "lns-api-key-9c2e77"
 START = datetime(2026, 3, 28, 0, 0, tzinfo=UTC)  # across the change to summer time in Berlin
 
 
@@ -142,6 +147,15 @@ def seed_tenant(instance: Instance, label: str = "Alpha", mark: str = "ALPHA-7Q"
                                  expires_at=now + timedelta(hours=48)))
         db.add(RoutingRule(tenant_id=org.customer.id, name="Alle", severities=["major"], site_ids=[org.site.id],
                            user_ids=[org.operator.id], channels=["email"]))
+        # The customer's own network server, and the partner's, which a customer export leaves behind.
+        box = SecretBox(instance.settings.resolved_secret_key())
+        own = create_connection(db, box, tenant_id=org.customer.id, transport="chirpstack", name="ChirpStack",
+                                settings={"url": "https://lns.example"}, secrets={"api_key": CONNECTION_SECRET})
+        partners = create_connection(db, box, tenant_id=org.partner.id, transport="tts", name="TTS",
+                                     secrets={"api_key": CONNECTION_SECRET})
+        db.flush()
+        bind_device(db, org.thermostat, own, "70B3D57ED0000001")
+        bind_device(db, org.barrier, partners, "70B3D57ED0000002")
         db.commit()
         points = [Point(org.thermostat.id, "temperature", START + timedelta(minutes=15 * n), 20.0 + (n % 7) / 4,
                         "Europe/Berlin") for n in range(300)]
