@@ -287,7 +287,7 @@ def start(settings: Settings, role: str, *, name: str | None = None, skip: froze
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    if role in ("all", "ingest"):
+    if role in ("all", "ingest") and "mqtt" in settings.transports:
         settings = embedded_broker_settings(settings)
     engine = make_engine(settings.effective_database_url, pool_pre_ping=pool_pre_ping)
     process = Process(settings, role, engine, make_session_factory(engine), name or default_ingest_name(settings),

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 
-from leitstand.ingest.message import CommandRequest
-from leitstand.transports.base import DeliveryFailed, Handover, Transport
+import dataclasses
+from collections.abc import Sequence
 
-NATIVE = "native"  # the binding of devices speaking Leitstand's own protocol over MQTT or HTTP
+from leitstand.ingest.message import NATIVE_TRANSPORT, BindingKey, CommandRequest, native_key
+from leitstand.transports.base import DeliveryFailed, Handover, Transport
 
 
 class CommandRouter:
@@ -32,9 +33,12 @@ class CommandRouter:
     def transport_for(self, binding_transport: str) -> Transport | None:
         return self._by_binding.get(binding_transport)
 
-    def deliver(self, request: CommandRequest, binding_transport: str = NATIVE) -> Handover:
-        """Hand the command to the transport of the device's binding; raises DeliveryFailed."""
-        transport = self._by_binding.get(binding_transport)
-        if transport is None:
-            raise DeliveryFailed(f"no transport of this process delivers to {binding_transport} devices")
-        return transport.deliver(request) or Handover.sent
+    def deliver(self, request: CommandRequest, bindings: Sequence[BindingKey] = ()) -> Handover:
+        """Hand the command to the transport of the first of the device's bindings (oldest first)
+        that a transport of this process delivers to, naming that binding; raises DeliveryFailed."""
+        for binding in bindings or [native_key(request.serial)]:
+            transport = self._by_binding.get(binding.transport)
+            if transport is not None:
+                return transport.deliver(dataclasses.replace(request, binding=binding)) or Handover.sent
+        names = ", ".join(sorted({binding.transport for binding in bindings})) or NATIVE_TRANSPORT
+        raise DeliveryFailed(f"no transport of this process delivers to {names} devices")

@@ -21,10 +21,10 @@ from leitstand.clock import clock
 from leitstand.commands.models import FINAL_STATUSES, Command, CommandStatus
 from leitstand.commands.router import CommandRouter
 from leitstand.commands.states import STAMPS, advance, note_send_failure, preceding
-from leitstand.devices.models import Device
+from leitstand.devices.models import Device, DeviceBinding
 from leitstand.devicetypes.spec import CommandParameter, DeviceTypeSpec
 from leitstand.i18n import Message, Refusal
-from leitstand.ingest.message import CommandRequest
+from leitstand.ingest.message import BindingKey, CommandRequest
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.transports.base import DeliveryFailed, Handover
 
@@ -123,8 +123,11 @@ def dispatch(db: Session, command: Command, serial: str, router: CommandRouter) 
         serial=serial, command_id=command.public_id, name=command.name,
         parameters=dict(command.parameters), expires_at=command.expires_at,
     )
+    bindings = [BindingKey(*row) for row in db.execute(
+        select(DeviceBinding.transport, DeviceBinding.connection_id, DeviceBinding.external_id)
+        .where(DeviceBinding.device_id == command.device_id).order_by(DeviceBinding.id))]
     try:
-        handover = router.deliver(request)
+        handover = router.deliver(request, bindings)
     except DeliveryFailed as error:
         note_send_failure(command, str(error))
         return

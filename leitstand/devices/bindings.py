@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, and_, exists, insert, select
 from sqlalchemy.orm import Session
 
+from leitstand.access.rules import within_tenant
 from leitstand.devices.models import NATIVE_TRANSPORT, Device, DeviceBinding, DeviceConnection
 from leitstand.tenancy.models import Tenant
 
@@ -27,7 +28,7 @@ def bind_device(db: Session, device: Device, connection: DeviceConnection, exter
     tenant_paths = dict(db.execute(select(Tenant.__table__.c.id, Tenant.__table__.c.path).where(
         Tenant.__table__.c.id.in_([device.tenant_id, connection.tenant_id]))).all())
     device_path, connection_path = tenant_paths.get(device.tenant_id), tenant_paths.get(connection.tenant_id)
-    if device_path is None or connection_path is None or not device_path.startswith(connection_path):
+    if device_path is None or connection_path is None or not within_tenant(device_path, connection_path):
         raise BindingRefused("the connection belongs to another organisation than the device")
     binding = DeviceBinding(device_id=device.id, transport=connection.transport, connection_id=connection.id,
                             external_id=external_id)

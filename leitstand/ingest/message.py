@@ -156,6 +156,9 @@ class CommandRequest:
     name: str
     parameters: dict[str, Any]
     expires_at: datetime
+    # The binding the command leaves by (set by the command router): a LoRaWAN transport
+    # addresses the DevEUI it names, an OCPP one the charge point's identity.
+    binding: BindingKey | None = None
 
 
 class RejectReason:

@@ -13,7 +13,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from leitstand.ingest.message import CommandRequest, DeviceMessage, IngestReport
+from sqlalchemy import select
+
+from leitstand.clock import clock
+from leitstand.devices.models import Device, DeviceBinding
+from leitstand.devicetypes.codecs import UplinkContext, codec_for
+from leitstand.devicetypes.spec import spec_for
+from leitstand.ingest.message import BindingKey, CommandOutcome, CommandRequest, DeviceMessage, IngestReport, MessageKind
+from leitstand.tenancy.scope import system_session
 from leitstand.transports.base import DeliveryFailed, Handover, TransportContext
 from leitstand.transports.registry import TransportEntry, register, unregister
 
@@ -74,6 +81,35 @@ class DoubleTransport:
 
     def receive(self, messages: list[DeviceMessage]) -> IngestReport:
         return self.context.ingest.accept(messages)
+
+    def binding(self, connection_id: int, external_id: str) -> BindingKey:
+        return BindingKey(DOUBLE, connection_id, external_id)
+
+    def uplink(self, connection_id: int, external_id: str, payload: bytes, port: int | None = None) -> IngestReport:
+        """A device's own bytes, decoded by the codec its type declares, as a LoRaWAN transport does."""
+        binding = self.binding(connection_id, external_id)
+        now = clock.now()
+        with system_session(self.context.session_factory, reason="double transport: the device's type") as db:
+            type_key = db.scalar(select(Device.type_key).join(DeviceBinding, DeviceBinding.device_id == Device.id)
+                                 .where(DeviceBinding.connection_id == connection_id,
+                                        DeviceBinding.external_id == external_id))
+        if type_key is None:  # the pipeline refuses and counts the stranger
+            return self.receive([DeviceMessage.via(binding, MessageKind.heartbeat, now)])
+        decoded = codec_for(spec_for(type_key)).decode_uplink(payload, UplinkContext(received_at=now, port=port))
+        return self.receive(decoded.messages(external_id, now, binding=binding))
+
+    def answer(self, request: CommandRequest, outcome: CommandOutcome) -> IngestReport:
+        """The device's answer to a command, coming back by the binding it left by."""
+        assert request.binding is not None
+        return self.receive([DeviceMessage.via(request.binding, MessageKind.command_result, clock.now(),
+                                               command_id=request.command_id, command_outcome=outcome)])
+
+    def frames(self) -> list[bytes]:
+        """The downlinks as the device would receive them, encoded by its type's codec."""
+        with system_session(self.context.session_factory, reason="double transport: the device's type") as db:
+            types = {request.command_id: db.scalar(select(Device.type_key).where(Device.serial_number == request.serial))
+                     for request in self.delivered}
+        return [codec_for(spec_for(types[request.command_id])).encode_downlink(request) for request in self.delivered]
 
     def hello(self, external_id: str, model: str, timeout: float = 5.0) -> Any:
         return self.context.ask.ask(DoubleHello(external_id, model), timeout)

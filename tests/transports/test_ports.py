@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from leitstand.commands.router import CommandRouter
-from leitstand.ingest.message import CommandRequest
+from leitstand.ingest.message import BindingKey, CommandRequest, native_key
 from leitstand.transports import registry
 from leitstand.transports.base import Ask, DeliveryFailed, NoAnswer
 from tests.support.transports import RecordingTransport
@@ -70,10 +70,14 @@ def test_the_router_hands_a_command_to_the_transport_of_its_binding_or_says_why_
     request = CommandRequest(serial="B-1", command_id="c1", name="open", parameters={},
                              expires_at=datetime(2030, 1, 1, tzinfo=UTC))
 
-    router.deliver(request, "double")
-    assert (native.sent, other.sent) == ([], [request])
+    at_double = BindingKey("double", 7, "70B3D57ED0001234")
+
+    router.deliver(request, [BindingKey("ocpp", 3, "CP-1"), at_double])
+    assert (native.sent, [sent.binding for sent in other.sent]) == ([], [at_double])
+    router.deliver(request)  # no binding named: the native one, by serial
+    assert [sent.binding for sent in native.sent] == [native_key("B-1")]
     with pytest.raises(DeliveryFailed, match="no transport of this process delivers to ocpp devices"):
-        router.deliver(request, "ocpp")
+        router.deliver(request, [BindingKey("ocpp", 3, "CP-1")])
     router.detach(native)
     with pytest.raises(DeliveryFailed, match="native"):
         router.deliver(request)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from leitstand.ingest.message import CommandRequest, DeviceMessage, MessageKind, Reading
+from leitstand.ingest.message import BindingKey, CommandRequest, DeviceMessage, MessageKind, Reading
 
 if TYPE_CHECKING:
     from leitstand.devicetypes.spec import DeviceTypeSpec
@@ -69,17 +69,17 @@ class Decoded:
     events: tuple[DecodedEvent, ...] = ()
     warnings: tuple[str, ...] = ()
 
-    def messages(self, serial: str, received_at: datetime) -> list[DeviceMessage]:
-        """The device messages a transport hands to ingest for this uplink."""
+    def messages(self, serial: str, received_at: datetime, binding: BindingKey | None = None) -> list[DeviceMessage]:
+        """The device messages a transport hands to ingest for this uplink; `binding`: how the
+        transport names the device (a DevEUI on its connection), else the native serial."""
         found: list[DeviceMessage] = []
+        common = {"serial": serial, "received_at": received_at, "binding": binding}
         if self.readings:
-            found.append(DeviceMessage(serial=serial, kind=MessageKind.telemetry, received_at=received_at,
-                                       readings=self.readings))
+            found.append(DeviceMessage(kind=MessageKind.telemetry, readings=self.readings, **common))
         if self.attributes:
-            found.append(DeviceMessage(serial=serial, kind=MessageKind.attributes, received_at=received_at,
-                                       attributes=dict(self.attributes)))
-        found.extend(DeviceMessage(serial=serial, kind=MessageKind.event, received_at=received_at,
-                                   event_code=event.code, event_data=dict(event.data)) for event in self.events)
+            found.append(DeviceMessage(kind=MessageKind.attributes, attributes=dict(self.attributes), **common))
+        found.extend(DeviceMessage(kind=MessageKind.event, event_code=event.code, event_data=dict(event.data), **common)
+                     for event in self.events)
         return found
 
 
