@@ -150,7 +150,7 @@ def start_database(process: Process) -> None:
 
 
 def start_api(process: Process) -> None:
-    from leitstand.web.app import create_app
+    from leitstand.app import create_app
 
     app = process.app = create_app(process.settings, process.engine)
     process.publish = app.state.live_hub.publish
@@ -222,7 +222,7 @@ def app_without_transports(settings: Settings, **notifier_options: Any) -> Itera
     what tests and the portal benchmark serve in-process (TestClient) without `serve`."""
     from leitstand.db.engine import make_engine
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
-    from leitstand.web.app import create_app
+    from leitstand.app import create_app
 
     engine = make_engine(settings.effective_database_url)
     app = create_app(settings, engine)

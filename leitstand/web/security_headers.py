@@ -15,7 +15,7 @@ The policy depends on what the browser does with the answer:
 A header the response set itself wins: the pages with a token in their URL say
 `Referrer-Policy: no-referrer` (leitstand.portal.password).
 
-The middleware sits outside Starlette's ServerErrorMiddleware (see `leitstand.web.app`), so an
+The middleware sits outside Starlette's ServerErrorMiddleware (see `leitstand.app`), so an
 unexpected error's 500 carries the headers too.
 """
 

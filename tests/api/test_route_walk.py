@@ -21,7 +21,7 @@ from leitstand.access.roles import ROLES, Permission
 from leitstand.audit.models import AuditEntry
 from leitstand.db.models import Base
 from leitstand.tenancy.models import TenantKind
-from leitstand.web.app import ApiOperation, api_operations
+from leitstand.app import ApiOperation, api_operations
 from tests.support.world import ALPHA_MARK, Organisation, World
 
 # Routes about the caller's own login and account: no other tenant's record can be named in them.

@@ -20,7 +20,7 @@ from leitstand.dataexport import manifest as fmt
 from leitstand.db.models import Base
 from leitstand import i18n
 from leitstand.portal.routes import PORTAL_ROUTERS
-from leitstand.web.app import api_operations
+from leitstand.app import api_operations
 from tests.dataexport.test_api import run_export
 from tests.support.world import World
 

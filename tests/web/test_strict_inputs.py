@@ -14,7 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
-from leitstand.web.app import API_ROUTERS
+from leitstand.app import API_ROUTERS
 from tests.support.world import World
 
 # What pydantic's lax mode would take for each kind, and JSON Schema would not.

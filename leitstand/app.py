@@ -1,4 +1,5 @@
-"""The FastAPI application: JSON API under /api/v1, health check and the portal."""
+"""The composition root of the web side: the FastAPI application with every domain's API under
+/api/v1, the transports' routes, the health check and the portal. Nothing below imports it."""
 
 from __future__ import annotations
 
