@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from leitstand.clock import clock
 from leitstand.db import migrate
 from leitstand.db.engine import make_engine
-from tests.db.raw_rows import insert_tenant
+from tests.db.raw_rows import insert_barrier_type, insert_device, insert_tenant
 from tests.db.test_migrations import fresh_database_url  # noqa: F401 - a scratch database per test
 
 OLD_STATUSES = ("requested", "sent", "delivered", "succeeded", "failed", "timed_out")
@@ -36,10 +36,8 @@ def test_stored_commands_take_the_new_status_names(fresh_database_url: str) -> N
     try:
         with engine.begin() as connection:
             insert_tenant(connection, now, name="Leitstand")
-            connection.execute(text("INSERT INTO device_types (key, tenant_id, name, category, spec)"
-                                    " VALUES ('barrier', NULL, 'Barrier', 'barrier', '{}')"))
-            connection.execute(text("INSERT INTO devices (id, tenant_id, type_key, serial_number, name, labels, created_at)"
-                                    " VALUES (1, 1, 'barrier', 'OLD-0001', 'Old barrier', '[]', :now)"), {"now": now})
+            insert_barrier_type(connection)
+            insert_device(connection, now)
             for status in OLD_STATUSES:
                 _insert_command(connection, f"old-{status}", status, now)
 

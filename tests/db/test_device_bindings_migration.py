@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from leitstand.clock import clock
 from leitstand.db import migrate
 from leitstand.db.engine import make_engine
-from tests.db.raw_rows import insert_tenant
+from tests.db.raw_rows import insert_barrier_type, insert_device, insert_tenant
 from tests.db.test_migrations import fresh_database_url  # noqa: F401 - a scratch database per test
 
 DEVICES = {1: "OLD-0001", 2: "OLD-0002", 3: "OLD-0003"}
@@ -22,13 +22,9 @@ def test_existing_devices_get_their_native_binding(fresh_database_url: str) -> N
     try:
         with engine.begin() as connection:
             insert_tenant(connection, now, name="Leitstand")
-            connection.execute(text("INSERT INTO device_types (key, tenant_id, name, category, spec)"
-                                    " VALUES ('barrier', NULL, 'Barrier', 'barrier', '{}')"))
+            insert_barrier_type(connection)
             for device_id, serial in DEVICES.items():
-                connection.execute(text(
-                    "INSERT INTO devices (id, tenant_id, type_key, serial_number, name, labels, created_at)"
-                    " VALUES (:id, 1, 'barrier', :serial, :serial, '[]', :now)"), {"id": device_id, "serial": serial,
-                                                                                 "now": now})
+                insert_device(connection, now, device_id, serial)
 
         migrate.upgrade(fresh_database_url, "0016")
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from leitstand.clock import clock
 from leitstand.db import migrate
 from leitstand.db.engine import make_engine
-from tests.db.raw_rows import insert_tenant
+from tests.db.raw_rows import insert_barrier_type, insert_device, insert_tenant
 from tests.db.test_migrations import fresh_database_url  # noqa: F401 - a scratch database per test
 
 
@@ -18,10 +18,8 @@ def test_events_of_unknown_codes_from_before_are_marked(fresh_database_url: str)
     try:
         with engine.begin() as connection:
             insert_tenant(connection, now, name="Leitstand")
-            connection.execute(text("INSERT INTO device_types (key, tenant_id, name, category, spec)"
-                                    " VALUES ('barrier', NULL, 'Barrier', 'barrier', '{}')"))
-            connection.execute(text("INSERT INTO devices (id, tenant_id, type_key, serial_number, name, labels, created_at)"
-                                    " VALUES (1, 1, 'barrier', 'OLD-0001', 'Old barrier', '[]', :now)"), {"now": now})
+            insert_barrier_type(connection)
+            insert_device(connection, now)
             # Before 0010, kind "event" was how ingest stored a code its catalogue lacked.
             for kind, code, severity in (("event", "E99", ""), ("error", "E01", "critical"), ("state", "position=open", "")):
                 connection.execute(text(
