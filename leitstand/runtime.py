@@ -16,6 +16,10 @@ components as role ingest:
 
 After them, a command's own components (`extra`: the demo's simulated fleet).
 
+Who listens to what is decided here too: the notifier component subscribes to alarm
+changes (alarms.service.alarm_listeners), the broker-admin component to device credentials
+(devices.claiming.credential_listeners); each unsubscribes again when its process stops.
+
 Live updates: in one process (role all) ingest feeds the API's hub directly. Across
 processes they travel through PostgreSQL NOTIFY: ingest and scheduler processes
 notify, every API process listens (leitstand.state.bridge).

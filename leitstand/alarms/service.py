@@ -30,7 +30,7 @@ device must be visible through it.
 Live updates: every change is also published to open browser pages as
 {"type": "alarm", "device_id", "alarm_id", "state", "severity", "change"} through the
 publisher bound to the session (`bind_live(db, publish)`: ingest, the scheduler and the
-API bind theirs) or else through `live_publishers` (filled by the process that runs the hub).
+API bind theirs); a session with none bound publishes no live update.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ _PUBLISH = "leitstand.alarms.publish"
 
 
 alarm_listeners: list[Callable[[AlarmChange], None]] = []
-live_publishers: list[Publish] = []
 
 
 def bind_live(db: Session, publish: Publish | None) -> Session:
@@ -211,7 +210,7 @@ def _announce_committed(session: Session) -> None:
     if not changes:
         return
     bound = session.info.get(_PUBLISH)
-    publishers = [bound] if bound is not None else list(live_publishers)
+    publishers = [bound] if bound is not None else []
     for change in changes:
         for publish in publishers:
             try:
