@@ -43,7 +43,7 @@ from leitstand.auth.secrets import token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.devices.models import Device, DeviceCredential, DeviceShare
-from leitstand.devices.schemas import DeviceImportRow
+from leitstand.devices.schemas import ClaimSecret, DeviceImportRow, SerialNumber
 from leitstand.devices.service import claim_secret_matches, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
 from leitstand.i18n import Conflict, NotFound, Refusal, Throttled
