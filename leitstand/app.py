@@ -32,7 +32,7 @@ from leitstand.devices.api import router as devices_router
 from leitstand.devices.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
-from leitstand.ingest.pipeline import Ingestor
+from leitstand.runtime import ingestor_for
 from leitstand.sites.api import router as sites_router
 from leitstand.state.api import router as state_router
 from leitstand.state.live import LiveHub
@@ -142,8 +142,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
     app.state.live_hub = LiveHub()
-    app.state.ingestor = Ingestor(app.state.session_factory, listeners=[app.state.live_hub.publish],
-                                  defer_rollups=settings.telemetry_rollups == "deferred")
+    app.state.ingestor = ingestor_for(app.state.session_factory, listeners=[app.state.live_hub.publish],
+                                      defer_rollups=settings.telemetry_rollups == "deferred")
     app.state.notifier = None  # the process's notifier (leitstand.runtime), once started
     # The process's transports attach themselves (leitstand.runtime); with none, commands expire unsent.
     app.state.commands = CommandRouter()

@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +46,9 @@ from leitstand.config import Settings
 from leitstand.transports import registry
 from leitstand.transports.base import Ask, Ingest, Transport, TransportContext
 from leitstand.transports.mqtt.transport import IngestNameTaken, broker_file
+
+if TYPE_CHECKING:
+    from leitstand.ingest.pipeline import Ingestor
 
 log = logging.getLogger(__name__)
 ROLES = ("all", "api", "ingest", "scheduler")
@@ -181,15 +184,26 @@ def start_rollup_drainer(process: Process) -> None:
     process.stoppers.append(drainer.stop)
 
 
+def ingestor_for(factory: sessionmaker[Session], **options: Any) -> Ingestor:
+    """An ingest pipeline with the subscribers of every process: the alarm rules evaluate each
+    committed batch, and what they raise goes out with the pipeline's live updates.
+    options: those of Ingestor (its live listeners, deferred rollups)."""
+    from leitstand.alarms.evaluation import alarm_subscriber
+    from leitstand.ingest.pipeline import Ingestor
+
+    ingestor = Ingestor(factory, **options)
+    ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
+    return ingestor
+
+
 def ingest_of(process: Process) -> Ingest:
     """The process's ingest pipeline: the app's, or one whose live updates leave by PostgreSQL NOTIFY."""
     if process.ingest is None:
-        from leitstand.ingest.pipeline import Ingestor
         from leitstand.state.bridge import PgNotifier
 
         live = [PgNotifier(process.engine).publish_many] if process.postgres else []
-        process.ingest = Ingestor(process.factory, live_batch_listeners=live,
-                                  defer_rollups=process.settings.telemetry_rollups == "deferred")
+        process.ingest = ingestor_for(process.factory, live_batch_listeners=live,
+                                      defer_rollups=process.settings.telemetry_rollups == "deferred")
     return process.ingest
 
 

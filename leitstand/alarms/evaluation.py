@@ -2,9 +2,9 @@
 
 Two entry points:
 
-- `evaluate_batch(ingestor, batch)` runs after an ingest batch has committed (the
-  ingestor's post-commit hook). It checks thresholds, battery levels and error codes
-  for the devices of the batch, and ends offline / no-data alarms of devices that
+- `evaluate_batch(factory, batch, publish)` runs on each committed ingest batch's
+  `IngestedBatch` (subscribed to the ingestor as `alarm_subscriber`). It checks thresholds,
+  battery levels and error codes for the devices of the batch, and ends offline / no-data alarms of devices that
   report again, in its own transaction and with a fixed number of queries per batch
   (plus a few per code the batch brought that a type's catalogue lacks: one catalogue
   alarm per type and code, see `alarm_unknown_codes`).
@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, AlarmRuleState
 from leitstand.alarms.rules import (
@@ -43,14 +43,11 @@ from leitstand.devices.models import Device
 from leitstand.devicetypes.models import UnknownEventCode
 from leitstand.devicetypes.service import UnknownCodeSighting
 from leitstand.devicetypes.spec import DeviceTypeSpec, UnknownDeviceType, spec_for
+from leitstand.ingest.events import BatchSubscriber, IngestedBatch, IngestedEvent
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceState
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-
-if TYPE_CHECKING:
-    from leitstand.ingest.apply import BatchWriter
-    from leitstand.ingest.pipeline import Ingestor
 
 log = logging.getLogger(__name__)
 DEFAULT_SEVERITY = "major"
@@ -130,17 +127,17 @@ class Evaluation:
         self._raise(device, rule, rule.key, details=details, received_at=received_at)
 
     def error_event(self, device: DeviceContext, spec: DeviceTypeSpec | None, rule: EffectiveRule,
-                    event: dict[str, Any], received_at: datetime | None) -> None:
+                    event: IngestedEvent, received_at: datetime | None) -> None:
         condition = rule.condition
         assert isinstance(condition, ErrorCodes)
-        code = event["code"]
+        code = event.code
         error = next((e for e in spec.errors if e.code == code), None) if spec else None
         if condition.codes and code not in condition.codes:
             return
         if not condition.codes and error is None:
             return  # "any error" means any error of the catalogue, not every event
         key = f"{rule.key}:{code}"
-        data = event.get("data") or {}
+        data = event.data or {}
         if data.get("active") is False:  # the device protocol's "error gone"
             self._clear(device, key, received_at)
             return
@@ -201,52 +198,59 @@ def load_contexts(db: Session, device_ids: Iterable[int]) -> dict[int, DeviceCon
 # --- on ingest --------------------------------------------------------------------------
 
 
-def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
-    """The ingestor's post-commit hook: evaluate what the committed batch reported."""
-    events_by_device: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for event in batch.events:
-        if event["kind"] in ("error", "event"):
-            events_by_device[event["device_id"]].append(event)
-    if not batch.updates:
+# Live updates of what the rules raised and cleared, by tenant: the ingestor's (Ingestor.announce).
+LivePublisher = Callable[[list[tuple[int, dict[str, Any]]]], Any]
+
+
+def alarm_subscriber(factory: sessionmaker[Session], publish: LivePublisher) -> BatchSubscriber:
+    """The rules step of ingest: subscribe it to an Ingestor (leitstand.runtime.ingestor_for)."""
+    return lambda batch: evaluate_batch(factory, batch, publish)
+
+
+def evaluate_batch(factory: sessionmaker[Session], batch: IngestedBatch, publish: LivePublisher) -> int:
+    """Evaluate what a committed batch reported."""
+    if not batch.devices:
         return 0
-    # Every device of the batch is in `updates`, as ingest's device directory knows it (cached
-    # for a short while): no query per batch for what rule selection needs.
+    events_by_device: dict[int, list[IngestedEvent]] = defaultdict(list)
+    for event in batch.events:
+        if event.kind in ("error", "event"):
+            events_by_device[event.device_id].append(event)
+    # The batch's devices as ingest's device directory knows them (cached for a short while):
+    # no query per batch for what rule selection needs.
     contexts = {
         device_id: DeviceContext(id=device_id, type_key=known.type_spec.key, tenant_id=known.tenant_id,
                                  name=known.name, site_id=known.site_id, tenant_path=known.tenant_path,
                                  site_path=known.site_path)
-        for device_id, known in ((device_id, update.device) for device_id, update in batch.updates.items())
+        for device_id, known in batch.devices.items()
     }
+    no_values: dict[str, tuple[datetime, Any]] = {}
 
-    def publish(tenant_id: int, update: dict[str, Any]) -> None:
-        ingestor._announce([(tenant_id, update)])
-
-    with system_session(ingestor.factory, reason="alarm evaluation on ingest") as db:
-        bind_live(db, publish)
+    with system_session(factory, reason="alarm evaluation on ingest") as db:
+        bind_live(db, lambda tenant_id, update: publish([(tenant_id, update)]))
         evaluation = Evaluation(db, contexts.keys(), contexts=contexts)
         for device_id, device in evaluation.contexts.items():
-            update = batch.updates.get(device_id)
-            received_at = update.last_seen if update else None
+            received_at = batch.last_seen.get(device_id)
+            latest = batch.latest.get(device_id, no_values)
             for rule in evaluation.rules(device):
                 condition = rule.condition
                 threshold = rule.threshold
-                if threshold is not None and update is not None:
-                    reading = update.latest.get(threshold.key)
+                if threshold is not None:
+                    reading = latest.get(threshold.key)
                     if reading is not None and _is_number(reading[1]):
                         evaluation.threshold_value(device, rule, threshold, float(reading[1]), reading[0], received_at)
                 elif isinstance(condition, ErrorCodes):
                     for event in events_by_device.get(device_id, ()):
                         evaluation.error_event(device, _spec_or_none(device.type_key, db), rule, event, received_at)
-                elif isinstance(condition, Offline) and update is not None and update.last_seen is not None:
+                elif isinstance(condition, Offline) and received_at is not None:
                     evaluation.end_state(device, rule, received_at)
-                elif isinstance(condition, NoData) and update is not None and condition.key in update.latest:
+                elif isinstance(condition, NoData) and condition.key in latest:
                     evaluation.end_state(device, rule, received_at)
         db.commit()
         if not batch.unknown_codes:
             return evaluation.changes
         # A transaction of its own: should another worker raise the same catalogue alarm at the
         # same moment, only this step fails (the next sighting updates that alarm).
-        changes = alarm_unknown_codes(db, batch.unknown_codes.values(), batch)
+        changes = alarm_unknown_codes(db, batch.unknown_codes, batch)
         db.commit()
         return evaluation.changes + changes
 
@@ -254,7 +258,7 @@ def evaluate_batch(ingestor: Ingestor, batch: BatchWriter) -> int:
 UNKNOWN_CODE_RULE = "catalogue.unknown_code"
 
 
-def alarm_unknown_codes(db: Session, sightings: Iterable[UnknownCodeSighting], batch: BatchWriter) -> int:
+def alarm_unknown_codes(db: Session, sightings: Iterable[UnknownCodeSighting], batch: IngestedBatch) -> int:
     """One open warning per device type and code its catalogue lacks, not one per device or
     message: raised on the catalogue's keeper (the counter's tenant) at the device that sent
     the code first, and updated with the count while the code keeps coming."""
@@ -266,7 +270,7 @@ def alarm_unknown_codes(db: Session, sightings: Iterable[UnknownCodeSighting], b
         if counter.first_device_id is None:  # that device is gone: this one names the code now
             counter.first_device_id = sighting.device_id
         first = db.get(Device, counter.first_device_id)
-        name = batch.updates[sighting.device_id].device.type_spec.name
+        name = batch.devices[sighting.device_id].type_spec.name
         code, type_key = sighting.code, sighting.type_key
         alarm = raise_alarm(
             db, device_id=counter.first_device_id, tenant_id=counter.tenant_id, kind=UNKNOWN_CODE_KIND,

@@ -139,9 +139,9 @@ def bench_alarms(database_server: str, *, rate: int = 100, seconds: float = 10.0
     from leitstand.db.engine import make_engine, make_session_factory
     from leitstand.devicetypes.spec import spec_for
     from leitstand.ingest.message import DeviceMessage, MessageKind
-    from leitstand.ingest.pipeline import Ingestor
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
     from leitstand.notifications.models import Delivery
+    from leitstand.runtime import ingestor_for
     from leitstand.tenancy.scope import system_session
 
     if rate < 1 or seconds <= 0:
@@ -167,7 +167,7 @@ def bench_alarms(database_server: str, *, rate: int = 100, seconds: float = 10.0
         serials = _prepare(factory, SecretBox(settings.resolved_secret_key()), devices, receiver.url)
         notifier = start_notifier(settings, factory)
         stack.callback(lambda: stop_notifier(notifier))
-        ingestor = Ingestor(factory)
+        ingestor = ingestor_for(factory)
 
         pairs = [(serial, code) for code in codes for serial in serials][:total]
         per_tick = max(1, round(rate * TICK_SECONDS))

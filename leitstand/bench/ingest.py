@@ -351,12 +351,12 @@ def _broker(kind: str, settings_base: dict[str, Any], factory: Any) -> Iterator[
                     "mqtt_service_password": mosquitto.service_password}, mosquitto.process.pid)
         return
     from leitstand.config import Settings
-    from leitstand.ingest.pipeline import Ingestor
+    from leitstand.runtime import ingestor_for
     from leitstand.transports.mqtt.embedded import EmbeddedBroker
 
     mqtt = {"mqtt_broker": "embedded", "mqtt_host": "127.0.0.1", "mqtt_port": free_port(),
             "mqtt_service_username": "leitstand", "mqtt_service_password": "bench-" + os.urandom(8).hex()}
-    broker = EmbeddedBroker(Settings(**settings_base, **mqtt), factory, Ingestor(factory))
+    broker = EmbeddedBroker(Settings(**settings_base, **mqtt), factory, ingestor_for(factory))
     broker.start()
     try:
         yield mqtt, None

@@ -20,8 +20,9 @@ from leitstand.commands.states import apply_device_answer
 from leitstand.db.base import one_of
 from leitstand.devicetypes.service import UnknownCodeSighting, count_unknown_codes
 from leitstand.devicetypes.spec import MetricKind
-from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, DeviceMessage, MessageKind
-from leitstand.ingest.pipeline import KnownDevice, RejectReason, Rejection, check_reading, plausible_times
+from leitstand.ingest.checks import Rejection, check_reading, plausible_times
+from leitstand.ingest.events import IngestedBatch, IngestedEvent, KnownDevice
+from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, DeviceMessage, MessageKind, RejectReason
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry.store import Point, write_points
 
@@ -165,6 +166,20 @@ class BatchWriter:
                 "severity": event["severity"], "unknown_code": event["unknown_code"], "at": event["at"].isoformat(),
             }))
         return written
+
+    def ingested(self) -> IngestedBatch:
+        """What the flushed batch did, for the subscribers: the writer's own collections, shared
+        rather than copied (it is done with them), the events as typed records."""
+        updates = self.updates
+        return IngestedBatch(
+            devices={device_id: update.device for device_id, update in updates.items()},
+            last_seen={device_id: update.last_seen for device_id, update in updates.items()},
+            latest={device_id: update.latest for device_id, update in updates.items()},
+            events=[IngestedEvent(device_id=event["device_id"], kind=event["kind"], code=event["code"], at=event["at"],
+                                  severity=event["severity"], data=event["data"], unknown_code=event["unknown_code"])
+                    for event in self.events],
+            unknown_codes=list(self.unknown_codes.values()),
+        )
 
     def _write_states(self) -> None:
         if not self.updates:

@@ -12,10 +12,7 @@ message is refused and counted per device and reason; it never fails the batch.
 from __future__ import annotations
 
 import logging
-import math
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,9 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.clock import clock
 from leitstand.devices.models import NATIVE_TRANSPORT, BindingKey, Device, DeviceBinding, native_key
-from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, UnknownDeviceType, spec_for
-from leitstand.ingest.message import (LIVE_BACKFILL, BackfillPolicy, DeviceMessage, IngestReport, MessageKind, Reading,
-                                      ReadingStatus, RejectReason)
+from leitstand.devicetypes.spec import UnknownDeviceType, spec_for
+from leitstand.ingest.apply import BatchWriter
+from leitstand.ingest.checks import Rejection
+from leitstand.ingest.events import BatchSubscriber, KnownDevice
+from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, DeviceMessage, IngestReport, MessageKind, RejectReason
 from leitstand.licenses.models import License, LicenseStatus, status_on
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
@@ -34,86 +33,7 @@ from leitstand.tenancy.scope import system_session
 
 log = logging.getLogger(__name__)
 
-# Timestamps outside a source's window around "now" (its BackfillPolicy) are refused: a
-# device with a dead RTC must not write into 1970 or 2099 and poison rollups and retention.
 LICENSE_HEARTBEAT = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class KnownDevice:
-    """What ingest needs to know about a device, cached between batches."""
-
-    id: int
-    serial: str
-    tenant_id: int
-    time_zone: str
-    type_spec: DeviceTypeSpec
-    license_starts: Any
-    license_ends: Any
-    decommissioned: bool
-    # For rule selection after the batch (leitstand.alarms): who the device belongs to.
-    name: str = ""
-    tenant_path: str = ""
-    site_id: int | None = None
-    site_path: str | None = None
-
-    def licensed_on(self, day: Any) -> bool:
-        return status_on(day, self.license_starts, self.license_ends) == LicenseStatus.active
-
-
-class Rejection(ValueError):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-def plausible_times(now: datetime, backfill: BackfillPolicy = LIVE_BACKFILL) -> tuple[datetime, datetime]:
-    """The earliest and latest timestamp a reading received at `now` may carry under `backfill`."""
-    return backfill.window(now)
-
-
-MEASURED = ReadingStatus.measured
-STATUSES = frozenset(ReadingStatus)
-
-
-def check_reading(spec: DeviceTypeSpec, reading: Reading, times: tuple[datetime, datetime]) -> None:
-    """Raise Rejection unless the reading fits its device type and a plausible time (`plausible_times`)."""
-    key = spec.telemetry_by_key.get(reading.key)
-    if key is None:
-        raise Rejection(RejectReason.unknown_key, f"{spec.key} has no telemetry key {reading.key!r}")
-    if not (times[0] <= reading.at <= times[1]):
-        raise Rejection(RejectReason.bad_timestamp, f"timestamp {reading.at.isoformat()} is implausible")
-    if reading.status is not MEASURED or reading.interval_end is not None:
-        _check_batch_fields(reading, times)  # batch sources only: live readings skip it in one comparison
-    value = reading.value
-    if key.kind == MetricKind.state:
-        if not isinstance(value, str) or (key.states and value not in key.states):
-            raise Rejection(RejectReason.bad_value, f"{reading.key} must be one of {key.states}")
-        return
-    if key.kind == MetricKind.flag:
-        if not isinstance(value, bool):
-            raise Rejection(RejectReason.bad_value, f"{reading.key} must be true or false")
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejection(RejectReason.bad_value, f"{reading.key} must be a number")
-    if not math.isfinite(value):
-        raise Rejection(RejectReason.bad_value, f"{reading.key} is not a finite number")
-    if (key.minimum is not None and value < key.minimum) or (key.maximum is not None and value > key.maximum):
-        raise Rejection(RejectReason.bad_value, f"{reading.key}={value} outside [{key.minimum}, {key.maximum}]")
-
-
-def _check_batch_fields(reading: Reading, times: tuple[datetime, datetime]) -> None:
-    if reading.status not in STATUSES:
-        raise Rejection(RejectReason.bad_value, f"{reading.key}: unknown value status {reading.status!r}")
-    end = reading.interval_end
-    if end is None:
-        return
-    if not isinstance(end, datetime) or end.tzinfo is None or end.utcoffset() is None:
-        raise Rejection(RejectReason.bad_timestamp, f"{reading.key}: the interval end needs a UTC offset")
-    if not (reading.at < end <= times[1]):
-        raise Rejection(RejectReason.bad_timestamp,
-                        f"{reading.key}: interval {reading.at.isoformat()} to {end.isoformat()} is implausible")
 
 
 class DeviceDirectory:
@@ -193,29 +113,29 @@ class DeviceDirectory:
 LiveListener = Callable[[int, dict[str, Any]], None]
 # All live updates of a batch at once: for a cross-process notifier, one round trip per batch.
 LiveBatchListener = Callable[[Sequence[tuple[int, dict[str, Any]]]], None]
-# Called after a batch has committed, with the ingestor and the batch's BatchWriter (its
-# `updates` and `events`): the rules step. A failing listener is logged, never fails ingest.
-BatchListener = Callable[["Ingestor", Any], Any]
 
 
-def _default_batch_listeners() -> list[BatchListener]:
-    from leitstand.alarms.evaluation import evaluate_batch
-
-    return [evaluate_batch]
+def licensed_on(device: KnownDevice, day: Any) -> bool:
+    return status_on(day, device.license_starts, device.license_ends) == LicenseStatus.active
 
 
 class Ingestor:
     """Turns batches of canonical messages into stored data. One per process; thread-safe
-    as long as each call to accept() comes from one thread at a time per transport."""
+    as long as each call to accept() comes from one thread at a time per transport.
+
+    subscribers: called with each committed batch's IngestedBatch (leitstand.ingest.events),
+    the rules step among them; the composition root subscribes them (leitstand.runtime).
+    """
 
     def __init__(self, factory: sessionmaker[Session], listeners: Sequence[LiveListener] = (),
-                 defer_rollups: bool = False, live_batch_listeners: Sequence[LiveBatchListener] = ()) -> None:
+                 defer_rollups: bool = False, live_batch_listeners: Sequence[LiveBatchListener] = (),
+                 subscribers: Sequence[BatchSubscriber] = ()) -> None:
         self.factory = factory
         self.defer_rollups = defer_rollups  # PostgreSQL: queue rollups for the drainer (leitstand.telemetry.store)
         self.directory = DeviceDirectory(factory)
         self.listeners: list[LiveListener] = list(listeners)
         self.live_batch_listeners: list[LiveBatchListener] = list(live_batch_listeners)
-        self.batch_listeners: list[BatchListener] = _default_batch_listeners()
+        self.subscribers: list[BatchSubscriber] = list(subscribers)
         self.totals = IngestReport()
 
     # --- refusals -------------------------------------------------------------------
@@ -242,8 +162,6 @@ class Ingestor:
         whose license has ended loses even readings from while it was active (only its
         heartbeats are processed).
         """
-        from leitstand.ingest.apply import BatchWriter
-
         report = IngestReport()
         if not messages:
             return report
@@ -261,7 +179,7 @@ class Ingestor:
                         raise _unknown(message)
                     if device.decommissioned:
                         raise Rejection(RejectReason.decommissioned, f"{message.serial} is decommissioned")
-                    licensed = device.licensed_on(today)
+                    licensed = licensed_on(device, today)
                     if not licensed and message.kind != MessageKind.heartbeat:
                         raise Rejection(RejectReason.unlicensed, "license not active: only heartbeats are processed")
                     batch.add(device, message, licensed)
@@ -273,19 +191,21 @@ class Ingestor:
             _count_rejections(db, refusals)
             db.commit()
             updates = batch.live_updates
+        ingested = batch.ingested() if self.subscribers and report.accepted else None
         for reason, count in report.rejected.items():
             self.totals.rejected[reason] += count
         self.totals.accepted += report.accepted
         self.totals.points_written += report.points_written
-        self._announce(updates)
-        for batch_listener in self.batch_listeners:
-            try:
-                batch_listener(self, batch)
-            except Exception:  # rules must never fail a batch that is already stored
-                log.exception("post-commit batch listener failed")
+        self.announce(updates)
+        if ingested is not None:
+            for subscriber in self.subscribers:
+                try:
+                    subscriber(ingested)
+                except Exception:  # rules must never fail a batch that is already stored
+                    log.exception("batch subscriber failed")
         return report
 
-    def _announce(self, updates: list[tuple[int, dict[str, Any]]]) -> None:
+    def announce(self, updates: list[tuple[int, dict[str, Any]]]) -> None:
         for tenant_id, update in updates:
             for listener in self.listeners:
                 try:

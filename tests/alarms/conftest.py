@@ -13,9 +13,9 @@ from leitstand.alarms.rules import rule_book
 from leitstand.alarms.service import alarm_listeners
 from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
-from leitstand.ingest.pipeline import Ingestor
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
+from leitstand.runtime import ingestor_for
 from tests.support.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -34,7 +34,7 @@ def _fresh_rules_and_listeners():  # type: ignore[no-untyped-def]
 def ingestor(session_factory, world: World):  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
     published: list = []
-    ingest = Ingestor(session_factory, listeners=[lambda tenant_id, update: published.append((tenant_id, update))])
+    ingest = ingestor_for(session_factory, listeners=[lambda tenant_id, update: published.append((tenant_id, update))])
     ingest.published = published  # type: ignore[attr-defined]
     # The world's thermostat has no license; alarms need its telemetry to pass the license gate.
     starts = date(2026, 1, 1)

@@ -299,7 +299,7 @@ def test_one_batch_costs_a_fixed_number_of_queries(world, ingestor, session_fact
         listener = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(engine, "before_cursor_execute", listener)
         try:
-            ingestor.batch_listeners[0](ingestor, batch)
+            ingestor.subscribers[0](batch)
         finally:
             event.remove(engine, "before_cursor_execute", listener)
         counts.append(len(statements))
@@ -312,7 +312,7 @@ def test_one_batch_costs_a_fixed_number_of_queries(world, ingestor, session_fact
             batch = BatchWriter(db)
             for message in messages:
                 batch.add(devices[message.serial], message, True)
-        return batch
+        return batch.ingested()
 
     serial = world.alpha.barrier.serial_number
     ingestor.accept([telemetry(serial, ("motor_temperature", 20))])  # warm the rule cache
