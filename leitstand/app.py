@@ -6,17 +6,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp
 
 from leitstand import __version__
 from leitstand.access.api import router as roles_router
 from leitstand.access.roles import Permission
 from leitstand.alarms.api import router as alarms_router
+from leitstand.alarms.evaluation import alarm_subscriber
 from leitstand.audit.api import router as audit_router
 from leitstand.dataexport.api import router as exports_router
 from leitstand.maintenance.api import router as maintenance_router
@@ -32,7 +35,7 @@ from leitstand.devices.api import router as devices_router
 from leitstand.devices.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
-from leitstand.runtime import ingestor_for
+from leitstand.ingest.pipeline import Ingestor
 from leitstand.sites.api import router as sites_router
 from leitstand.state.api import router as state_router
 from leitstand.state.live import LiveHub
@@ -119,6 +122,15 @@ class LeitstandApp(FastAPI):
         # Outside Starlette's ServerErrorMiddleware, which answers unexpected errors itself:
         # added as a user middleware, a 500 would leave without the headers.
         return SecurityHeaders(super().build_middleware_stack(), settings=lambda: self.state.settings)
+
+
+def ingestor_for(factory: sessionmaker[Session], **options: Any) -> Ingestor:
+    """An ingest pipeline with the subscribers of every process: the alarm rules evaluate each
+    committed batch, and what they raise goes out with the pipeline's live updates.
+    options: those of Ingestor (its live listeners, deferred rollups)."""
+    ingestor = Ingestor(factory, **options)
+    ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
+    return ingestor
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:

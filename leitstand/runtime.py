@@ -184,24 +184,14 @@ def start_rollup_drainer(process: Process) -> None:
     process.stoppers.append(drainer.stop)
 
 
-def ingestor_for(factory: sessionmaker[Session], **options: Any) -> Ingestor:
-    """An ingest pipeline with the subscribers of every process: the alarm rules evaluate each
-    committed batch, and what they raise goes out with the pipeline's live updates.
-    options: those of Ingestor (its live listeners, deferred rollups)."""
-    from leitstand.alarms.evaluation import alarm_subscriber
-    from leitstand.ingest.pipeline import Ingestor
-
-    ingestor = Ingestor(factory, **options)
-    ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
-    return ingestor
-
-
 def ingest_of(process: Process) -> Ingest:
     """The process's ingest pipeline: the app's, or one whose live updates leave by PostgreSQL NOTIFY."""
     if process.ingest is None:
         from leitstand.state.bridge import PgNotifier
 
         live = [PgNotifier(process.engine).publish_many] if process.postgres else []
+        from leitstand.app import ingestor_for
+
         process.ingest = ingestor_for(process.factory, live_batch_listeners=live,
                                       defer_rollups=process.settings.telemetry_rollups == "deferred")
     return process.ingest

@@ -203,7 +203,7 @@ LivePublisher = Callable[[list[tuple[int, dict[str, Any]]]], Any]
 
 
 def alarm_subscriber(factory: sessionmaker[Session], publish: LivePublisher) -> BatchSubscriber:
-    """The rules step of ingest: subscribe it to an Ingestor (leitstand.runtime.ingestor_for)."""
+    """The rules step of ingest: subscribe it to an Ingestor (leitstand.app.ingestor_for)."""
     return lambda batch: evaluate_batch(factory, batch, publish)
 
 

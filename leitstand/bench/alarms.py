@@ -141,7 +141,7 @@ def bench_alarms(database_server: str, *, rate: int = 100, seconds: float = 10.0
     from leitstand.ingest.message import DeviceMessage, MessageKind
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
     from leitstand.notifications.models import Delivery
-    from leitstand.runtime import ingestor_for
+    from leitstand.app import ingestor_for
     from leitstand.tenancy.scope import system_session
 
     if rate < 1 or seconds <= 0:

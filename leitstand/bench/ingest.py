@@ -351,7 +351,7 @@ def _broker(kind: str, settings_base: dict[str, Any], factory: Any) -> Iterator[
                     "mqtt_service_password": mosquitto.service_password}, mosquitto.process.pid)
         return
     from leitstand.config import Settings
-    from leitstand.runtime import ingestor_for
+    from leitstand.app import ingestor_for
     from leitstand.transports.mqtt.embedded import EmbeddedBroker
 
     mqtt = {"mqtt_broker": "embedded", "mqtt_host": "127.0.0.1", "mqtt_port": free_port(),

@@ -15,7 +15,7 @@ from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
-from leitstand.runtime import ingestor_for
+from leitstand.app import ingestor_for
 from tests.support.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
