@@ -1,4 +1,4 @@
-"""The MQTT protocol v1: recorded device payloads decode to canonical messages, and
+"""The native protocol v1 (over MQTT and HTTP): recorded device payloads decode to canonical messages, and
 every kind of bad input is refused with the right reason."""
 
 from __future__ import annotations
