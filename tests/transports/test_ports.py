@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,13 @@ from leitstand.ingest.message import BindingKey, CommandRequest, native_key
 from leitstand.transports import registry
 from leitstand.transports.base import Ask, DeliveryFailed, NoAnswer
 from tests.support.transports import RecordingTransport
+
+
+def on_an_event_loop(coroutine: Any) -> Any:
+    """Run the coroutine on an event loop of its own thread, as a transport's loop would: the
+    test's own thread may hold one already (Playwright's, after a browser test in this worker)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,7 @@ def test_a_question_gets_the_answer_of_the_handler_its_domain_registered(ask: As
 
     assert ask.ask(Authorize("04A1"), timeout=5) == "Accepted"
     assert ask.ask(Authorize("FFFF"), timeout=5) == "Invalid"
-    assert asyncio.run(ask.ask_async(Authorize("04A1"), timeout=5)) == "Accepted"
+    assert on_an_event_loop(ask.ask_async(Authorize("04A1"), timeout=5)) == "Accepted"
 
 
 def test_a_question_nobody_answers_in_time_is_no_answer_not_a_hang(ask: Ask) -> None:
@@ -43,7 +52,7 @@ def test_a_question_nobody_answers_in_time_is_no_answer_not_a_hang(ask: Ask) -> 
         with pytest.raises(NoAnswer, match="within 0.2 s"):
             ask.ask(Authorize("04A1"), timeout=0.2)
         with pytest.raises(NoAnswer, match="within 0.2 s"):
-            asyncio.run(ask.ask_async(Authorize("04A1"), timeout=0.2))
+            on_an_event_loop(ask.ask_async(Authorize("04A1"), timeout=0.2))
     finally:
         release.set()
 

@@ -115,7 +115,7 @@ def _telemetry(file_format: str) -> Callable[[World, str], Fetched]:
         response = world.as_user("alpha_admin").get(f"/api/v1/devices/{world.alpha.barrier.id}/telemetry/export",
                                                     params={"format": file_format})
         if file_format == "csv":
-            intact: Callable[[bytes], bool] = lambda body: body.decode().splitlines()[0] == "device_id,key,time,value"
+            intact: Callable[[bytes], bool] = lambda body: body.decode().splitlines()[0] == "device_id,key,time,value,status,interval_end"
         else:
             intact = lambda body: "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(body)).namelist()
         return Fetched(response, lambda saved: name in saved and saved.endswith(f".{file_format}"), intact)
