@@ -59,20 +59,17 @@ class DoubleTransport:
     """A transport whose far end is the test: `receive` plays a device's frame, `delivered` the downlinks."""
 
     name = DOUBLE
-    instances: list[DoubleTransport] = []
 
     def __init__(self, context: TransportContext) -> None:
         self.context = context
         self.delivered: list[CommandRequest] = []
         self.running = threading.Event()
-        DoubleTransport.instances.append(self)
 
     def start(self) -> None:
         self.running.set()
 
     def stop(self) -> None:
         self.running.clear()
-        DoubleTransport.instances.remove(self)
 
     def deliver(self, request: CommandRequest) -> None:
         if not self.running.is_set():
