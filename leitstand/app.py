@@ -46,7 +46,7 @@ from leitstand.transports.registry import api_routers as transport_routers
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
 from leitstand.web.apidocs import install_api_docs
-from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission
+from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission, session_cookie_name
 from leitstand.portal.routes import PortalErrorPages, install_portal
 from leitstand.web.errors import STANDARD_RESPONSES, ProblemDetail, install_error_handlers
 from leitstand.web.methods import MethodGate, Resources
@@ -214,7 +214,7 @@ def _register_problem_schema(app: FastAPI) -> None:
         schema.setdefault("components", {}).setdefault("schemas", {})["ProblemDetail"] = ProblemDetail.model_json_schema()
         schema["components"]["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "API token (lst_…)"},
-            "session": {"type": "apiKey", "in": "cookie", "name": "leitstand_session"},
+            "session": {"type": "apiKey", "in": "cookie", "name": session_cookie_name(app.state.settings)},
             "device": {"type": "http", "scheme": "bearer", "description": "Device credential: <serial>:<secret> (HTTP ingest)"},
         }
         schema["security"] = [{"bearer": []}, {"session": []}]

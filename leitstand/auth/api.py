@@ -32,7 +32,7 @@ from leitstand.users.models import User
 from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
                                      redeem_link, warn_of_login_attempts)
-from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE, client_ip, get_session_factory, get_settings
+from leitstand.web.deps import CSRF_HEADER, client_ip, get_session_factory, get_settings, session_cookie, session_cookie_name
 from leitstand.web.errors import Message, Problem, invalid_field, throttled, throttled_response
 from leitstand.web.types import Input, LoginEmail, Public, Secret
 
@@ -98,7 +98,7 @@ def count_login_failure(db: Session, settings: Settings, user: User | None, emai
 
 def _set_session_cookie(response: Response, settings: Settings, token: str) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=settings.session_hours * 3600, httponly=True,
+        session_cookie_name(settings), token, max_age=settings.session_hours * 3600, httponly=True,
         secure=settings.secure_cookies, samesite="lax", path="/",
     )
 
@@ -162,7 +162,7 @@ class PendingLogin:
 
 
 def pending_login(request: Request) -> Any:
-    raw = request.cookies.get(SESSION_COOKIE)
+    raw = session_cookie(request)
     with system_session(get_session_factory(request), reason="second-factor login step") as db:
         login = db.scalar(select(LoginSession).where(LoginSession.token_hash == token_digest(raw))) if raw else None
         if login is None or login.expires_at <= clock.now() or login.second_factor_done:
@@ -255,7 +255,7 @@ def login_webauthn(body: WebAuthnAssertion, pending: Pending, request: Request, 
 
 @router.post("/logout", status_code=204)
 def logout(request: Request, response: Response) -> Response:
-    raw = request.cookies.get(SESSION_COOKIE)
+    raw = session_cookie(request)
     if raw:
         with system_session(get_session_factory(request), reason="logout") as db:
             login = db.scalar(select(LoginSession).where(LoginSession.token_hash == token_digest(raw)))
@@ -268,7 +268,10 @@ def logout(request: Request, response: Response) -> Response:
                 record(db, "auth.logout", actor=_actor(request, user, user.email if user else ""))
                 db.commit()
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    settings = get_settings(request)
+    # Deleted with the attributes it was set with: a browser ignores a __Host- cookie that is not Secure.
+    response.delete_cookie(session_cookie_name(settings), path="/", secure=settings.secure_cookies, httponly=True,
+                           samesite="lax")
     return response
 
 

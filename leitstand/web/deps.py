@@ -38,6 +38,10 @@ from leitstand.users.models import User
 from leitstand.web.errors import Message, Problem
 
 SESSION_COOKIE = "leitstand_session"
+# Behind https the cookie carries the __Host- prefix: a browser then keeps it only if it is Secure,
+# for path / and without a Domain, so a sibling host cannot plant or overwrite it (ASVS 3.4.4).
+# Plain http (a first start on a laptop) cannot set Secure cookies and keeps the plain name.
+SECURE_SESSION_COOKIE = "__Host-leitstand_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Sent by the portal's own requests that no person caused (polls, refreshes after a live update):
@@ -95,6 +99,15 @@ def _within(address: IPv4Address | IPv6Address | None, networks: list[IPv4Networ
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def session_cookie_name(settings: Settings) -> str:
+    return SECURE_SESSION_COOKIE if settings.secure_cookies else SESSION_COOKIE
+
+
+def session_cookie(request: Request) -> str | None:
+    """The session token the browser sent, under the one name this installation uses."""
+    return request.cookies.get(session_cookie_name(get_settings(request)))
 
 
 def get_session_factory(request: Request) -> sessionmaker[Session]:
@@ -169,7 +182,7 @@ def _principal_from_credentials(db: Session, request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return _principal_from_token(db, header[7:].strip())
-    if raw := request.cookies.get(SESSION_COOKIE):
+    if raw := session_cookie(request):
         return _principal_from_cookie(db, request, raw)
     raise unauthenticated()
 

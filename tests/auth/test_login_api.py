@@ -15,7 +15,7 @@ from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import LoginSession
 from leitstand.clock import clock
 from leitstand.runtime import app_without_transports
-from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE
+from leitstand.web.deps import CSRF_HEADER, SECURE_SESSION_COOKIE, SESSION_COOKIE
 from tests.support.world import PASSWORD
 
 READER = "reader@alpha.test"
@@ -49,9 +49,9 @@ def assert_problem(response, status: int, kind: str) -> None:  # type: ignore[no
     assert response.json()["type"].endswith(f"/{kind}")
 
 
-def cookie_attributes(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def cookie_attributes(response, name: str = SESSION_COOKIE) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """The session cookie's Set-Cookie attributes, lower-cased: {"httponly": "", "samesite": "lax", ...}."""
-    header = next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{SESSION_COOKIE}="))
+    header = next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}="))
     attributes = {}
     for part in header.split(";")[1:]:
         name, _, value = part.strip().partition("=")
@@ -93,8 +93,42 @@ def test_session_cookie_is_secure_when_the_public_url_is_https(world, https_app)
     response = login(browser(https_app, "https://localhost:8000"))
 
     assert response.status_code == 200
-    attributes = cookie_attributes(response)
+    attributes = cookie_attributes(response, SECURE_SESSION_COOKIE)
     assert "secure" in attributes and "httponly" in attributes and attributes["samesite"] == "lax"
+
+
+def test_behind_https_the_session_cookie_is_a_host_cookie_that_only_this_host_sets(world, https_app):
+    client = browser(https_app, "https://localhost:8000")
+
+    response = login(client)
+
+    # __Host-: the browser keeps it only if Secure, path / and without a Domain (ASVS 3.4.4).
+    assert SESSION_COOKIE not in client.cookies
+    attributes = cookie_attributes(response, SECURE_SESSION_COOKIE)
+    assert attributes["path"] == "/" and "domain" not in attributes and "secure" in attributes
+    assert client.get("/api/v1/me").json()["email"] == READER
+
+
+def test_behind_https_a_cookie_under_the_plain_name_is_not_a_session(world, https_app):
+    client = browser(https_app, "https://localhost:8000")
+    login(client)
+    planted = browser(https_app, "https://localhost:8000")
+    # A sibling host could set the unprefixed name; it must not log anybody in.
+    planted.cookies.set(SESSION_COOKIE, client.cookies[SECURE_SESSION_COOKIE])
+
+    assert planted.get("/api/v1/me").status_code == 401
+
+
+def test_logging_out_behind_https_deletes_the_host_cookie_as_secure(world, https_app):
+    client = browser(https_app, "https://localhost:8000")
+    csrf = login(client).json()["csrf_token"]
+
+    response = client.post("/api/v1/auth/logout", headers={CSRF_HEADER: csrf})
+
+    assert response.status_code == 204
+    deletion = next(h for h in response.headers.get_list("set-cookie") if h.startswith(f"{SECURE_SESSION_COOKIE}="))
+    assert "secure" in deletion.lower() and "max-age=0" in deletion.lower()
+    assert client.get("/api/v1/me").status_code == 401
 
 
 def test_the_session_cookie_authenticates_me(world, app):
