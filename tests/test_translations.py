@@ -173,3 +173,12 @@ def test_every_device_type_text_has_both_languages() -> None:
                   if not (complete(text["en"]) and complete(text["de"]))
                   or isinstance(text["en"], list) and len(text["en"]) != len(text["de"])]
     assert not incomplete, incomplete
+
+
+def test_every_account_change_the_owner_is_mailed_about_has_a_german_text() -> None:
+    from leitstand.users.service import ACCOUNT_CHANGE_TEXT, AccountChange
+
+    german = i18n.translations("de")
+    assert set(ACCOUNT_CHANGE_TEXT) == set(AccountChange)
+    missing = [change.value for change, text in ACCOUNT_CHANGE_TEXT.items() if german.gettext(text.id) == text.id]
+    assert not missing, missing

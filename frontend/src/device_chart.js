@@ -71,10 +71,48 @@ function shown(axis, labels) {
   return labels;
 }
 
-function countText(count) {
-  const forms = texts.values || {};
+function countText(count, forms = texts.values || {}) {
   const form = forms[new Intl.PluralRules(language).select(count)] || forms.other || "%(num)s";
   return form.replace("%(num)s", decimal.format(count));
+}
+
+// Values that are not measured (a meter operator's substitute, provisional or estimated values)
+// are ringed in a colour of their own, with a legend entry each; the caption counts them in words.
+const MARK_STYLES = {
+  substitute: { colour: ["--bad", "#dc2626"], size: 11 },
+  estimated: { colour: ["--warn", "#d97706"], size: 11 },
+  provisional: { colour: ["--muted", "#687083"], size: 9 },
+};
+const MARK_ORDER = Object.keys(MARK_STYLES);
+
+function markedStatuses(data) {
+  return MARK_ORDER.filter((status) => (data.marks?.[status] || []).length > 0);
+}
+
+// One column per status: the value where the point (or bucket) has that status, gaps elsewhere.
+function markColumn(data, status) {
+  const column = data.values.map(() => null);
+  for (const index of data.marks[status]) column[index] = data.values[index];
+  return column;
+}
+
+function markSeries(status, label, format) {
+  const style = MARK_STYLES[status];
+  const colour = cssColour(...style.colour);
+  return {
+    label, value: format, stroke: colour, width: 0, paths: () => null,
+    points: { show: true, size: style.size, width: 2, stroke: colour, fill: cssColour("--surface", "#ffffff") },
+  };
+}
+
+// How many values of each status are drawn (a bucket may hold several).
+function marksText(loaded) {
+  const counts = {};
+  for (const one of loaded) {
+    for (const status of markedStatuses(one)) counts[status] = (counts[status] || 0) + (one.mark_counts?.[status] || 0);
+  }
+  return MARK_ORDER.filter((status) => counts[status])
+    .map((status) => countText(counts[status], texts.marked?.[status] || {}));
 }
 
 // Colours of the second and further series of an overlay; the first is the accent.
@@ -93,16 +131,23 @@ function draw(loaded, from, to) {
   const format = (u, value) => (value == null ? "–" : `${decimal.format(value)}${unit}`);
   const times = timeFormatter((to - from) / 1000);
   const labels = overlaid ? JSON.parse(option.dataset.labels) : [option.textContent.trim()];
-  const series = [
-    { label: texts.time || "Time", value: (u, value) => (value == null ? "–" : times.full(value)) },
-    ...loaded.map((one, index) => ({
+  const series = [{ label: texts.time || "Time", value: (u, value) => (value == null ? "–" : times.full(value)) }];
+  const tables = [];
+  loaded.forEach((one, index) => {
+    series.push({
       label: labels[index],
       stroke: index === 0 ? accent : cssColour(...OVERLAY_COLOURS[(index - 1) % OVERLAY_COLOURS.length]),
       width: 2, value: format, points: { show: one.times.length < 60 },
-    })),
-  ];
+    });
+    const statuses = markedStatuses(one);
+    for (const status of statuses) {
+      const name = texts.mark?.[status] || status;
+      series.push(markSeries(status, overlaid ? `${labels[index]}: ${name}` : name, format));
+    }
+    tables.push([one.times, one.values, ...statuses.map((status) => markColumn(one, status))]);
+  });
   // Series reported at different moments share one time axis.
-  const columns = overlaid ? uPlot.join(loaded.map((one) => [one.times, one.values])) : [data.times, data.values];
+  const columns = overlaid ? uPlot.join(tables) : tables[0];
   if (aggregated && data.kind !== "counter" && !overlaid) {
     // The spread within each bucket, drawn faintly around the mean.
     series.push({ label: texts.minimum || "min", stroke: muted, width: 1, dash: [4, 4], value: format });
@@ -157,6 +202,7 @@ async function load() {
   box.dataset.shownWindow = state.window;
   box.dataset.resolution = data.resolution;
   box.dataset.points = String(data.times.length);
+  box.dataset.marked = [...new Set(loaded.flatMap(markedStatuses))].join(",");
   if (loaded.every((one) => one.times.length === 0)) {
     plot?.destroy();
     plot = null;
@@ -167,7 +213,7 @@ async function load() {
   }
   draw(loaded, from, to);
   box.dataset.state = "ready";
-  caption(`${countText(data.times.length)} · ${resolutionText(data)}`);
+  caption([countText(data.times.length), resolutionText(data), ...marksText(loaded)].join(" · "));
 }
 
 function localInputValue(date) {

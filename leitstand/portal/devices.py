@@ -266,5 +266,6 @@ def device_series(
         "device_id": device.id, "metric": key.key, "kind": key.kind.value, "unit": key.unit,
         "from": start.isoformat(), "to": end.isoformat(), "time_zone": time_zone,
         "resolution": drawn.resolution, "times": drawn.times, "values": drawn.values,
-        "min": drawn.minimum, "max": drawn.maximum,
+        "min": drawn.minimum, "max": drawn.maximum, "marks": drawn.marks,
+        "mark_counts": drawn.mark_counts,
     }, headers={"Cache-Control": "no-store"})

@@ -8,6 +8,7 @@ not there. The list is built for fleets of 10 000 devices: one query for a page 
 from __future__ import annotations
 
 import enum
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -439,6 +440,11 @@ class Series:
     values: list[float | None] = field(default_factory=list)
     minimum: list[float | None] = field(default_factory=list)
     maximum: list[float | None] = field(default_factory=list)
+    # Which values are not measured ones, by status ("substitute": [indices into times]):
+    # a raw point by its own status, a bucket by every status among the points it holds;
+    # and how many points of each status the drawn values hold.
+    marks: dict[str, list[int]] = field(default_factory=dict)
+    mark_counts: dict[str, int] = field(default_factory=dict)
 
 
 def series(db: Session, device: Device, key: TelemetryKey, start: datetime, end: datetime, time_zone: str) -> Series:
@@ -447,15 +453,32 @@ def series(db: Session, device: Device, key: TelemetryKey, start: datetime, end:
         points = queries.raw_points(db, [device.id], [key.key], start, end, limit=RAW_MAX_POINTS + 1)
         if len(points) <= RAW_MAX_POINTS:
             numeric = [point for point in points if isinstance(point.value, int | float)]
-            return Series("raw", [point.at.timestamp() for point in numeric], [float(point.value) for point in numeric])
+            marks: dict[str, list[int]] = {}
+            for index, point in enumerate(numeric):
+                if point.status != "measured":
+                    marks.setdefault(point.status, []).append(index)
+            return Series("raw", [point.at.timestamp() for point in numeric], [float(point.value) for point in numeric],
+                          marks=marks, mark_counts={status: len(indices) for status, indices in marks.items()})
         resolution = Interval.minutes_5
     buckets = queries.aggregate(db, [device.id], [key.key], start, end, resolution, time_zone)
     # A counter's bucket is worth its reading at the end; a gauge's, its mean with the spread.
     is_counter = key.kind == MetricKind.counter
-    return Series(
+    drawn = Series(
         resolution.value,
         [bucket.start.timestamp() for bucket in buckets],
         [bucket.last if is_counter else bucket.avg for bucket in buckets],
         [bucket.min for bucket in buckets],
         [bucket.max for bucket in buckets],
     )
+    if buckets:
+        _mark_buckets(drawn, queries.unmeasured_points(db, device.id, key.key, buckets[0].start, end))
+    return drawn
+
+
+def _mark_buckets(drawn: Series, unmeasured: list[tuple[datetime, str]]) -> None:
+    """Marks each bucket with the statuses of the unmeasured points it holds."""
+    marks: dict[str, set[int]] = {}
+    for at, status in unmeasured:
+        marks.setdefault(status, set()).add(bisect_right(drawn.times, at.timestamp()) - 1)
+        drawn.mark_counts[status] = drawn.mark_counts.get(status, 0) + 1
+    drawn.marks = {status: sorted(indices) for status, indices in marks.items()}

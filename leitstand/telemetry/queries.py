@@ -23,12 +23,14 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import path_within
+from leitstand.ingest.message import ReadingStatus
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site
 from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
 from leitstand.telemetry.store import Period, bucket_start, zone
 
 RAW_BATCH = 5000
+MEASURED = ReadingStatus.measured.value
 
 
 class Interval(enum.StrEnum):
@@ -128,6 +130,18 @@ def raw_points(
         statement = statement.limit(limit)
     return [RawValue(d, k, ts, txt if num is None else num, status, until)
             for d, k, ts, num, txt, status, until in db.execute(statement)]
+
+
+def unmeasured_points(db: Session, device_id: int, key: str, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+    """(at, status) of the points with start <= at < end that are not measured values (a batch
+    source's substitute, provisional or estimated ones), oldest first. Rollups do not carry a
+    status, so a chart of buckets asks here which of them hold such values."""
+    point = TelemetryPoint
+    return [(at, status) for at, status in db.execute(
+        select(point.ts, point.status)
+        .where(point.device_id == device_id, point.key == key, point.ts >= start, point.ts < end,
+               point.status != MEASURED)
+        .order_by(point.ts))]
 
 
 def iter_raw_points(

@@ -13,7 +13,7 @@ from leitstand.auth.secrets import hash_password, new_token, token_digest
 from leitstand.clock import clock
 from leitstand.formats import format_moment
 from leitstand.config import Settings
-from leitstand.i18n import Refusal
+from leitstand.i18n import Message, Refusal
 from leitstand.mail.outbox import send_after_commit
 from leitstand.mail.sender import MailError, send_templated
 from leitstand.tenancy.models import Tenant
@@ -138,25 +138,18 @@ class AccountChange(StrEnum):
     token_revoked = "token_revoked"
 
 
-# What the mail says happened, in the owner's language; {name} is the key's or token's name.
-ACCOUNT_CHANGE_TEXT: dict[AccountChange, dict[str, str]] = {
-    AccountChange.password_changed: {"de": "Ihr Passwort wurde geändert.", "en": "Your password was changed."},
-    AccountChange.totp_added: {"de": "Eine Authenticator-App wurde als zweiter Faktor eingerichtet.",
-                               "en": "An authenticator app was set up as a second factor."},
-    AccountChange.totp_removed: {"de": "Die Authenticator-App wurde als zweiter Faktor entfernt.",
-                                 "en": "The authenticator app was removed as a second factor."},
-    AccountChange.security_key_added: {"de": "Der Sicherheitsschlüssel „{name}“ wurde registriert.",
-                                       "en": "The security key “{name}” was registered."},
-    AccountChange.security_key_removed: {"de": "Der Sicherheitsschlüssel „{name}“ wurde entfernt.",
-                                         "en": "The security key “{name}” was removed."},
-    AccountChange.yubikey_added: {"de": "Der YubiKey „{name}“ wurde für Einmalpasswörter hinzugefügt.",
-                                  "en": "The YubiKey “{name}” was added for one-time passwords."},
-    AccountChange.yubikey_removed: {"de": "Der YubiKey „{name}“ wurde entfernt.",
-                                    "en": "The YubiKey “{name}” was removed."},
-    AccountChange.token_created: {"de": "Das API-Token „{name}“ wurde erstellt.",
-                                  "en": "The API token “{name}” was created."},
-    AccountChange.token_revoked: {"de": "Das API-Token „{name}“ wurde widerrufen.",
-                                  "en": "The API token “{name}” was revoked."},
+# What the mail says happened, by message id (German in locale/de/.../account.po);
+# %(name)s is the key's or token's name.
+ACCOUNT_CHANGE_TEXT: dict[AccountChange, Message] = {
+    AccountChange.password_changed: Message("Your password was changed."),
+    AccountChange.totp_added: Message("An authenticator app was set up as a second factor."),
+    AccountChange.totp_removed: Message("The authenticator app was removed as a second factor."),
+    AccountChange.security_key_added: Message("The security key “%(name)s” was registered."),
+    AccountChange.security_key_removed: Message("The security key “%(name)s” was removed."),
+    AccountChange.yubikey_added: Message("The YubiKey “%(name)s” was added for one-time passwords."),
+    AccountChange.yubikey_removed: Message("The YubiKey “%(name)s” was removed."),
+    AccountChange.token_created: Message("The API token “%(name)s” was created."),
+    AccountChange.token_revoked: Message("The API token “%(name)s” was revoked."),
 }
 
 
@@ -164,11 +157,10 @@ def notify_account_change(db: Session, settings: Settings, user: User, change: A
                           name: str = "") -> None:
     """Mail the owner about a change of their password, second factors or tokens, once db commits,
     so a change they did not make does not go unnoticed (the audit log records it as well)."""
-    texts = ACCOUNT_CHANGE_TEXT[change]
     tenant = db.get(Tenant, user.tenant_id)
     when = format_moment(clock.now(), tenant.time_zone if tenant else settings.default_time_zone, user.language)
     send_after_commit(
         db, settings, user.email, "account_changed", user.language, name=user.display_name,
-        change=texts.get(user.language, texts["en"]).format(name=name), when=when,
+        change=Message(ACCOUNT_CHANGE_TEXT[change].id, name=name).in_language(user.language), when=when,
         address=client or "?", link=f"{settings.origin}/account",
     )

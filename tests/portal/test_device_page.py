@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 
+from leitstand.ingest.message import ReadingStatus
 from leitstand.telemetry.store import Point, write_points
+from leitstand.users.models import User
 from tests.portal.devices_support import SimulatorSender
 from tests.support.world import World
 
@@ -165,6 +168,75 @@ def test_the_chart_draws_a_window_and_reloads_when_the_window_changes(
     page.locator('button[data-window="24h"]').click()
     expect(chart).to_have_attribute("data-state", "ready")
     shot(page, "device-chart")
+
+
+def _seed_a_meter_operators_values(app: Any, device_id: int) -> None:  # type: ignore[no-untyped-def]
+    """A day of quarter-hour motor temperatures in which the operator substituted two missing
+    values and estimated one, as a batch source delivers them."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    every = timedelta(minutes=15)
+    statuses = {10: ReadingStatus.substitute, 11: ReadingStatus.substitute, 40: ReadingStatus.estimated}
+    points = [Point(device_id, "motor_temperature", end - every * n, 30.0 + n / 8, "Europe/Berlin",
+                    status=statuses.get(n, ReadingStatus.measured))
+              for n in range(96)]
+    with app.state.engine.begin() as connection:
+        write_points(connection, points)
+
+
+def _speaks(app: Any, email: str, language: str) -> None:  # type: ignore[no-untyped-def]
+    with app.state.engine.begin() as connection:
+        connection.execute(update(User).where(User.email == email).values(language=language))
+
+
+def test_the_chart_marks_substitute_and_estimated_values_in_its_legend_and_caption(
+    page: Page, portal_url: str, world: World, app: Any, login, shot,  # type: ignore[no-untyped-def]
+):
+    _seed_a_meter_operators_values(app, world.alpha.barrier.id)
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+    chart = page.locator("[data-device-chart]")
+    caption = page.locator("[data-chart-caption]")
+    page.locator("[data-chart-metric]").select_option("motor_temperature")
+
+    expect(chart).to_have_attribute("data-state", "ready")
+    expect(chart).to_have_attribute("data-resolution", "raw")
+    expect(chart).to_have_attribute("data-marked", "substitute,estimated")
+    # Said in words beside the canvas (the caption is read out), and named in the legend.
+    expect(caption).to_contain_text("96 Werte · Einzelwerte · 2 Ersatzwerte · 1 Schätzwert")
+    legend = chart.locator(".u-legend")
+    expect(legend).to_contain_text("Ersatzwert")
+    expect(legend).to_contain_text("Schätzwert")
+    expect(legend).not_to_contain_text("Vorläufiger Wert")
+    shot(page, "device-chart-substitute-values")
+
+    # A week is drawn in hourly buckets: the buckets holding such values are marked.
+    page.locator('button[data-window="7d"]').click()
+    expect(chart).to_have_attribute("data-resolution", "hour")
+    expect(chart).to_have_attribute("data-marked", "substitute,estimated")
+    expect(caption).to_contain_text("Stundenmittelwerte · 2 Ersatzwerte · 1 Schätzwert")
+
+    _speaks(app, "admin@alpha.test", "en")
+    page.reload()
+    page.locator("[data-chart-metric]").select_option("motor_temperature")
+    expect(chart).to_have_attribute("data-state", "ready")
+    expect(caption).to_contain_text("96 values · individual readings · 2 substitute values · 1 estimated value")
+    expect(chart.locator(".u-legend")).to_contain_text("Substitute value")
+    expect(chart.locator(".u-legend")).to_contain_text("Estimated value")
+
+
+def test_a_chart_of_measured_values_only_has_no_marks(
+    page: Page, portal_url: str, world: World, app: Any, login,  # type: ignore[no-untyped-def]
+):
+    _seed_motor_temperature(app, world.alpha.barrier.id, days=1)
+    login(page, "admin@alpha.test")
+    page.goto(f"/devices/{world.alpha.barrier.id}")
+    chart = page.locator("[data-device-chart]")
+    page.locator("[data-chart-metric]").select_option("motor_temperature")
+
+    expect(chart).to_have_attribute("data-state", "ready")
+    expect(chart).to_have_attribute("data-marked", "")
+    expect(page.locator("[data-chart-caption]")).to_have_text("96 Werte · Einzelwerte")
+    expect(chart.locator(".u-legend")).not_to_contain_text("Ersatzwert")
 
 
 def test_an_end_customer_sees_only_the_commands_their_grant_allows_and_no_empty_sites_entry(

@@ -100,3 +100,14 @@ def test_no_template_writes_a_data_table_by_hand() -> None:
     )
 
     assert by_hand == []
+
+
+def test_no_template_writes_an_empty_state_by_hand() -> None:
+    """Every "nothing here yet" goes through empty_state, so it looks and reads the same on every page."""
+    by_hand = sorted(
+        str(path.relative_to(TEMPLATES))
+        for path in TEMPLATES.rglob("*.html")
+        if path != MACROS and re.search(r'class="(?:[^"]*\s)?empty[\s"]', path.read_text(encoding="utf-8"))
+    )
+
+    assert by_hand == []
