@@ -6,6 +6,7 @@ nothing forbidden got through: the observer's first message is the marker."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +77,22 @@ def test_device_cannot_publish_to_another_device_s_topic(embedded_broker: Embedd
     assert leitstand.next_message().topic == marker
     assert rejections(session_factory, intruder) == {RejectReason.forbidden_topic: 4}
     assert rejections(session_factory, victim) == {}
+
+
+def test_a_reconnected_device_keeps_its_connection_when_the_monitor_cleans_up_its_old_session(
+        embedded_broker: EmbeddedBroker, embedded_settings: Settings, system_db: Any, mqtt_probe: ProbeFactory) -> None:
+    # amqtt's session monitor lists the disconnected sessions, then cleans them up by client id across
+    # awaits. A device that reconnected in between (client id = serial) lost its new connection, and its
+    # next publish failed with "not currently connected". Here the monitor's stale entry comes due at once.
+    device = add_device(system_db)
+    leitstand = service_probe(embedded_broker, embedded_settings, mqtt_probe, topics.ALL_UPLINKS)
+    probe = device_probe(embedded_broker, mqtt_probe, device, reconnect=False)
+    stale_cleanup = embedded_broker._broker._cleanup_session(device.serial)  # noqa: SLF001 - amqtt's own hook
+    asyncio.run_coroutine_threadsafe(stale_cleanup, embedded_broker._loop).result(WAIT)  # noqa: SLF001
+
+    assert not probe.disconnected.is_set(), "the live connection was closed"
+    probe.publish(topics.uplink(device.serial, "telemetry"), b'{"values": {"cycles": 5}}')
+    assert leitstand.next_message().payload == b'{"values": {"cycles": 5}}'
 
 
 def test_a_publish_to_a_dollar_topic_closes_the_connection_and_is_counted(
