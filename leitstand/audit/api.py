@@ -15,11 +15,11 @@ from sqlalchemy import Select, select
 
 from leitstand.access.roles import Permission
 from leitstand.audit.models import AuditEntry
-from leitstand.web.crud import page_of
+from leitstand.web.crud import read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition
 from leitstand.web.errors import invalid_combination
-from leitstand.web.types import FilterId, Limit, Moment, Offset, Page, Public
+from leitstand.web.types import FilterId, Limit, Moment, Offset, Page, PageRequest, Public
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Reader = Annotated[Access, requires(Permission.audit_read)]
@@ -86,7 +86,7 @@ EXPORT_BATCH = 1000
 
 @router.get("", response_model=Page[AuditEntryPublic])
 def list_audit(access: Reader, filters: Filters, limit: Limit = 50, offset: Offset = 0) -> Page[AuditEntryPublic]:
-    return page_of(access.db, filters.statement, limit, offset, AuditEntryPublic.model_validate)
+    return read_page(access.db, filters.statement, PageRequest(limit, offset), AuditEntryPublic.model_validate)
 
 
 @router.get(

@@ -15,10 +15,10 @@ from leitstand.commands.service import CommandRefused, dispatch, request_command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, spec_for
-from leitstand.web.crud import get_visible, page_of
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, Problem, not_found
-from leitstand.web.types import Input, JsonNumber, Limit, ObjectId, Offset, Page, Public
+from leitstand.web.types import Input, JsonNumber, Limit, ObjectId, Offset, Page, PageRequest, Public
 
 router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -100,7 +100,7 @@ def list_commands(
     statement = select(Command).where(Command.device_id == device.id).order_by(Command.requested_at.desc(), Command.id.desc())
     if status is not None:
         statement = statement.where(Command.status == status)
-    return page_of(access.db, statement, limit, offset, CommandPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), CommandPublic.model_validate)
 
 
 @router.get("/{command_id}", response_model=CommandPublic)

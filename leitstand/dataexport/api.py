@@ -22,11 +22,11 @@ from leitstand.dataexport.manifest import not_carried_json
 from leitstand.dataexport.models import ExportJob, ExportState
 from leitstand.dataexport.schemas import ExportCreate, ExportDetail, ExportPublic
 from leitstand.tenancy.models import Tenant
-from leitstand.web.crud import get_visible, page_of
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition
 from leitstand.web.errors import Problem, not_found
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest
 
 router = APIRouter(prefix="/exports", tags=["data export"])
 Exporter = Annotated[Access, requires(Permission.tenant_write)]
@@ -61,7 +61,7 @@ def list_exports(access: Exporter, tenant_id: FilterId = None, limit: Limit = 50
     statement = select(ExportJob).order_by(ExportJob.id.desc())
     if tenant_id is not None:
         statement = statement.where(ExportJob.tenant_id == tenant_id)
-    return page_of(access.db, statement, limit, offset, present)
+    return read_page(access.db, statement, PageRequest(limit, offset), present)
 
 
 @router.get("/{export_id}", response_model=ExportDetail)

@@ -28,10 +28,10 @@ from leitstand.licenses.models import License, LicenseStatus
 from leitstand.licenses.service import status_filter
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, TenantKind
-from leitstand.web.crud import contains, get_visible, page_of, presentable
+from leitstand.web.crud import contains, get_visible, presentable, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid, not_found
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -70,7 +70,7 @@ def list_devices(
         )
     if q:
         statement = statement.where(contains(Device.name, q) | contains(Device.serial_number, q))
-    return page_of(access.db, statement, limit, offset, DevicePublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), DevicePublic.model_validate)
 
 
 @router.post("", response_model=DeviceWithSecret, status_code=201)

@@ -14,10 +14,10 @@ from leitstand.devices.models import Device
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 from leitstand.licenses.schemas import LicenseChangePublic, LicenseCreate, LicensePublic, LicenseUpdate
 from leitstand.licenses.service import RenewalRefused, record_change, renew_now, snapshot, status_filter, term_end
-from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.web.crud import get_visible, presentable, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest
 
 router = APIRouter(prefix="/licenses", tags=["licenses"])
 Reader = Annotated[Access, requires(Permission.license_read)]
@@ -52,7 +52,7 @@ def list_licenses(
         statement = statement.where(status_filter(LicenseStatus.active, today), License.ends_on <= today + timedelta(days=ending_within_days))
     if auto_renew is not None:
         statement = statement.where(License.auto_renew == auto_renew)
-    return page_of(access.db, statement, limit, offset, present)
+    return read_page(access.db, statement, PageRequest(limit, offset), present)
 
 
 @router.post("", response_model=LicensePublic, status_code=201)

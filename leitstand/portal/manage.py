@@ -35,7 +35,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
-from leitstand.web.types import MAX_ID, ObjectId, Offset, SearchText
+from leitstand.web.types import MAX_ID, ObjectId, Offset, PageRequest, SearchText
 
 router = APIRouter(prefix="/manage")
 
@@ -105,7 +105,8 @@ def users(
 ) -> HTMLResponse:
     language = _language(request, access)
     sort = queries.USER_SORT.chosen(request)
-    people, paging = queries.users_page(access.db, q, state, offset, sort)
+    found = queries.users_page(access.db, q, state, PageRequest(queries.PAGE_SIZE, offset), sort)
+    people = found.items
     tenant_names = queries.names_by_id(access.db, Tenant, (user.tenant_id for user in people))
     with queries.scoped(access, Permission.grant_read) as grant_db:
         grants = queries.grants_of(grant_db, [user.id for user in people], language) if grant_db else {}
@@ -120,7 +121,7 @@ def users(
             ]
             invite_sites = queries.invitation_sites(grant_write_db)
     return _render(request, access, "manage/users.html", {
-        "users": people, "paging": paging, "tenant_names": tenant_names, "grants": grants,
+        "users": people, "paging": found, "tenant_names": tenant_names, "grants": grants,
         "q": q or "", "state": state or "", "states": queries.USER_STATES,
         "invite_tenants": invite_tenants, "invite_roles": invite_roles, "invite_sites": invite_sites,
         "role_label": lambda role: queries.role_label(role, language),
@@ -145,7 +146,7 @@ def users_export(
     """The user list as CSV: everyone its filters select (all pages), as the table shows them."""
     language = _language(request, access)
     gettext = i18n.translations(language).gettext
-    people, _paging = queries.users_page(access.db, q, state, 0, queries.USER_SORT.chosen(request), MAX_EXPORT_ROWS)
+    people = queries.users_page(access.db, q, state, PageRequest(MAX_EXPORT_ROWS), queries.USER_SORT.chosen(request)).items
     tenant_names = queries.names_by_id(access.db, Tenant, (user.tenant_id for user in people))
     columns = [
         CsvColumn(_("Name"), lambda user: user.display_name),
@@ -225,9 +226,9 @@ def licenses(
     offset: Offset = 0,
 ) -> HTMLResponse:
     sort = queries.LICENSE_SORT.chosen(request)
-    rows, paging = queries.licenses_page(access.db, status, q, offset, sort)
+    found = queries.licenses_page(access.db, status, q, PageRequest(queries.PAGE_SIZE, offset), sort)
     return _render(request, access, "manage/licenses.html", {
-        "licenses": rows, "paging": paging, "counts": queries.license_counts(access.db, clock.now().date()),
+        "licenses": found.items, "paging": found, "counts": queries.license_counts(access.db, clock.now().date()),
         "status": status or "", "q": q or "", "expiring_days": queries.EXPIRING_DAYS,
         "sort": sort, "export_href": export_link(request, "/manage/licenses/export.csv"),
         "query": lambda **changes: _query_string({"status": status, "q": q, **sort.hidden_fields(), **changes}),
@@ -251,7 +252,7 @@ def licenses_export(
     language = _language(request, access)
     gettext = i18n.translations(language).gettext
     day = _formatters(access, language)["day"]
-    rows, _paging = queries.licenses_page(access.db, status, q, 0, queries.LICENSE_SORT.chosen(request), MAX_EXPORT_ROWS)
+    rows = queries.licenses_page(access.db, status, q, PageRequest(MAX_EXPORT_ROWS), queries.LICENSE_SORT.chosen(request)).items
     columns = [
         CsvColumn(_("Device"), lambda row: row.device.name),
         CsvColumn(_("Serial number"), lambda row: row.device.serial_number),
@@ -318,12 +319,12 @@ def audit(
 ) -> HTMLResponse:
     zone = queries.time_zone_of(access)
     query = queries.AuditQuery(since, until, actor_user_id, action or None, outcome, q or None)
-    entries, paging = queries.audit_page(access.db, query, zone, offset)
+    found = queries.audit_page(access.db, query, zone, PageRequest(queries.PAGE_SIZE, offset))
     with queries.scoped(access, Permission.user_read) as user_db:
         actors = queries.audit_actors(user_db) if user_db else []
     export = query.api_params(zone)
     return _render(request, access, "manage/audit.html", {
-        "entries": entries, "paging": paging, "filters": query, "actors": actors,
+        "entries": found.items, "paging": found, "filters": query, "actors": actors,
         "actions": queries.audit_actions(access.db),
         "export_csv": "/api/v1/audit/export?" + urlencode({**export, "format": "csv"}),
         "export_ndjson": "/api/v1/audit/export?" + urlencode({**export, "format": "ndjson"}),

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
@@ -31,42 +31,14 @@ from leitstand.portal.listing import Sort, Sortable
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind
 from leitstand.users.models import User
-from leitstand.web.crud import contains
+from leitstand.web.crud import contains, read_page
 from leitstand.web.deps import Access
+from leitstand.web.types import Page, PageRequest
 
 PAGE_SIZE = 50
 # Selects of grant and share targets stay usable; beyond this an admin narrows by search in the API.
 MAX_CHOICES = 500
 EXPIRING_DAYS = 30
-
-
-@dataclass(frozen=True)
-class Paging:
-    total: int
-    offset: int
-    limit: int = PAGE_SIZE
-
-    @property
-    def previous(self) -> int | None:
-        return max(self.offset - self.limit, 0) if self.offset > 0 else None
-
-    @property
-    def next(self) -> int | None:
-        return self.offset + self.limit if self.offset + self.limit < self.total else None
-
-    @property
-    def first(self) -> int:
-        return min(self.offset + 1, self.total)
-
-    @property
-    def last(self) -> int:
-        return min(self.offset + self.limit, self.total)
-
-
-def paged(db: Session, statement: Select[Any], offset: int, limit: int = PAGE_SIZE) -> tuple[list[Any], Paging]:
-    total = db.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
-    rows = list(db.scalars(statement.limit(limit).offset(offset)))
-    return rows, Paging(total=total, offset=offset, limit=limit)
 
 
 def role_label(role: Role | str, language: str) -> str:
@@ -151,8 +123,8 @@ USER_SORT = Sortable({
 }, default="name", tiebreak=User.id)
 
 
-def users_page(db: Session, q: str | None, state: str | None, offset: int, sort: Sort | None = None,
-               limit: int = PAGE_SIZE) -> tuple[list[User], Paging]:
+def users_page(db: Session, q: str | None, state: str | None, rows: PageRequest,
+               sort: Sort | None = None) -> Page[User]:
     statement = (sort or USER_SORT.default_sort()).apply(select(User))
     if q:
         statement = statement.where(contains(User.email, q) | contains(User.display_name, q))
@@ -162,7 +134,7 @@ def users_page(db: Session, q: str | None, state: str | None, offset: int, sort:
         statement = statement.where(User.is_active.is_(True), User.password_hash.is_(None))
     elif state == "deactivated":
         statement = statement.where(User.is_active.is_(False))
-    return paged(db, statement, offset, limit)
+    return read_page(db, statement, rows)
 
 
 def tenants(db: Session) -> list[Tenant]:
@@ -300,8 +272,8 @@ LICENSE_SORT = Sortable({
 }, default="end", tiebreak=License.id)
 
 
-def licenses_page(db: Session, status: str | None, q: str | None, offset: int, sort: Sort | None = None,
-                  limit: int = PAGE_SIZE) -> tuple[list[LicenseRow], Paging]:
+def licenses_page(db: Session, status: str | None, q: str | None, rows: PageRequest,
+                  sort: Sort | None = None) -> Page[LicenseRow]:
     today = clock.now().date()
     statement = (sort or LICENSE_SORT.default_sort()).apply(select(License).join(Device, Device.id == License.device_id))
     if status == "expiring":
@@ -312,7 +284,8 @@ def licenses_page(db: Session, status: str | None, q: str | None, offset: int, s
         statement = statement.where(status_filter(LicenseStatus(status), today))
     if q:
         statement = statement.where(contains(Device.name, q) | contains(Device.serial_number, q))
-    licenses, paging = paged(db, statement, offset, limit)
+    found = read_page(db, statement, rows)
+    licenses: list[License] = found.items
     devices = {d.id: d for d in db.scalars(select(Device).where(Device.id.in_([lic.device_id for lic in licenses])))}
     history: dict[int, list[LicenseChange]] = {lic.id: [] for lic in licenses}
     if licenses:
@@ -320,12 +293,12 @@ def licenses_page(db: Session, status: str | None, q: str | None, offset: int, s
             select(LicenseChange).where(LicenseChange.license_id.in_(list(history))).order_by(LicenseChange.id.desc())
         ):
             history[change.license_id].append(change)
-    rows = []
+    license_rows = []
     for lic in licenses:
         state = lic.status(today)
         soon = state == LicenseStatus.active and lic.ends_on <= today + timedelta(days=EXPIRING_DAYS)
-        rows.append(LicenseRow(lic, devices[lic.device_id], state, soon, history[lic.id]))
-    return rows, paging
+        license_rows.append(LicenseRow(lic, devices[lic.device_id], state, soon, history[lic.id]))
+    return found.model_copy(update={"items": license_rows})
 
 
 # --- audit log ---------------------------------------------------------------------------------
@@ -365,7 +338,7 @@ class AuditQuery:
         return {key: str(value) for key, value in values.items() if value not in (None, "")}
 
 
-def audit_page(db: Session, query: AuditQuery, zone: ZoneInfo, offset: int) -> tuple[list[AuditEntry], Paging]:
+def audit_page(db: Session, query: AuditQuery, zone: ZoneInfo, rows: PageRequest) -> Page[AuditEntry]:
     since, until = query.bounds(zone)
     # The API's own filter, so the page and the export agree on what matches.
     statement = AuditFilters(
@@ -377,7 +350,7 @@ def audit_page(db: Session, query: AuditQuery, zone: ZoneInfo, offset: int) -> t
             contains(AuditEntry.actor, query.q) | contains(AuditEntry.action, query.q)
             | contains(AuditEntry.target_type, query.q) | contains(AuditEntry.target_id, query.q)
         )
-    return paged(db, statement, offset)
+    return read_page(db, statement, rows)
 
 
 def audit_actions(db: Session) -> list[str]:

@@ -19,10 +19,10 @@ from leitstand.sites.schemas import (
     SiteUpdate,
 )
 from leitstand.tenancy.models import Tenant, new_path_segment
-from leitstand.web.crud import apply_changes, contains, get_visible, page_of
+from leitstand.web.crud import apply_changes, contains, get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, conflict, invalid
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
 
 router = APIRouter(tags=["sites"])
 Reader = Annotated[Access, requires(Permission.site_read)]
@@ -51,7 +51,7 @@ def list_sites(
         statement = statement.where(Site.kind == kind)
     if q:
         statement = statement.where(contains(Site.name, q) | contains(Site.city, q) | contains(Site.street, q))
-    return page_of(access.db, statement, limit, offset, SitePublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), SitePublic.model_validate)
 
 
 @router.post("/sites", response_model=SitePublic, status_code=201)
@@ -125,7 +125,7 @@ def list_site_groups(access: Reader, tenant_id: FilterId = None, limit: Limit = 
     statement = select(SiteGroup).order_by(SiteGroup.name, SiteGroup.id)
     if tenant_id is not None:
         statement = statement.where(SiteGroup.tenant_id == tenant_id)
-    return page_of(access.db, statement, limit, offset, lambda group: _group_public(access.db, group))
+    return read_page(access.db, statement, PageRequest(limit, offset), lambda group: _group_public(access.db, group))
 
 
 @router.post("/site-groups", response_model=SiteGroupPublic, status_code=201)

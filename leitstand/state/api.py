@@ -15,9 +15,9 @@ from leitstand.access.roles import Permission
 from leitstand.devices.models import Device
 from leitstand.state.live import stream
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
-from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.web.crud import get_visible, presentable, read_page
 from leitstand.web.deps import SESSION_ACTIVITY, Access, requires
-from leitstand.web.types import Limit, ObjectId, Offset, Page, Public
+from leitstand.web.types import Limit, ObjectId, Offset, Page, PageRequest, Public
 
 router = APIRouter(tags=["live state"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -71,7 +71,7 @@ def list_events(
     statement = select(DeviceEvent).where(DeviceEvent.device_id == device.id).order_by(DeviceEvent.at.desc(), DeviceEvent.id.desc())
     if kind:
         statement = statement.where(DeviceEvent.kind == kind)
-    return page_of(access.db, statement, limit, offset, DeviceEventPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), DeviceEventPublic.model_validate)
 
 
 @router.get("/devices/{device_id}/rejections", response_model=list[RejectionPublic])

@@ -35,10 +35,10 @@ from leitstand.support.sla import ClockState, SlaClock, TicketClass
 from leitstand.tenancy.models import Tenant, TenantKind
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from leitstand.web.crud import contains, get_visible, page_of
+from leitstand.web.crud import contains, get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, forbidden, invalid, not_found
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
 
 router = APIRouter(tags=["support"])
 M = TypeVar("M")
@@ -91,7 +91,7 @@ def list_tickets(
     offset: Offset = 0,
 ) -> Page[TicketPublic]:
     statement = ticket_statement(status, ticket_class, sla_state, sla_warning, tenant_id, device_id, site_id, q)
-    return page_of(access.db, statement, limit, offset, TicketPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), TicketPublic.model_validate)
 
 
 def _referenced(access: Access, model: type[M], key: int | None, read: Permission, what: str) -> M | None:
@@ -273,7 +273,7 @@ def list_release_codes(access: CodeAdmin, tenant_id: FilterId = None, limit: Lim
     statement = select(SupportAccessCode).order_by(SupportAccessCode.created_at.desc(), SupportAccessCode.id.desc())
     if tenant_id is not None:
         statement = statement.where(SupportAccessCode.tenant_id == tenant_id)
-    return page_of(access.db, statement, limit, offset, code_public)
+    return read_page(access.db, statement, PageRequest(limit, offset), code_public)
 
 
 @router.post("/support-access/{code_id}/revoke", response_model=SupportAccessPublic)

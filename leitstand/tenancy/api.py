@@ -13,10 +13,10 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.schemas import TenantCreate, TenantPublic, TenantUpdate
 from leitstand.users.models import User
-from leitstand.web.crud import apply_changes, contains, get_visible, page_of
+from leitstand.web.crud import apply_changes, contains, get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, conflict, invalid
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 Reader = Annotated[Access, requires(Permission.tenant_read)]
@@ -39,7 +39,7 @@ def list_tenants(
         statement = statement.where(Tenant.kind == kind)
     if q:
         statement = statement.where(contains(Tenant.name, q))
-    return page_of(access.db, statement, limit, offset, TenantPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), TenantPublic.model_validate)
 
 
 @router.post("", response_model=TenantPublic, status_code=201)

@@ -12,10 +12,10 @@ from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.users.schemas import UserCreate, UserCreated, UserPublic, UserUpdate
 from leitstand.users.service import LinkPurpose, issue_link
-from leitstand.web.crud import apply_changes, contains, get_visible, page_of
+from leitstand.web.crud import apply_changes, contains, get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
 
 router = APIRouter(prefix="/users", tags=["users"])
 Reader = Annotated[Access, requires(Permission.user_read)]
@@ -38,7 +38,7 @@ def list_users(
         statement = statement.where(User.is_active == is_active)
     if q:
         statement = statement.where(contains(User.email, q) | contains(User.display_name, q))
-    return page_of(access.db, statement, limit, offset, UserPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), UserPublic.model_validate)
 
 
 @router.post("", response_model=UserCreated, status_code=201)

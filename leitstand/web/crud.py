@@ -14,7 +14,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from leitstand.web.errors import log_invalid_row, not_found
-from leitstand.web.types import Page
+from leitstand.web.types import Page, PageRequest
 
 M = TypeVar("M")
 S = TypeVar("S", bound=BaseModel)
@@ -43,16 +43,25 @@ def presentable(rows: Iterable[Any], present: Callable[[Any], S]) -> list[S]:
     return items
 
 
-def page_of(db: Session, statement: Select[Any], limit: int, offset: int, present: Callable[[Any], S]) -> Page[S]:
-    """One page of a query's rows, each turned into its public form by `present`.
+def read_page(db: Session, statement: Select[Any], request: PageRequest,
+              present: Callable[[Any], S] | None = None) -> Page[Any]:
+    """The rows of `request` from a query, with the query's total: every list's one paging idiom.
 
-    A row `present` refuses is left out (see `presentable`). `total` stays the number of rows
-    in the database, so that offsets keep counting rows: such a page holds fewer items than
-    `limit` although more follow, and the next page still starts at `offset + limit`.
+    `present` turns each row into its public form, and a row it refuses is left out (see
+    `presentable`). Without it the page holds the rows themselves, for a portal page to
+    compose its own rows from. `total` stays the number of rows in the database, so that
+    offsets keep counting rows: a page with a refused row holds fewer items than `limit`
+    although more follow, and the next page still starts at `offset + limit`.
     """
     total = db.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
-    rows = db.scalars(statement.limit(limit).offset(offset)).all()
-    return Page(items=presentable(rows, present), total=total, limit=limit, offset=offset)
+    rows = db.scalars(statement.limit(request.limit).offset(request.offset)).all()
+    items = presentable(rows, present) if present is not None else list(rows)
+    return Page(items=items, total=total, limit=request.limit, offset=request.offset)
+
+
+def page_of(db: Session, statement: Select[Any], limit: int, offset: int, present: Callable[[Any], S]) -> Page[S]:
+    # Left for leitstand/access/api.py, which moves in another change; new lists call read_page.
+    return read_page(db, statement, PageRequest(limit, offset), present)
 
 
 def apply_changes(row: Any, changes: BaseModel) -> dict[str, Any]:
@@ -65,3 +74,4 @@ def apply_changes(row: Any, changes: BaseModel) -> dict[str, Any]:
 def contains(column: Any, text: str) -> Any:
     """Case-insensitive substring match, with LIKE wildcards in the text taken literally."""
     return column.icontains(text, autoescape=True)
+

@@ -8,6 +8,7 @@ A bad value is then a 422 at the edge instead of an error deep in the store.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar, get_args
 
@@ -147,11 +148,48 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """Which rows of a list to read: `limit` of them after skipping `offset`.
+
+    The API builds it from a list's `limit` and `offset` query parameters (Limit, Offset), a
+    portal page from the offset in its pager links and its own page size.
+    """
+
+    limit: int
+    offset: int = 0
+
+
 class Page(BaseModel, Generic[T]):
+    """One page of a list: its items, and where they lie among all `total` rows.
+
+    The API returns it as JSON; the portal's pager reads the same object through the
+    properties below (which are not fields, so the API's schema does not show them).
+    """
+
     items: list[T]
     total: int
     limit: int
     offset: int
+
+    @property
+    def previous(self) -> int | None:
+        """The offset of the page before, None on the first."""
+        return max(self.offset - self.limit, 0) if self.offset > 0 else None
+
+    @property
+    def next(self) -> int | None:
+        """The offset of the page after, None on the last."""
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+    @property
+    def first(self) -> int:
+        """The position (from 1) of the page's first row, as the pager counts."""
+        return min(self.offset + 1, self.total)
+
+    @property
+    def last(self) -> int:
+        return min(self.offset + self.limit, self.total)
 
 
 class Public(BaseModel):
