@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,7 @@ from leitstand.alarms.rules import (
     ConditionKind,
     RuleConfigError,
     check_condition,
+    condition_adapter,
     default_rules,
     rule_book,
 )
@@ -37,10 +38,10 @@ from leitstand.devicetypes.spec import DeviceTypeSpec, Severity, spec_for, type_
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
-from leitstand.web.crud import get_visible, page_of
+from leitstand.web.crud import EqualsFilter, Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, conflict, invalid, not_found
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest
 
 router = APIRouter(tags=["alarms"])
 Reader = Annotated[Access, requires(Permission.alarm_read)]
@@ -86,7 +87,7 @@ def list_alarms(
 ) -> Page[AlarmPublic]:
     statement = alarms_query(access.db, state=state, severity=severity.value if severity else None,
                              site_id=site_id, device_id=device_id)
-    return page_of(access.db, statement, limit, offset, AlarmPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), AlarmPublic.model_validate)
 
 
 def _detail(db: Session, alarm: Alarm) -> AlarmDetail:
@@ -148,34 +149,6 @@ def assign_alarm(alarm_id: ObjectId, body: AssignBody, request: Request, access:
 # --- alarm rules ---------------------------------------------------------------------------
 
 
-@router.get("/alarm-rules", response_model=Page[AlarmRulePublic])
-def list_alarm_rules(
-    access: Reader, tenant_id: FilterId = None, type_key: TypeKeyFilter = None, limit: Limit = 50, offset: Offset = 0,
-) -> Page[AlarmRulePublic]:
-    statement = select(AlarmRule).order_by(AlarmRule.type_key, AlarmRule.key, AlarmRule.id)
-    if tenant_id is not None:
-        statement = statement.where(AlarmRule.tenant_id == tenant_id)
-    if type_key is not None:
-        statement = statement.where(AlarmRule.type_key == type_key)
-    return page_of(access.db, statement, limit, offset, AlarmRulePublic.model_validate)
-
-
-@router.get("/alarm-rules/defaults", response_model=list[DefaultRulePublic])
-def list_default_rules(access: Reader, type_key: TypeKeyFilter = None) -> list[DefaultRulePublic]:
-    """The rules every device type ships; a tenant rule with the same key replaces one."""
-    keys = [type_key] if type_key else type_keys()
-    return [
-        DefaultRulePublic(type_key=key, key=rule.key, name=rule.name, name_de=rule.name_de, severity=rule.severity,
-                          condition=rule.condition.model_dump())
-        for key in keys for rule in default_rules(key)
-    ]
-
-
-@router.get("/alarm-rules/{rule_id}", response_model=AlarmRulePublic)
-def get_alarm_rule(rule_id: ObjectId, access: Reader) -> AlarmRule:
-    return get_visible(access.db, AlarmRule, rule_id, "alarm rule")
-
-
 def _type_spec(db: Session, type_key: str) -> DeviceTypeSpec:
     row = get_visible(db, DeviceType, type_key, "device type")
     return spec_for(row.key, db)
@@ -215,6 +188,50 @@ def _check_rule(db: Session, rule: AlarmRule, spec: DeviceTypeSpec, tenant: Tena
             raise invalid("The device does not belong to the rule's tenant.")
 
 
+def _change_alarm_rule(db: Session, rule: AlarmRule, body: AlarmRuleUpdate) -> None:
+    changes = body.model_dump(exclude_unset=True)
+    for field in ("name", "enabled"):
+        if field in changes:
+            setattr(rule, field, changes[field])
+    if "severity" in changes:
+        rule.severity = body.severity.value if body.severity else None
+    if "condition" in changes:
+        rule.condition = body.condition.model_dump()
+    tenant = get_visible(db, Tenant, rule.tenant_id, "tenant")
+    _check_rule(db, rule, _type_spec(db, rule.type_key), tenant, condition_adapter.validate_python(rule.condition))
+
+
+def _commit_rule_change(access: Access, rule: AlarmRule) -> None:
+    access.db.commit()
+    rule_book.invalidate()  # the evaluator reads the changed rules from now on
+
+
+ALARM_RULES = Resource(
+    model=AlarmRule, what="alarm rule", key="rule_id", public=AlarmRulePublic, patch=AlarmRuleUpdate,
+    reader=Reader, writer=RuleWriter, order_by=(AlarmRule.type_key, AlarmRule.key, AlarmRule.id),
+    filters=(EqualsFilter("tenant_id", FilterId, AlarmRule.tenant_id),
+             EqualsFilter("type_key", TypeKeyFilter, AlarmRule.type_key)),
+    change=_change_alarm_rule, commit=_commit_rule_change,
+)
+resource_routes(router, ALARM_RULES, collection="/alarm-rules", names={"list": "list_alarm_rules"})
+
+
+@router.get("/alarm-rules/defaults", response_model=list[DefaultRulePublic])
+def list_default_rules(access: Reader, type_key: TypeKeyFilter = None) -> list[DefaultRulePublic]:
+    """The rules every device type ships; a tenant rule with the same key replaces one."""
+    keys = [type_key] if type_key else type_keys()
+    return [
+        DefaultRulePublic(type_key=key, key=rule.key, name=rule.name, name_de=rule.name_de, severity=rule.severity,
+                          condition=rule.condition.model_dump())
+        for key in keys for rule in default_rules(key)
+    ]
+
+
+# After /alarm-rules/defaults, so that "defaults" is not taken for a rule id.
+resource_routes(router, ALARM_RULES, item="/alarm-rules/{rule_id}", names={
+    "get": "get_alarm_rule", "patch": "update_alarm_rule", "delete": "delete_alarm_rule"})
+
+
 @router.post("/alarm-rules", response_model=AlarmRulePublic, status_code=201)
 def create_alarm_rule(body: AlarmRuleCreate, access: RuleWriter) -> AlarmRule:
     rule = add_alarm_rule(access.db, body, access.principal.tenant_id)
@@ -245,33 +262,3 @@ def add_alarm_rule(db: Session, body: AlarmRuleCreate, own_tenant_id: int) -> Al
     db.add(rule)
     db.flush()
     return rule
-
-
-@router.patch("/alarm-rules/{rule_id}", response_model=AlarmRulePublic)
-def update_alarm_rule(rule_id: ObjectId, body: AlarmRuleUpdate, access: RuleWriter) -> AlarmRule:
-    db = access.db
-    rule = get_visible(db, AlarmRule, rule_id, "alarm rule")
-    changes = body.model_dump(exclude_unset=True)
-    for field in ("name", "enabled"):
-        if field in changes:
-            setattr(rule, field, changes[field])
-    if "severity" in changes:
-        rule.severity = body.severity.value if body.severity else None
-    if "condition" in changes:
-        rule.condition = body.condition.model_dump()
-    from leitstand.alarms.rules import condition_adapter
-
-    tenant = get_visible(db, Tenant, rule.tenant_id, "tenant")
-    _check_rule(db, rule, _type_spec(db, rule.type_key), tenant, condition_adapter.validate_python(rule.condition))
-    db.commit()
-    rule_book.invalidate()
-    return rule
-
-
-@router.delete("/alarm-rules/{rule_id}", status_code=204)
-def delete_alarm_rule(rule_id: ObjectId, access: RuleWriter) -> Response:
-    db = access.db
-    db.delete(get_visible(db, AlarmRule, rule_id, "alarm rule"))
-    db.commit()
-    rule_book.invalidate()
-    return Response(status_code=204)

@@ -42,7 +42,7 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.web.bodies import only_file, too_large
-from leitstand.web.crud import get_visible
+from leitstand.web.crud import Resource, get_visible, resource_routes
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition
 from leitstand.web.errors import Message, Problem, invalid, invalid_combination, not_found, problem_content
@@ -102,24 +102,20 @@ def apply_default_plans(device_id: ObjectId, access: Writer) -> list[PlanPublic]
     return [queries.plan_public(access.db, plan) for plan in created]
 
 
-@router.patch("/plans/{plan_id}", response_model=PlanPublic)
-def update_plan(plan_id: ObjectId, body: PlanUpdate, access: Writer) -> PlanPublic:
-    plan = get_visible(access.db, MaintenancePlan, plan_id, "maintenance plan")
+def _change_plan(db: Session, plan: MaintenancePlan, body: PlanUpdate) -> None:
     changes = body.model_dump(exclude_unset=True)
     if plan.kind == "interval" and changes.get("last_done_on", plan.last_done_on) is None:
         raise invalid("An interval plan needs the date its period starts at.")
-    service.update_plan(access.db, plan, changes)
-    _commit(access, plan.device_id)
-    return queries.plan_public(access.db, plan)
+    service.update_plan(db, plan, changes)
 
 
-@router.delete("/plans/{plan_id}", status_code=204)
-def delete_plan(plan_id: ObjectId, access: Writer) -> Response:
-    plan = get_visible(access.db, MaintenancePlan, plan_id, "maintenance plan")
-    device_id = plan.device_id
-    access.db.delete(plan)
-    _commit(access, device_id)
-    return Response(status_code=204)
+# Plans are listed per device (above); one plan is changed or deleted by its own id.
+PLANS = Resource(
+    model=MaintenancePlan, what="maintenance plan", key="plan_id", public=PlanPublic, patch=PlanUpdate,
+    reader=Reader, writer=Writer, present=queries.plan_public, change=_change_plan,
+    commit=lambda access, plan: _commit(access, plan.device_id),
+)
+resource_routes(router, PLANS, item="/plans/{plan_id}", names={"patch": "update_plan", "delete": "delete_plan"})
 
 
 # --- traffic light -------------------------------------------------------------------------
@@ -207,19 +203,22 @@ def create_entry(device_id: ObjectId, body: EntryCreate, access: Writer) -> Entr
     return queries.entries_public(access.db, [entry])[0]
 
 
-@router.get("/entries/{entry_id}", response_model=EntryPublic)
-def get_entry(entry_id: ObjectId, access: Reader) -> EntryPublic:
-    return queries.entries_public(access.db, [get_visible(access.db, InspectionEntry, entry_id, "inspection entry")])[0]
+def _entry_public(db: Session, entry: InspectionEntry) -> EntryPublic:
+    return queries.entries_public(db, [entry])[0]
 
 
-@router.patch("/entries/{entry_id}", response_model=EntryPublic)
-def update_entry(entry_id: ObjectId, body: EntryUpdate, access: Writer) -> EntryPublic:
-    entry = get_visible(access.db, InspectionEntry, entry_id, "inspection entry")
+def _change_entry(db: Session, entry: InspectionEntry, body: EntryUpdate) -> None:
     for field, value in body.model_dump(exclude_unset=True, mode="json").items():
         if value is not None:
             setattr(entry, field, date.fromisoformat(value) if field == "performed_on" else value)
-    access.db.commit()
-    return queries.entries_public(access.db, [entry])[0]
+
+
+# An entry's deletion stays hand-written below: its attachments' files go once the rows are gone.
+ENTRIES = Resource(
+    model=InspectionEntry, what="inspection entry", key="entry_id", public=EntryPublic, patch=EntryUpdate,
+    reader=Reader, writer=Writer, present=_entry_public, change=_change_entry,
+)
+resource_routes(router, ENTRIES, item="/entries/{entry_id}", names={"get": "get_entry", "patch": "update_entry"})
 
 
 @router.delete("/entries/{entry_id}", status_code=204)
@@ -324,13 +323,16 @@ def download_attachment(attachment_id: ObjectId, access: Reader) -> Response:
     })
 
 
-@router.delete("/attachments/{attachment_id}", status_code=204)
-def delete_attachment(attachment_id: ObjectId, access: Writer) -> Response:
-    attachment = get_visible(access.db, InspectionAttachment, attachment_id, "attachment")
-    access.db.delete(attachment)
+def _commit_removal(access: Access, attachment: InspectionAttachment) -> None:
     access.db.commit()
-    book.remove_files(access.settings, [attachment])
-    return Response(status_code=204)
+    book.remove_files(access.settings, [attachment])  # only once the row is gone for good
+
+
+ATTACHMENTS = Resource(
+    model=InspectionAttachment, what="attachment", key="attachment_id", public=AttachmentPublic,
+    reader=Reader, writer=Writer, commit=_commit_removal,
+)
+resource_routes(router, ATTACHMENTS, item="/attachments/{attachment_id}", names={"delete": "delete_attachment"})
 
 
 # --- the book as PDF, and the history --------------------------------------------------------

@@ -39,10 +39,10 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.web.crud import EqualsFilter, Resource, get_visible, presentable, read_page, resource_routes
 from leitstand.web.deps import Access, AccountArea, account, requires
 from leitstand.web.errors import conflict, invalid, not_found
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest
 
 router = APIRouter(tags=["notifications"])
 Admin = Annotated[Access, requires(Permission.notification_write)]
@@ -95,12 +95,19 @@ def _listify(values: dict) -> dict:  # type: ignore[type-arg]
             else value for key, value in values.items()}
 
 
-@router.get("/notifications/rules", response_model=Page[RulePublic])
-def list_rules(access: Admin, tenant_id: FilterId = None, limit: Limit = 50, offset: Offset = 0) -> Page[RulePublic]:
-    statement = select(RoutingRule).order_by(RoutingRule.name, RoutingRule.id)
-    if tenant_id is not None:
-        statement = statement.where(RoutingRule.tenant_id == tenant_id)
-    return page_of(access.db, statement, limit, offset, RulePublic.model_validate)
+def _change_rule(db: Session, rule: RoutingRule, changes: RuleUpdate) -> None:
+    for field, value in _listify(changes.model_dump(exclude_unset=True)).items():
+        setattr(rule, field, value)
+    _check_rule(db, rule)
+
+
+ROUTING_RULES = Resource(
+    model=RoutingRule, what="routing rule", key="rule_id", public=RulePublic, patch=RuleUpdate,
+    reader=Admin, writer=Admin, order_by=(RoutingRule.name, RoutingRule.id),
+    filters=(EqualsFilter("tenant_id", FilterId, RoutingRule.tenant_id),), change=_change_rule,
+)
+resource_routes(router, ROUTING_RULES, collection="/notifications/rules", item="/notifications/rules/{rule_id}",
+                names={"list": "list_rules", "get": "get_rule", "patch": "update_rule", "delete": "delete_rule"})
 
 
 @router.post("/notifications/rules", response_model=RulePublic, status_code=201)
@@ -114,28 +121,6 @@ def create_rule(body: RuleCreate, access: Admin) -> RoutingRule:
     return rule
 
 
-@router.get("/notifications/rules/{rule_id}", response_model=RulePublic)
-def get_rule(rule_id: ObjectId, access: Admin) -> RoutingRule:
-    return get_visible(access.db, RoutingRule, rule_id, "routing rule")
-
-
-@router.patch("/notifications/rules/{rule_id}", response_model=RulePublic)
-def update_rule(rule_id: ObjectId, body: RuleUpdate, access: Admin) -> RoutingRule:
-    rule = get_visible(access.db, RoutingRule, rule_id, "routing rule")
-    for field, value in _listify(body.model_dump(exclude_unset=True)).items():
-        setattr(rule, field, value)
-    _check_rule(access.db, rule)
-    access.db.commit()
-    return rule
-
-
-@router.delete("/notifications/rules/{rule_id}", status_code=204)
-def delete_rule(rule_id: ObjectId, access: Admin) -> Response:
-    access.db.delete(get_visible(access.db, RoutingRule, rule_id, "routing rule"))
-    access.db.commit()
-    return Response(status_code=204)
-
-
 # --- webhooks -------------------------------------------------------------------------------
 
 
@@ -143,13 +128,20 @@ def _with_secret(webhook: Webhook, secret: str) -> WebhookWithSecret:
     return WebhookWithSecret(**WebhookPublic.model_validate(webhook).model_dump(), secret=secret)
 
 
-@router.get("/notifications/webhooks", response_model=Page[WebhookPublic])
-def list_webhooks(access: Admin, tenant_id: FilterId = None, limit: Limit = 50,
-                  offset: Offset = 0) -> Page[WebhookPublic]:
-    statement = select(Webhook).order_by(Webhook.name, Webhook.id)
-    if tenant_id is not None:
-        statement = statement.where(Webhook.tenant_id == tenant_id)
-    return page_of(access.db, statement, limit, offset, WebhookPublic.model_validate)
+def _unused_webhook(db: Session, webhook: Webhook) -> None:
+    rules = db.scalars(select(RoutingRule).where(RoutingRule.tenant_id == webhook.tenant_id))
+    if any(webhook.id in rule.webhook_ids for rule in rules):
+        raise conflict("Routing rules still send to this webhook; remove it from them first.")
+
+
+# Its patch is hand-written below: rotating the secret answers with the new one, once.
+WEBHOOKS = Resource(
+    model=Webhook, what="webhook", key="webhook_id", public=WebhookPublic, reader=Admin, writer=Admin,
+    order_by=(Webhook.name, Webhook.id), filters=(EqualsFilter("tenant_id", FilterId, Webhook.tenant_id),),
+    before_delete=_unused_webhook,
+)
+resource_routes(router, WEBHOOKS, collection="/notifications/webhooks", item="/notifications/webhooks/{webhook_id}",
+                names={"list": "list_webhooks", "get": "get_webhook"})
 
 
 @router.post("/notifications/webhooks", response_model=WebhookWithSecret, status_code=201)
@@ -161,11 +153,6 @@ def create_webhook(body: WebhookCreate, request: Request, access: Admin) -> Webh
     access.db.add(webhook)
     access.db.commit()
     return _with_secret(webhook, secret)
-
-
-@router.get("/notifications/webhooks/{webhook_id}", response_model=WebhookPublic)
-def get_webhook(webhook_id: ObjectId, access: Admin) -> Webhook:
-    return get_visible(access.db, Webhook, webhook_id, "webhook")
 
 
 @router.patch("/notifications/webhooks/{webhook_id}", response_model=WebhookWithSecret | WebhookPublic)
@@ -183,15 +170,8 @@ def update_webhook(webhook_id: ObjectId, body: WebhookUpdate, request: Request,
     return _with_secret(webhook, secret) if secret else WebhookPublic.model_validate(webhook)
 
 
-@router.delete("/notifications/webhooks/{webhook_id}", status_code=204)
-def delete_webhook(webhook_id: ObjectId, access: Admin) -> Response:
-    webhook = get_visible(access.db, Webhook, webhook_id, "webhook")
-    rules = access.db.scalars(select(RoutingRule).where(RoutingRule.tenant_id == webhook.tenant_id))
-    if any(webhook.id in rule.webhook_ids for rule in rules):
-        raise conflict("Routing rules still send to this webhook; remove it from them first.")
-    access.db.delete(webhook)
-    access.db.commit()
-    return Response(status_code=204)
+# Its deletion after the patch, as the API document has always listed them.
+resource_routes(router, WEBHOOKS, item="/notifications/webhooks/{webhook_id}", names={"delete": "delete_webhook"})
 
 
 @router.post("/notifications/webhooks/{webhook_id}/test", response_model=DeliveryPublic)
@@ -219,7 +199,7 @@ def _deliveries(access: Access, *, dead_letters: bool, tenant_id: int | None, al
         statement = statement.where(Delivery.channel == channel.value)
     if outcome is not None:
         statement = statement.where(Delivery.outcome == outcome.value)
-    return page_of(access.db, statement, limit, offset, DeliveryPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), DeliveryPublic.model_validate)
 
 
 @router.get("/notifications/deliveries", response_model=Page[DeliveryPublic])
