@@ -29,8 +29,8 @@ from starlette.datastructures import FormData
 
 from leitstand import i18n
 from leitstand.access.roles import Permission
-from leitstand.alarms.api import add_alarm_rule, alarms_query
-from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule, AlarmState, TargetKind
+from leitstand.alarms.api import ALARM_RULES, add_alarm_rule, alarms_query
+from leitstand.alarms.models import Alarm, AlarmComment, AlarmState, TargetKind
 from leitstand.alarms.preview import firing_times
 from leitstand.alarms.rules import RULE_KEY_PATTERN, Threshold, default_rules, rule_book
 from leitstand.alarms.schemas import AlarmRuleCreate
@@ -144,7 +144,7 @@ def alarm_tile(request: Request, access: Reader) -> HTMLResponse:
 def _rules_page(request: Request, access: Access, builder: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     types = {type_key: spec_for(type_key) for type_key in type_keys()}
     defaults = {type_key: default_rules(type_key) for type_key in types}
-    rules = list(access.db.scalars(select(AlarmRule).order_by(AlarmRule.type_key, AlarmRule.key, AlarmRule.id)))
+    rules = list(access.db.scalars(ALARM_RULES.query()))  # as the API lists them
     saved = request.query_params.get("saved", "")
     language = page_language(request)
     choices = _builder_choices(access, language)

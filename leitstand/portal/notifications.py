@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from leitstand.access.roles import ROLES, Permission
 from leitstand.devicetypes.spec import Severity
+from leitstand.notifications.api import ROUTING_RULES, WEBHOOKS
 from leitstand.notifications.channels.delivery import Channel
-from leitstand.notifications.models import Delivery, PushSubscription, RoutingRule, SiteMute, Webhook
+from leitstand.notifications.models import Delivery, PushSubscription, SiteMute
 from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page, render
 from leitstand.sites.locations import location_paths, paths_of
@@ -53,8 +54,9 @@ def notifications(request: Request, access: Annotated[Access, page(Permission.ow
     if context["admin"]:
         with access.scoped_for(Permission.notification_write) as admin_db:
             context.update({
-                "rules": admin_db.scalars(select(RoutingRule).order_by(RoutingRule.name)).all(),
-                "webhooks": admin_db.scalars(select(Webhook).order_by(Webhook.name)).all(),
+                # In the API's list order.
+                "rules": admin_db.scalars(ROUTING_RULES.query()).all(),
+                "webhooks": admin_db.scalars(WEBHOOKS.query()).all(),
                 "tenants": admin_db.scalars(select(Tenant).order_by(Tenant.path).limit(200)).all(),
                 "dead_letters": admin_db.scalars(select(Delivery).where(Delivery.dead_lettered.is_(True))
                                                  .order_by(Delivery.id.desc()).limit(50)).all(),
