@@ -123,7 +123,7 @@ USER_SORT = Sortable({
 }, default="name", tiebreak=User.id)
 
 
-def users_page(db: Session, q: str | None, state: str | None, rows: PageRequest,
+def users_page(db: Session, q: str | None, state: str | None, paging: PageRequest,
                sort: Sort | None = None) -> Page[User]:
     statement = (sort or USER_SORT.default_sort()).apply(select(User))
     if q:
@@ -134,7 +134,7 @@ def users_page(db: Session, q: str | None, state: str | None, rows: PageRequest,
         statement = statement.where(User.is_active.is_(True), User.password_hash.is_(None))
     elif state == "deactivated":
         statement = statement.where(User.is_active.is_(False))
-    return read_page(db, statement, rows)
+    return read_page(db, statement, paging)
 
 
 def tenants(db: Session) -> list[Tenant]:
@@ -272,7 +272,7 @@ LICENSE_SORT = Sortable({
 }, default="end", tiebreak=License.id)
 
 
-def licenses_page(db: Session, status: str | None, q: str | None, rows: PageRequest,
+def licenses_page(db: Session, status: str | None, q: str | None, paging: PageRequest,
                   sort: Sort | None = None) -> Page[LicenseRow]:
     today = clock.now().date()
     statement = (sort or LICENSE_SORT.default_sort()).apply(select(License).join(Device, Device.id == License.device_id))
@@ -284,7 +284,7 @@ def licenses_page(db: Session, status: str | None, q: str | None, rows: PageRequ
         statement = statement.where(status_filter(LicenseStatus(status), today))
     if q:
         statement = statement.where(contains(Device.name, q) | contains(Device.serial_number, q))
-    found = read_page(db, statement, rows)
+    found = read_page(db, statement, paging)
     licenses: list[License] = found.items
     devices = {d.id: d for d in db.scalars(select(Device).where(Device.id.in_([lic.device_id for lic in licenses])))}
     history: dict[int, list[LicenseChange]] = {lic.id: [] for lic in licenses}
@@ -293,12 +293,12 @@ def licenses_page(db: Session, status: str | None, q: str | None, rows: PageRequ
             select(LicenseChange).where(LicenseChange.license_id.in_(list(history))).order_by(LicenseChange.id.desc())
         ):
             history[change.license_id].append(change)
-    license_rows = []
+    rows = []
     for lic in licenses:
         state = lic.status(today)
         soon = state == LicenseStatus.active and lic.ends_on <= today + timedelta(days=EXPIRING_DAYS)
-        license_rows.append(LicenseRow(lic, devices[lic.device_id], state, soon, history[lic.id]))
-    return found.model_copy(update={"items": license_rows})
+        rows.append(LicenseRow(lic, devices[lic.device_id], state, soon, history[lic.id]))
+    return found.model_copy(update={"items": rows})
 
 
 # --- audit log ---------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ class AuditQuery:
         return {key: str(value) for key, value in values.items() if value not in (None, "")}
 
 
-def audit_page(db: Session, query: AuditQuery, zone: ZoneInfo, rows: PageRequest) -> Page[AuditEntry]:
+def audit_page(db: Session, query: AuditQuery, zone: ZoneInfo, paging: PageRequest) -> Page[AuditEntry]:
     since, until = query.bounds(zone)
     # The API's own filter, so the page and the export agree on what matches.
     statement = AuditFilters(
@@ -350,7 +350,7 @@ def audit_page(db: Session, query: AuditQuery, zone: ZoneInfo, rows: PageRequest
             contains(AuditEntry.actor, query.q) | contains(AuditEntry.action, query.q)
             | contains(AuditEntry.target_type, query.q) | contains(AuditEntry.target_id, query.q)
         )
-    return read_page(db, statement, rows)
+    return read_page(db, statement, paging)
 
 
 def audit_actions(db: Session) -> list[str]:
