@@ -63,6 +63,7 @@ class ApiToken(IdMixin, CreatedAtMixin, PersonalModel, Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expiry_reminded_at: Mapped[datetime | None]  # the owner was mailed that it lapses soon
 
 
 class WebAuthnKey(IdMixin, CreatedAtMixin, PersonalModel, Base):

@@ -87,6 +87,20 @@ MESSAGES = {
             "and set up a second factor:\n{link}\n",
         ),
     },
+    "token_expiring": {
+        "de": (
+            "Ihr Leitstand-API-Token läuft bald ab",
+            "Hallo {name},\n\nIhr API-Token „{token}“ läuft am {when} ab. Danach weist Leitstand jede Anfrage mit ihm "
+            "ab, und die Anbindung, die es nutzt, steht still.\n\nLegen Sie rechtzeitig ein neues Token an, tragen Sie "
+            "es in der Anbindung ein und widerrufen Sie dann das alte:\n{link}\n",
+        ),
+        "en": (
+            "Your Leitstand API token expires soon",
+            "Hello {name},\n\nyour API token “{token}” expires on {when}. After that Leitstand refuses every request "
+            "made with it, and the integration that uses it stops.\n\nCreate a new token in time, enter it in the "
+            "integration and then revoke the old one:\n{link}\n",
+        ),
+    },
     "password_reset": {
         "de": (
             "Passwort zurücksetzen",

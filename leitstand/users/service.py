@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.auth.models import ApiToken
 from leitstand.auth.password_policy import check_new_password
 from leitstand.auth.secrets import hash_password, new_token, token_digest
 from leitstand.clock import clock
@@ -164,3 +165,31 @@ def notify_account_change(db: Session, settings: Settings, user: User, change: A
         change=Message(ACCOUNT_CHANGE_TEXT[change].id, name=name).in_language(user.language), when=when,
         address=client or "?", link=f"{settings.origin}/account",
     )
+
+
+def remind_of_expiring_tokens(db: Session, settings: Settings) -> int:
+    """Mail each owner once about an API token that lapses within `token_expiry_reminder_days`
+    (ASVS 2.3.3), so an integration does not stop one night without warning. A token made to
+    last no longer than the reminder window gets none: its owner chose that end moments ago.
+    Returns how many reminders were queued; the caller commits, and the mails go out then."""
+    window = timedelta(days=settings.token_expiry_reminder_days)
+    if not window:
+        return 0
+    now = clock.now()
+    lapsing = db.scalars(select(ApiToken).where(
+        ApiToken.revoked_at.is_(None), ApiToken.expiry_reminded_at.is_(None),
+        ApiToken.expires_at > now, ApiToken.expires_at <= now + window,
+    ).order_by(ApiToken.id)).all()
+    reminded = 0
+    for token in lapsing:
+        token.expiry_reminded_at = now
+        user = db.get(User, token.user_id)
+        if user is None or not user.is_active or token.expires_at - token.created_at <= window:
+            continue
+        tenant = db.get(Tenant, user.tenant_id)
+        zone = tenant.time_zone if tenant else settings.default_time_zone
+        send_after_commit(db, settings, user.email, "token_expiring", user.language, name=user.display_name,
+                          token=token.name, when=format_moment(token.expires_at, zone, user.language),
+                          link=f"{settings.origin}/account")
+        reminded += 1
+    return reminded
