@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.audit.recorder import Actor, record
 from leitstand.auth import second_factor, throttle
+from leitstand.auth.known_browsers import note_browser
 from leitstand.auth.models import LoginSession
 from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.secrets import SecretBox, new_token, token_digest, verify_password
@@ -31,7 +32,7 @@ from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
-                                     redeem_link, warn_of_login_attempts)
+                                     notify_new_browser, redeem_link, warn_of_login_attempts)
 from leitstand.web.deps import CSRF_HEADER, client_ip, get_session_factory, get_settings, session_cookie, session_cookie_name
 from leitstand.web.errors import Message, Problem, invalid_field, throttled, throttled_response
 from leitstand.web.types import Input, LoginEmail, Public, Secret
@@ -110,6 +111,11 @@ def _remember_language(response: Response, settings: Settings, user: User) -> No
                         samesite="lax", path="/")
 
 
+def _note_browser(db: Session, settings: Settings, user: User, request: Request, response: Response, client: str) -> None:
+    if note_browser(db, settings, user.id, request, response) and settings.new_browser_notice:
+        notify_new_browser(db, settings, user, client, request.headers.get("user-agent", ""))
+
+
 @router.post("/login", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
 def login(body: LoginRequest, request: Request, response: Response) -> LoginResult:
     settings = get_settings(request)
@@ -143,6 +149,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> LoginResu
         )
         if not methods:
             throttle.record_success(db, throttle.login_policy(settings), email, client)
+            _note_browser(db, settings, user, request, response, client)
         record(db, "auth.login" if not methods else "auth.password", actor=_actor(request, user, email))
         db.commit()
         _set_session_cookie(response, settings, token)
@@ -211,6 +218,7 @@ def _complete(pending: PendingLogin, request: Request, response: Response, metho
     csrf = renew_session(pending.login, response, settings)
     _remember_language(response, settings, user)
     throttle.record_success(db, policy, user.email, client)
+    _note_browser(db, settings, user, request, response, client)
     record(db, "auth.login", details={"method": method}, actor=_actor(request, user, user.email))
     db.commit()
     return LoginResult(

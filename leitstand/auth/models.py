@@ -47,6 +47,19 @@ class LoginSession(IdMixin, CreatedAtMixin, PersonalModel, Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
 
 
+class KnownBrowser(IdMixin, CreatedAtMixin, PersonalModel, Base):
+    """A browser the user completed a login in, known by the random token of its browser cookie
+    (only the hash is stored). A login from a browser not yet known is mailed to the owner."""
+
+    __tablename__ = "known_browsers"
+    __table_args__ = (UniqueConstraint("user_id", "token_hash"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiToken(IdMixin, CreatedAtMixin, PersonalModel, Base):
     """A bearer token for integrations. Scopes narrow the owner's permissions further."""
 

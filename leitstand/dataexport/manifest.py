@@ -180,6 +180,11 @@ NOT_CARRIED: tuple[NotCarried, ...] = (
         "sessions", "Login sessions", "Users sign in again.",
         portal="/login", api=("POST /api/v1/auth/login",), tables=frozenset({"login_sessions"})),
     NotCarried(
+        "known_browsers", "The browsers each user has logged in with, which tell a login from a new browser",
+        "Nothing to do: each user's first login after the import is taken as known, later ones from other browsers "
+        "are mailed to the user as new.",
+        portal="/login", api=("POST /api/v1/auth/login",), tables=frozenset({"known_browsers"})),
+    NotCarried(
         "api_tokens", "API tokens of integrations",
         "The owner creates a new token under Management → API tokens and enters it in the integration.",
         portal="/manage/tokens", api=("POST /api/v1/me/tokens",), tables=frozenset({"api_tokens"})),

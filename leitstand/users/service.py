@@ -125,6 +125,17 @@ def warn_of_login_attempts(db: Session, settings: Settings, user: User, failures
     )
 
 
+def notify_new_browser(db: Session, settings: Settings, user: User, client: str, browser: str) -> None:
+    """Tell the owner of a login completed in a browser the account was never used in (ASVS 2.2.3);
+    sent after db commits."""
+    tenant = db.get(Tenant, user.tenant_id)
+    when = format_moment(clock.now(), tenant.time_zone if tenant else settings.default_time_zone, user.language)
+    send_after_commit(
+        db, settings, user.email, "new_browser", user.language, name=user.display_name, when=when,
+        address=client or "?", browser=browser or "?", link=f"{settings.origin}/account",
+    )
+
+
 class AccountChange(StrEnum):
     """A change of how an account is signed in to or used by programs; each one is mailed to its owner."""
 
