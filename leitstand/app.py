@@ -33,18 +33,22 @@ from leitstand.commands.api import router as commands_router
 from leitstand.commands.router import CommandRouter
 from leitstand.devices.api import router as devices_router
 from leitstand.devices.claim_api import router as onboarding_router
+from leitstand.devices.models import DEVICES_BLOCK_TENANT_DELETE
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
 from leitstand.ingest.pipeline import Ingestor
 from leitstand.sites.api import router as sites_router
+from leitstand.sites.models import SITES_BLOCK_TENANT_DELETE
 from leitstand.state.api import router as state_router
 from leitstand.state.live import LiveHub
 from leitstand.telemetry.api import router as telemetry_router
 from leitstand.tenancy.api import router as tenants_router
+from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import system_session
 from leitstand.transports.registry import api_routers as transport_routers
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
+from leitstand.users.models import USERS_BLOCK_TENANT_DELETE
 from leitstand.web.apidocs import install_api_docs
 from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission, session_cookie_name
 from leitstand.portal.routes import PortalErrorPages, install_portal
@@ -79,6 +83,13 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     *transport_routers(),
 )
 
+# What keeps a tenant from being deleted, in the order a refused delete names it (after its own
+# child tenants, which the tenant routes check first). Tenancy cannot look at these floors above it.
+TENANT_DELETE_BLOCKERS: tuple[TenantDeleteBlocker, ...] = (
+    USERS_BLOCK_TENANT_DELETE,
+    SITES_BLOCK_TENANT_DELETE,
+    DEVICES_BLOCK_TENANT_DELETE,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -157,6 +168,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.ingestor = ingestor_for(app.state.session_factory, listeners=[app.state.live_hub.publish],
                                       defer_rollups=settings.telemetry_rollups == "deferred")
     app.state.notifier = None  # the process's notifier (leitstand.runtime), once started
+    app.state.tenant_delete_blockers = TENANT_DELETE_BLOCKERS  # asked by leitstand.tenancy.api
     # The process's transports attach themselves (leitstand.runtime); with none, commands expire unsent.
     app.state.commands = CommandRouter()
     install_error_handlers(app, PortalErrorPages())

@@ -299,7 +299,7 @@ def start_worker_process(settings: Settings, name: str, log_file: Path) -> subpr
            "PYTHONPATH": str(REPO)}
     env.pop("LEITSTAND_CONFIG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "leitstand.transports.mqtt.worker", "--name", name, "--batch-messages", "25",
+        [sys.executable, "-m", "leitstand.worker", "--name", name, "--batch-messages", "25",
          "--batch-ms", "5"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log_file.open("a"), text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until "ready …" or the process ends
