@@ -31,9 +31,9 @@ from leitstand.config import Settings
 from leitstand.db.engine import make_session_factory
 from leitstand.commands.api import router as commands_router
 from leitstand.commands.router import CommandRouter
-from leitstand.devices.api import router as devices_router
-from leitstand.devices.claim_api import router as onboarding_router
 from leitstand.devices.models import DEVICES_BLOCK_TENANT_DELETE
+from leitstand.fleet.api import router as devices_router
+from leitstand.fleet.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
 from leitstand.ingest.pipeline import Ingestor
