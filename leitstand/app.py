@@ -30,6 +30,7 @@ from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
 from leitstand.db.engine import make_session_factory
 from leitstand.commands.api import router as commands_router
+from leitstand.commands.ingest import record_answer
 from leitstand.commands.router import CommandRouter
 from leitstand.devices.models import DEVICES_BLOCK_TENANT_DELETE
 from leitstand.fleet.api import router as devices_router
@@ -37,11 +38,15 @@ from leitstand.fleet.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
 from leitstand.ingest.pipeline import Ingestor
+from leitstand.ingest.ports import IngestPorts
+from leitstand.licenses.ingest import LicenseGate
 from leitstand.sites.api import router as sites_router
 from leitstand.sites.models import SITES_BLOCK_TENANT_DELETE
 from leitstand.state.api import router as state_router
+from leitstand.state.ingest import count_rejections, write_live_state
 from leitstand.state.live import LiveHub
 from leitstand.telemetry.api import router as telemetry_router
+from leitstand.telemetry.ingest import PointWriter
 from leitstand.tenancy.api import router as tenants_router
 from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import system_session
@@ -135,11 +140,18 @@ class LeitstandApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), settings=lambda: self.state.settings)
 
 
-def ingestor_for(factory: sessionmaker[Session], **options: Any) -> Ingestor:
-    """An ingest pipeline with the subscribers of every process: the alarm rules evaluate each
-    committed batch, and what they raise goes out with the pipeline's live updates.
-    options: those of Ingestor (its live listeners, deferred rollups)."""
-    ingestor = Ingestor(factory, **options)
+def ingest_ports(*, defer_rollups: bool = False) -> IngestPorts:
+    """What the ingest pipeline stores through and asks, from the domains that own it.
+    defer_rollups: PostgreSQL queues the rollups of new points for the drainer (leitstand.telemetry.store)."""
+    return IngestPorts(points=PointWriter(defer_rollups), states=write_live_state, answer_command=record_answer,
+                       count_rejections=count_rejections, licenses=LicenseGate())
+
+
+def ingestor_for(factory: sessionmaker[Session], *, defer_rollups: bool = False, **options: Any) -> Ingestor:
+    """An ingest pipeline on the domains' ports with the subscribers of every process: the alarm
+    rules evaluate each committed batch, and what they raise goes out with the pipeline's live
+    updates. options: those of Ingestor (its live listeners)."""
+    ingestor = Ingestor(factory, ingest_ports(defer_rollups=defer_rollups), **options)
     ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
     return ingestor
 
