@@ -109,6 +109,8 @@ class RecoveryCode(IdMixin, CreatedAtMixin, PersonalModel, Base):
     `auth.recovery_code_used`)."""
 
     __tablename__ = "recovery_codes"
+    # Declared although the rows are not audited: it marks the digest as a secret (e.g. for exports).
+    __audit_secret__ = frozenset({"code_digest"})
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_digest: Mapped[str] = mapped_column(String(64))
