@@ -485,7 +485,6 @@ def create_recovery_codes(access: SignInChange, request: Request) -> RecoveryCod
         raise conflict("Set up a second factor first: recovery codes stand in for it when it is lost.")
     replaced = recovery_codes.unused_count(access.db, user.id)
     codes = recovery_codes.create_set(access.db, user.id, secret_box(request))
-    access.db.flush()
     record(access.db, "auth.recovery_codes_created", target_type=User.__tablename__, target_id=user.id,
            details={"codes": len(codes), "unused_replaced": replaced})
     notify_account_change(access.db, access.settings, user, AccountChange.recovery_codes_created, client_ip(request))
