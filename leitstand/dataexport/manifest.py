@@ -177,6 +177,10 @@ NOT_CARRIED: tuple[NotCarried, ...] = (
         "Each user adds them again under My account.",
         portal="/account", api=("POST /api/v1/me/yubikeys",), tables=frozenset({"yubikeys"})),
     NotCarried(
+        "recovery_codes", "Recovery codes of users, which stand in for a lost second factor",
+        "Each user makes a new set under My account once their second factor is set up again.",
+        portal="/account", api=("POST /api/v1/me/recovery-codes",), tables=frozenset({"recovery_codes"})),
+    NotCarried(
         "sessions", "Login sessions", "Users sign in again.",
         portal="/login", api=("POST /api/v1/auth/login",), tables=frozenset({"login_sessions"})),
     NotCarried(

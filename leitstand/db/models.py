@@ -8,7 +8,7 @@ import leitstand.support.models  # noqa: F401
 
 from leitstand.access.models import RoleGrant
 from leitstand.audit.models import AuditEntry
-from leitstand.auth.models import ApiToken, KnownBrowser, LoginSession, LoginThrottle, WebAuthnKey, YubiKey
+from leitstand.auth.models import ApiToken, KnownBrowser, LoginSession, LoginThrottle, RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.db.base import Base
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device, DeviceBinding, DeviceConnection, DeviceCredential, DeviceShare
@@ -23,6 +23,6 @@ from leitstand.users.models import EmailToken, User
 __all__ = [
     "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceBinding", "DeviceConnection", "DeviceCredential", "DeviceEvent", "DeviceShare",
     "DeviceState", "IngestRejection", "KnownBrowser", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
-    "LicenseChange", "LoginSession", "LoginThrottle", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
+    "LicenseChange", "LoginSession", "LoginThrottle", "RecoveryCode", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
     "Tenant", "User", "WebAuthnKey", "YubiKey",
 ]
