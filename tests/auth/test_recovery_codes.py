@@ -185,7 +185,8 @@ def test_making_and_using_codes_is_mailed(world, app, smtp):
 
     assert log_in_with(app, codes[0])[1].status_code == 200
 
-    [used] = smtp.to(READER)
+    used, new_browser = smtp.to(READER)  # the login was in a browser the account was not used in yet
+    assert "in einem Browser angemeldet, in dem es noch nie benutzt wurde" in text_of(new_browser)
     assert "Zur Anmeldung wurde ein Wiederherstellungscode verwendet. Noch unbenutzte Wiederherstellungscodes: 9." \
         in text_of(used)
 
@@ -229,5 +230,5 @@ def test_the_reset_removes_every_factor_and_code_ends_sessions_audits_and_mails(
     [entry] = system_db.scalars(select(AuditEntry).where(AuditEntry.action == "auth.second_factor_reset")).all()
     assert entry.actor == "cli:ops" and entry.tenant_id == user.tenant_id and entry.target_id == str(user.id)
     assert entry.changes["reason"] == "ticket 4711, identity checked by video call"
-    [mail] = smtp.to(READER)
+    mail, _new_browser = smtp.to(READER)  # the reset, then the login in a browser new to the account
     assert "Angegebener Grund: ticket 4711, identity checked by video call." in text_of(mail)
