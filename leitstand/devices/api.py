@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from leitstand.access.roles import Permission
 from leitstand.access.rules import path_within
 from leitstand.clock import clock
+from leitstand.db.stored_rows import presentable
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.devices.schemas import (
     DeviceCreate,
@@ -28,7 +29,7 @@ from leitstand.licenses.models import License, LicenseStatus
 from leitstand.licenses.service import status_filter
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, TenantKind
-from leitstand.web.crud import contains, get_visible, page_of, presentable
+from leitstand.web.crud import contains, get_visible, page_of
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.roles import Permission
 from leitstand.access.rules import within_tenant
+from leitstand.db.stored_rows import presentable
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.dispatch import current_notifier
 from leitstand.notifications.models import Delivery, DeliveryOutcome, PushSubscription, RoutingRule, SiteMute, Webhook
@@ -39,7 +40,7 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, AccountArea, account, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
