@@ -171,7 +171,6 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
 
 
 def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_devices: int) -> Fleet:
-    from leitstand.access.roles import Permission
     from leitstand.auth.models import ApiToken
     from leitstand.auth.secrets import new_token, token_digest
     from leitstand.bench import bench_tenants
@@ -179,6 +178,7 @@ def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_
     from leitstand.devices.bindings import add_missing_native_bindings
     from leitstand.devices.models import Device
     from leitstand.licenses.models import License
+    from leitstand.permissions import Permission
     from leitstand.sites.models import Site, SiteKind
     from leitstand.state.models import DeviceEvent, DeviceState
     from leitstand.tenancy.models import new_path_segment

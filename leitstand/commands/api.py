@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.commands.models import Command, CommandStatus
 from leitstand.commands.service import CommandRefused, dispatch, request_command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, spec_for
 from leitstand.json_numbers import JsonNumber
+from leitstand.permissions import Permission
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, Problem, not_found

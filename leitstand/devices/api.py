@@ -9,7 +9,6 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.db.stored_rows import presentable
@@ -22,6 +21,7 @@ from leitstand.devices.schemas import (
     ShareCreate,
     SharePublic,
 )
+from leitstand.permissions import Permission
 from leitstand.telemetry.store import delete_telemetry
 from leitstand.devices.service import move_to_tenant, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType

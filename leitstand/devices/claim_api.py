@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.claiming import (
     IMPORT_COLUMNS,
@@ -33,6 +32,7 @@ from leitstand.devices.models import Device, DeviceCredential
 from leitstand.devices.schemas import ClaimSecret, DevicePublic, SerialNumber
 from leitstand.licenses.models import License
 from leitstand.licenses.schemas import LicensePublic
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires

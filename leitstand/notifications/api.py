@@ -14,7 +14,6 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.access.rules import within_tenant
 from leitstand.db.stored_rows import presentable
 from leitstand.notifications.channels import Channel
@@ -36,6 +35,7 @@ from leitstand.notifications.schemas import (
     WebhookWithSecret,
 )
 from leitstand.notifications.service import Sender, ensure_vapid_keys, retry_delivery, send_test
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session

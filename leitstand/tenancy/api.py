@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import exists, select
 
-from leitstand.access.roles import Permission
+from leitstand.permissions import Permission
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment

@@ -25,7 +25,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.audit.recorder import record
 from leitstand.auth import second_factor
 from leitstand.auth import throttle
@@ -38,6 +37,7 @@ from leitstand.auth.secrets import new_token, token_digest, verify_password
 from leitstand.clock import clock
 from leitstand.db.stored_rows import presentable
 from leitstand.json_numbers import JsonNumber
+from leitstand.permissions import Permission
 from leitstand.users.models import User
 from leitstand.users.service import AccountChange, notify_account_change, set_password
 from leitstand.web.crud import get_visible
