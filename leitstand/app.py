@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp
 
 from leitstand import __version__
-from leitstand.access.api import router as roles_router
+from leitstand.granting.api import router as roles_router
 from leitstand.alarms.api import router as alarms_router
 from leitstand.alarms.evaluation import alarm_subscriber
 from leitstand.audit.api import router as audit_router

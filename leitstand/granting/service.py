@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from leitstand.access.roles import ROLES, Role, ScopeKind
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.access.roles import ROLES, Role, ScopeKind
 from leitstand.access.rules import within_tenant
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.i18n import Forbidden, Message, NotFound, Refusal
