@@ -28,7 +28,7 @@ from leitstand.support.api import router as support_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
-from leitstand.db.engine import make_session_factory
+from leitstand.db.models import make_session_factory
 from leitstand.commands.api import router as commands_router
 from leitstand.commands.router import CommandRouter
 from leitstand.devices.api import router as devices_router

@@ -116,7 +116,8 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
 
     from leitstand.bootstrap import initialise
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.runtime import app_without_transports
 
     if devices < 1 or sites < 1 or not 1 <= chart_devices <= devices or requests < 1 or days < 1:

@@ -21,8 +21,8 @@ from leitstand.bootstrap import create_user, ensure_essentials
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db import migrate
-from leitstand.db.engine import make_engine, make_session_factory
-from leitstand.db.models import Base
+from leitstand.db.engine import make_engine
+from leitstand.db.models import Base, make_session_factory
 from leitstand.devices.models import Device
 from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
