@@ -316,7 +316,7 @@ def start(settings: Settings, role: str, *, name: str | None = None, skip: froze
 
 def run_ingest_worker(settings: Settings, *, name: str, batch_messages: int, batch_ms: int,
                       stop: threading.Event | None = None) -> None:
-    """The standalone ingest worker (`python -m leitstand.transports.mqtt.worker`): role ingest
+    """The standalone ingest worker (`python -m leitstand.worker`): role ingest
     on a broker running elsewhere and a database migrated already. Runs until SIGTERM/SIGINT
     (or `stop`); prints "ready" once subscribed."""
     stop = stop or threading.Event()

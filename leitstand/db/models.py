@@ -12,7 +12,7 @@ import leitstand.support.models  # noqa: F401
 
 from leitstand.access.models import RoleGrant
 from leitstand.audit.models import AuditEntry
-from leitstand.auth.models import ApiToken, LoginSession, LoginThrottle, WebAuthnKey, YubiKey
+from leitstand.auth.models import ApiToken, KnownBrowser, LoginSession, LoginThrottle, RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.db.base import Base
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device, DeviceBinding, DeviceConnection, DeviceCredential, DeviceShare
@@ -26,8 +26,8 @@ from leitstand.users.models import EmailToken, User
 
 __all__ = [
     "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceBinding", "DeviceConnection", "DeviceCredential", "DeviceEvent", "DeviceShare",
-    "DeviceState", "IngestRejection", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
-    "LicenseChange", "LoginSession", "LoginThrottle", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
+    "DeviceState", "IngestRejection", "KnownBrowser", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
+    "LicenseChange", "LoginSession", "LoginThrottle", "RecoveryCode", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
     "Tenant", "User", "WebAuthnKey", "YubiKey", "make_session_factory",
 ]
 

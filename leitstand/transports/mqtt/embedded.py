@@ -205,13 +205,28 @@ class LeitstandBroker(Broker):
     - the subscriptions are a `SubscriptionTable`;
     - a publish the `DeviceGate` refuses, or amqtt does (a `$` topic, wildcards), closes
       the connection and is counted. amqtt itself stopped serving such a connection
-      without closing it: every later publish was acknowledged and lost."""
+      without closing it: every later publish was acknowledged and lost;
+    - the session monitor cleans up only sessions that are still disconnected. It lists
+      the disconnected ones and cleans them up one by one, across awaits, by client id:
+      a device that reconnected meanwhile (its client id is its serial) had its new, live
+      connection closed under it."""
 
     def __init__(self, config: dict[str, Any], gate: DeviceGate) -> None:
         super().__init__(config)
         self.gate = gate
         self._subscriptions = SubscriptionTable()
         self._counting = asyncio.Lock()  # one count at a time: two of one device would race for its row
+        self._shutting_down = False
+
+    async def shutdown(self) -> None:
+        self._shutting_down = True  # now every session goes, connected or not
+        await super().shutdown()
+
+    async def _cleanup_session(self, client_id: str) -> None:
+        session, _ = self._sessions.get(client_id, (None, None))
+        if session is not None and session.transitions.is_connected() and not self._shutting_down:
+            return
+        await super()._cleanup_session(client_id)
 
     async def _handle_client_session(self, reader: Any, writer: Any, client_session: MqttSession,
                                      handler: BrokerProtocolHandler, server: Any, listener_name: str) -> None:
