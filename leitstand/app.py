@@ -16,19 +16,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp
 
 from leitstand import __version__
-from leitstand.access.api import router as roles_router
-from leitstand.access.roles import Permission
+from leitstand.granting.api import router as roles_router
 from leitstand.alarms.api import router as alarms_router
 from leitstand.alarms.evaluation import alarm_subscriber
 from leitstand.audit.api import router as audit_router
 from leitstand.dataexport.api import router as exports_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
+from leitstand.permissions import Permission
 from leitstand.support.api import router as support_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
-from leitstand.db.engine import make_session_factory
+from leitstand.db.models import make_session_factory
 from leitstand.commands.api import router as commands_router
 from leitstand.commands.ingest import record_answer
 from leitstand.commands.router import CommandRouter

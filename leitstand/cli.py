@@ -54,7 +54,8 @@ def _settings(data_dir: Path | None = None, host: str | None = None, port: int |
 
 
 def _factory(settings: Settings):  # type: ignore[no-untyped-def]
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     return make_session_factory(make_engine(settings.effective_database_url))
 

@@ -12,7 +12,8 @@ from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ROLES
 from leitstand.cli import app as cli_app
 from leitstand.config import Settings
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.db.engine import make_engine
+from leitstand.db.models import make_session_factory
 from leitstand.demo.seed import DEMO_PASSWORD, seed_demo
 from leitstand.devices.models import Device, DeviceCredential, DeviceShare
 from leitstand.devicetypes.spec import shipped_types

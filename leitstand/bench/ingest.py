@@ -266,7 +266,8 @@ def _seed(url: str, data_dir: Path, devices: int) -> tuple[int, list[str]]:
     """Initialise the database; a tenant, `devices` licensed thermostats and the probe."""
     from leitstand.bootstrap import initialise, root_tenant
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.devices.models import Device
     from leitstand.licenses.models import License
     from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
@@ -375,7 +376,8 @@ def bench_ingest(
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.state.models import IngestRejection
 
     if broker not in ("embedded", "mosquitto"):

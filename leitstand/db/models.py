@@ -1,4 +1,8 @@
-"""Every domain's models, imported once so the metadata (and Alembic) sees all tables."""
+"""Every domain's models, imported once so the metadata (and Alembic) sees all tables, and the
+session factory that every process makes its sessions with."""
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 import leitstand.alarms.models  # noqa: F401 - registers the domain's tables
 import leitstand.dataexport.models  # noqa: F401
@@ -24,5 +28,16 @@ __all__ = [
     "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceBinding", "DeviceConnection", "DeviceCredential", "DeviceEvent", "DeviceShare",
     "DeviceState", "IngestRejection", "KnownBrowser", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
     "LicenseChange", "LoginSession", "LoginThrottle", "RecoveryCode", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
-    "Tenant", "User", "WebAuthnKey", "YubiKey",
+    "Tenant", "User", "WebAuthnKey", "YubiKey", "make_session_factory",
 ]
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for this engine, with every model of the platform loaded.
+
+    A flush sorts tables by their foreign keys, which fails if a referenced table's model
+    was never imported (a CLI command that imports only the models it names itself).
+    Every process makes its sessions here, beside the imports of every model, so none runs
+    with half the registry.
+    """
+    return sessionmaker(engine, expire_on_commit=False)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
+from leitstand.db.stored_rows import presentable
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.devices.queries import DeviceFilter, matching
 from leitstand.devices.schemas import (
@@ -27,7 +27,8 @@ from leitstand.licenses.service import with_license_status
 from leitstand.sites.models import Site
 from leitstand.telemetry.store import delete_telemetry
 from leitstand.tenancy.models import Tenant, TenantKind
-from leitstand.web.crud import get_visible, page_of, presentable
+from leitstand.permissions import Permission
+from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, SearchText

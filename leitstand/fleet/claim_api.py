@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from leitstand.access.roles import Permission
 from leitstand.devices.claiming import (
     IMPORT_COLUMNS,
     LABEL_SEPARATOR,
@@ -32,6 +31,7 @@ from leitstand.devices.schemas import ClaimSecret, DevicePublic, SerialNumber
 from leitstand.fleet.claiming import claim_device, decommission
 from leitstand.licenses.api import present as present_license
 from leitstand.licenses.schemas import LicensePublic
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires

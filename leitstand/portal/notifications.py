@@ -12,10 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from leitstand.access.roles import ROLES, Permission
+from leitstand.access.roles import ROLES
 from leitstand.devicetypes.spec import Severity
 from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import Delivery, PushSubscription, RoutingRule, SiteMute, Webhook
+from leitstand.permissions import Permission
 from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page, render
 from leitstand.sites.locations import location_paths, paths_of

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
+from leitstand.permissions import Permission
 from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, CHILD_TENANTS_BLOCK_DELETE, Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.schemas import TenantCreate, TenantPublic, TenantUpdate

@@ -27,7 +27,6 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.audit.recorder import record
 from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth import throttle
@@ -38,12 +37,15 @@ from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.principal import ACCOUNT_SCOPE, AccountScope
 from leitstand.auth.secrets import new_token, token_digest, verify_password
 from leitstand.clock import clock
+from leitstand.db.stored_rows import presentable
+from leitstand.json_numbers import JsonNumber
+from leitstand.permissions import Permission
 from leitstand.users.models import User
 from leitstand.users.service import AccountChange, notify_account_change, set_password
-from leitstand.web.crud import get_visible, presentable
+from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, AccountArea, account, client_ip, session_ends_at
 from leitstand.web.errors import Message, Problem, conflict, invalid, invalid_field
-from leitstand.web.types import (UNCHANGED, Input, JsonNumber, KeyName, Language, Name, NewPassword, ObjectId, Patch, Public,
+from leitstand.web.types import (UNCHANGED, Input, KeyName, Language, Name, NewPassword, ObjectId, Patch, Public,
                                  Secret)
 
 router = APIRouter(prefix="/me", tags=["me"])

@@ -6,14 +6,15 @@ and becomes a 404, without the route knowing about tenants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from leitstand.web.errors import log_invalid_row, not_found
+from leitstand.db.stored_rows import presentable
+from leitstand.web.errors import not_found
 from leitstand.web.types import Page
 
 M = TypeVar("M")
@@ -27,28 +28,13 @@ def get_visible(db: Session, model: type[M], key: Any, what: str) -> M:
     return row
 
 
-def presentable(rows: Iterable[Any], present: Callable[[Any], S]) -> list[S]:
-    """Each row in its public form by `present`, leaving out (and logging) a row it refuses.
-
-    A stored row can fail its response model when it was written around the API's checks (by
-    hand, an older version, a bug). One such row must not take down every list it appears in:
-    it is logged with its table and key, counted in `errors.invalid_rows`, and left out.
-    """
-    items = []
-    for row in rows:
-        try:
-            items.append(present(row))
-        except ValidationError as error:
-            log_invalid_row(row, error.title, error.errors())
-    return items
-
-
 def page_of(db: Session, statement: Select[Any], limit: int, offset: int, present: Callable[[Any], S]) -> Page[S]:
     """One page of a query's rows, each turned into its public form by `present`.
 
-    A row `present` refuses is left out (see `presentable`). `total` stays the number of rows
-    in the database, so that offsets keep counting rows: such a page holds fewer items than
-    `limit` although more follow, and the next page still starts at `offset + limit`.
+    A row `present` refuses is left out (see `leitstand.db.stored_rows.presentable`). `total`
+    stays the number of rows in the database, so that offsets keep counting rows: such a page
+    holds fewer items than `limit` although more follow, and the next page still starts at
+    `offset + limit`.
     """
     total = db.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
     rows = db.scalars(statement.limit(limit).offset(offset)).all()

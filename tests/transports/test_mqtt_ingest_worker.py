@@ -25,7 +25,8 @@ import pytest
 from sqlalchemy import func, select
 
 from leitstand.config import Settings
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.db.engine import make_engine
+from leitstand.db.models import make_session_factory
 from leitstand.ingest.message import CommandRequest, MessageKind
 from leitstand.ingest.pipeline import RejectReason
 from leitstand.state.models import IngestRejection

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from leitstand.access.models import TARGET_COLUMNS, RoleGrant
 from leitstand.access.roles import ROLES, ScopeKind
 from leitstand.access.schemas import GrantCreate, GrantPublic, RolePublic
-from leitstand.access.service import check_grantable, check_within_grantee, role_named
-from leitstand.access.roles import Permission
+from leitstand.granting.service import check_grantable, check_within_grantee, role_named
+from leitstand.permissions import Permission
 from leitstand.users.models import User
 from leitstand.web.crud import get_visible, page_of
 from leitstand.web.deps import Access, CurrentPrincipal, requires
