@@ -16,35 +16,44 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp
 
 from leitstand import __version__
-from leitstand.access.api import router as roles_router
-from leitstand.access.roles import Permission
+from leitstand.granting.api import router as roles_router
 from leitstand.alarms.api import router as alarms_router
 from leitstand.alarms.evaluation import alarm_subscriber
 from leitstand.audit.api import router as audit_router
 from leitstand.dataexport.api import router as exports_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
+from leitstand.permissions import Permission
 from leitstand.support.api import router as support_router
 from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
-from leitstand.db.engine import make_session_factory
+from leitstand.db.models import make_session_factory
 from leitstand.commands.api import router as commands_router
+from leitstand.commands.ingest import record_answer
 from leitstand.commands.router import CommandRouter
-from leitstand.devices.api import router as devices_router
-from leitstand.devices.claim_api import router as onboarding_router
+from leitstand.devices.models import DEVICES_BLOCK_TENANT_DELETE
+from leitstand.fleet.api import router as devices_router
+from leitstand.fleet.claim_api import router as onboarding_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
 from leitstand.ingest.pipeline import Ingestor
+from leitstand.ingest.ports import IngestPorts
+from leitstand.licenses.ingest import LicenseGate
 from leitstand.sites.api import router as sites_router
+from leitstand.sites.models import SITES_BLOCK_TENANT_DELETE
 from leitstand.state.api import router as state_router
+from leitstand.state.ingest import count_rejections, write_live_state
 from leitstand.state.live import LiveHub
 from leitstand.telemetry.api import router as telemetry_router
+from leitstand.telemetry.ingest import PointWriter
 from leitstand.tenancy.api import router as tenants_router
+from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import system_session
 from leitstand.transports.registry import api_routers as transport_routers
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
+from leitstand.users.models import USERS_BLOCK_TENANT_DELETE
 from leitstand.web.apidocs import install_api_docs
 from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission, session_cookie_name
 from leitstand.portal.routes import PortalErrorPages, install_portal
@@ -79,6 +88,13 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     *transport_routers(),
 )
 
+# What keeps a tenant from being deleted, in the order a refused delete names it (after its own
+# child tenants, which the tenant routes check first). Tenancy cannot look at these floors above it.
+TENANT_DELETE_BLOCKERS: tuple[TenantDeleteBlocker, ...] = (
+    USERS_BLOCK_TENANT_DELETE,
+    SITES_BLOCK_TENANT_DELETE,
+    DEVICES_BLOCK_TENANT_DELETE,
+)
 
 API_PREFIX = "/api/v1"
 
@@ -124,11 +140,18 @@ class LeitstandApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), settings=lambda: self.state.settings)
 
 
-def ingestor_for(factory: sessionmaker[Session], **options: Any) -> Ingestor:
-    """An ingest pipeline with the subscribers of every process: the alarm rules evaluate each
-    committed batch, and what they raise goes out with the pipeline's live updates.
-    options: those of Ingestor (its live listeners, deferred rollups)."""
-    ingestor = Ingestor(factory, **options)
+def ingest_ports(*, defer_rollups: bool = False) -> IngestPorts:
+    """What the ingest pipeline stores through and asks, from the domains that own it.
+    defer_rollups: PostgreSQL queues the rollups of new points for the drainer (leitstand.telemetry.store)."""
+    return IngestPorts(points=PointWriter(defer_rollups), states=write_live_state, answer_command=record_answer,
+                       count_rejections=count_rejections, licenses=LicenseGate())
+
+
+def ingestor_for(factory: sessionmaker[Session], *, defer_rollups: bool = False, **options: Any) -> Ingestor:
+    """An ingest pipeline on the domains' ports with the subscribers of every process: the alarm
+    rules evaluate each committed batch, and what they raise goes out with the pipeline's live
+    updates. options: those of Ingestor (its live listeners)."""
+    ingestor = Ingestor(factory, ingest_ports(defer_rollups=defer_rollups), **options)
     ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
     return ingestor
 
@@ -157,6 +180,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.ingestor = ingestor_for(app.state.session_factory, listeners=[app.state.live_hub.publish],
                                       defer_rollups=settings.telemetry_rollups == "deferred")
     app.state.notifier = None  # the process's notifier (leitstand.runtime), once started
+    app.state.tenant_delete_blockers = TENANT_DELETE_BLOCKERS  # asked by leitstand.tenancy.api
     # The process's transports attach themselves (leitstand.runtime); with none, commands expire unsent.
     app.state.commands = CommandRouter()
     install_error_handlers(app, PortalErrorPages())

@@ -54,7 +54,8 @@ def _settings(data_dir: Path | None = None, host: str | None = None, port: int |
 
 
 def _factory(settings: Settings):  # type: ignore[no-untyped-def]
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     return make_session_factory(make_engine(settings.effective_database_url))
 
@@ -286,6 +287,71 @@ def user_create(
             raise typer.BadParameter(str(error), param_hint="--role") from error
         db.commit()
         console.print(f"Created user {user.email} (id {user.id}) with role {role} on {tenant.name}.")
+
+
+def _operator(origin: str) -> str:
+    """How the audit log names whoever runs a command: the command and the system account."""
+    import getpass
+
+    try:
+        return f"{origin} ({getpass.getuser()})"
+    except (KeyError, OSError):  # no name for the process's uid, as in some containers
+        return origin
+
+
+@user_app.command("reset-second-factor")
+def user_reset_second_factor(
+    email: Annotated[str, typer.Argument(help="The user's login e-mail address.")],
+    reason: Annotated[str, typer.Option("--reason", help=(
+        "Why, and how the user's identity was proven (ticket, call-back, ID check); audited and mailed to the user."))],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before removing.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove a user's second factors and recovery codes, for a lost factor with no code left.
+
+    Prove who the user is first, as strongly as at enrolment (README, "Lost second factor").
+    Their sessions end; they log in with the password alone and set up a new factor.
+    """
+    from sqlalchemy import func, select
+
+    from leitstand.audit.recorder import Actor, current_actor
+    from leitstand.mail.outbox import sender
+    from leitstand.tenancy.scope import system_session
+    from leitstand.users.models import User
+    from leitstand.users.service import reset_second_factors
+
+    reason = " ".join(reason.split())
+    if not reason:
+        raise typer.BadParameter("say why, and how the user's identity was proven", param_hint="--reason")
+    settings = _settings(data_dir)
+    operator = Actor(user_id=None, tenant_id=None, label=_operator("leitstand user reset-second-factor"))
+    failures_before = sender.failures
+    with system_session(_factory(settings), reason="cli reset of a lost second factor") as db:
+        user = db.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        if user is None:
+            console.print(f"[red]No user {email}.[/]")
+            raise typer.Exit(1)
+        if not yes:
+            typer.confirm(f"Remove every second factor and recovery code of {user.email} and end their sessions?",
+                          abort=True)
+        # Row changes (the TOTP, each key) are audited under the operator too, not as "system".
+        token = current_actor.set(operator)
+        try:
+            removed = reset_second_factors(db, settings, user, reason, operator)
+            db.commit()
+        finally:
+            current_actor.reset(token)
+    # The mail goes out in the background (leitstand.mail.outbox); this process must not end before it.
+    mailed = sender.wait_until_sent(timeout=30) and sender.failures == failures_before
+    console.print(
+        f"Removed from {user.email}: authenticator app {removed['totp']}, security keys {removed['security_keys']}, "
+        f"YubiKeys {removed['yubikeys']}, recovery codes {removed['recovery_codes']}; "
+        f"{removed['sessions']} sessions ended."
+    )
+    if mailed:
+        console.print("The user was mailed.")
+    else:
+        console.print("[yellow]The mail to the user could not be sent (see the log); tell them yourself.[/]")
 
 
 @db_app.command("upgrade")

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     reauthentication_minutes: int = Field(10, ge=1, description=(
         "How long a login or re-authentication counts as fresh for changing the password or second factors."))
     pending_login_minutes: int = 10
+    new_browser_notice: bool = Field(True, description=(
+        "Mail the owner when a login is completed in a browser the account was never used in before."))
+    token_expiry_reminder_days: int = Field(7, ge=0, description=(
+        "Mail an API token's owner this many days before the token lapses (once per token); 0 sends no reminder."))
     # Throttling (leitstand.auth.throttle): back-off for whoever keeps guessing, never a lockout.
     login_slowdown_after: int = Field(3, ge=1, description=(
         "Failed logins of one account from one client address before that address waits (2 s, 4 s … 5 min)."))

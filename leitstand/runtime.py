@@ -291,7 +291,8 @@ def start(settings: Settings, role: str, *, name: str | None = None, skip: froze
     extra: components a command adds after the role's (the demo's simulated fleet); each
     appends its own stopper, so it stops before what it uses.
     """
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
@@ -315,7 +316,7 @@ def start(settings: Settings, role: str, *, name: str | None = None, skip: froze
 
 def run_ingest_worker(settings: Settings, *, name: str, batch_messages: int, batch_ms: int,
                       stop: threading.Event | None = None) -> None:
-    """The standalone ingest worker (`python -m leitstand.transports.mqtt.worker`): role ingest
+    """The standalone ingest worker (`python -m leitstand.worker`): role ingest
     on a broker running elsewhere and a database migrated already. Runs until SIGTERM/SIGINT
     (or `stop`); prints "ready" once subscribed."""
     stop = stop or threading.Event()

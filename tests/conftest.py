@@ -22,8 +22,8 @@ from leitstand.auth.secrets import use_cheap_hashing_for_tests
 from leitstand.bootstrap import ensure_essentials
 from leitstand.clock import clock
 from leitstand.config import Settings
-from leitstand.db.engine import make_engine, make_session_factory
-from leitstand.db.models import Base
+from leitstand.db.engine import make_engine
+from leitstand.db.models import Base, make_session_factory
 from leitstand.tenancy.scope import system_session
 
 use_cheap_hashing_for_tests()

@@ -12,7 +12,8 @@ from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ROLES
 from leitstand.cli import app as cli_app
 from leitstand.config import Settings
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.db.engine import make_engine
+from leitstand.db.models import make_session_factory
 from leitstand.demo.seed import DEMO_PASSWORD, seed_demo
 from leitstand.devices.models import Device, DeviceCredential, DeviceShare
 from leitstand.devicetypes.spec import shipped_types
@@ -46,7 +47,8 @@ def invoke(runner: CliRunner, *args: str, **env: str | None):  # type: ignore[no
 
 @pytest.mark.parametrize(
     "command",
-    [["init"], ["serve"], ["demo"], ["user", "create"], ["db", "upgrade"], ["license", "renew"]],
+    [["init"], ["serve"], ["demo"], ["user", "create"], ["user", "reset-second-factor"], ["db", "upgrade"],
+     ["license", "renew"]],
     ids=lambda command: " ".join(command),
 )
 def test_help(runner, command):
@@ -152,6 +154,52 @@ def test_user_create_refuses_duplicates_short_passwords_and_unknown_roles(runner
     assert duplicate.exit_code == 1
     assert short.exit_code == 2
     assert unknown_role.exit_code == 2
+
+
+def test_reset_second_factor_removes_the_factors_audits_and_mails(runner, tmp_path, smtp):
+    """ASVS 2.5.7: the operator's way out for a lost factor with no recovery code left."""
+    from leitstand.audit.models import AuditEntry
+    from leitstand.auth.models import LoginSession, YubiKey
+
+    data_dir = tmp_path / "reset"
+    invoke(runner, "init", "--data-dir", str(data_dir))
+    invoke(runner, "user", "create", "ops@example.com", "--password", "a long enough secret", "--data-dir", str(data_dir))
+    engine, factory = open_sqlite(data_dir)
+    try:
+        with system_session(factory, reason="test setup") as db:
+            user = db.scalar(select(User).where(User.email == "ops@example.com"))
+            assert user is not None
+            user.totp_secret_encrypted = b"sealed seed"
+            db.add(YubiKey(user_id=user.id, name="lost", public_id="cccccccccccb", secret_encrypted=b"sealed"))
+            db.commit()
+        mail = {"LEITSTAND_SMTP_PORT": str(smtp.port)}
+
+        unknown = invoke(runner, "user", "reset-second-factor", "nobody@example.com", "--reason", "x", "--yes",
+                         "--data-dir", str(data_dir), **mail)
+        blank = invoke(runner, "user", "reset-second-factor", "ops@example.com", "--reason", "  ", "--yes",
+                       "--data-dir", str(data_dir), **mail)
+        declined = invoke(runner, "user", "reset-second-factor", "ops@example.com", "--reason", "ticket 12",
+                          "--data-dir", str(data_dir), **mail)
+        reset = invoke(runner, "user", "reset-second-factor", "Ops@Example.com", "--reason", "ticket 12, ID checked",
+                       "--yes", "--data-dir", str(data_dir), **mail)
+
+        assert unknown.exit_code == 1 and blank.exit_code == 2 and declined.exit_code == 1
+        assert reset.exit_code == 0, reset.output
+        assert "YubiKeys 1" in reset.output and "The user was mailed." in reset.output
+        with system_session(factory, reason="test check") as db:
+            user = db.scalar(select(User).where(User.email == "ops@example.com"))
+            assert user is not None and not user.has_totp
+            assert db.scalar(select(func.count()).select_from(YubiKey)) == 0
+            assert db.scalar(select(func.count()).select_from(LoginSession)) == 0
+            [entry] = db.scalars(select(AuditEntry).where(AuditEntry.action == "auth.second_factor_reset")).all()
+            assert entry.changes["reason"] == "ticket 12, ID checked"
+            assert entry.actor.startswith("leitstand user reset-second-factor")
+            [key_removed] = db.scalars(select(AuditEntry).where(AuditEntry.action == "yubikeys.delete")).all()
+            assert key_removed.actor == entry.actor
+        [sent] = smtp.to("ops@example.com")
+        assert "ticket 12, ID checked" in sent.get_payload(decode=True).decode()
+    finally:
+        engine.dispose()
 
 
 def test_user_create_before_init_fails_cleanly(runner, tmp_path):

@@ -187,7 +187,8 @@ def test_the_cli_refuses_a_reordering_character_in_a_user_name(tmp_path: Path) -
 
 def test_the_cli_stores_a_user_name_cleaned(tmp_path: Path) -> None:
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     result = _cli_user_create(tmp_path, "\u200bOpe\u0301rations")
 

@@ -1,5 +1,5 @@
 // The account page: what data-api forms cannot do alone (language cookie, password repeat,
-// registering a security key, showing a new API token once, confirming it is you).
+// registering a security key, showing a new API token or recovery codes once, confirming it is you).
 import { createCredential, getAssertion, supported as webauthnSupported } from "./lib/webauthn.js";
 
 const { api, toast, problemKind, setReauthenticator } = window.leitstand;
@@ -147,5 +147,31 @@ if (tokenForm) {
     document.getElementById("new-token-value").textContent = event.detail.token;
     document.getElementById("new-token").hidden = false;
     tokenForm.closest("details").open = false;
+  });
+}
+
+// Recovery codes: the new set is in the answer only once; the page shows it until it is left.
+const recoveryButton = document.getElementById("recovery-codes-create");
+if (recoveryButton) {
+  const list = document.getElementById("new-recovery-codes-list");
+  recoveryButton.addEventListener("leitstand:done", (event) => {
+    const { codes, remaining } = event.detail;
+    list.replaceChildren(...codes.map((code) => Object.assign(document.createElement("li"), { textContent: code })));
+    document.getElementById("new-recovery-codes").hidden = false;
+    const left = document.getElementById("recovery-codes-left");
+    left.textContent = messages["recovery-codes-left"].replace("%(num)s", remaining);
+    left.classList.replace("muted", "ok");
+    // Another set made from here replaces this one: ask first, as the page does once a set exists.
+    recoveryButton.dataset.confirm = messages["recovery-codes-replace"];
+    recoveryButton.textContent = messages["recovery-codes-create-new"];
+  });
+  document.getElementById("copy-recovery-codes").addEventListener("click", async () => {
+    const codes = [...list.children].map((item) => item.textContent).join("\n");
+    try {
+      await navigator.clipboard.writeText(codes);
+      toast(messages["recovery-codes-copied"], "ok");
+    } catch {
+      window.getSelection().selectAllChildren(list); // no clipboard (an insecure origin): select them to copy by hand
+    }
   });
 }

@@ -57,6 +57,8 @@ passwordForm.addEventListener("submit", async (event) => {
 const secondStep = document.getElementById("second-step");
 const methodButtons = [...secondStep.querySelectorAll("[data-method]")];
 const methodPanels = [...secondStep.querySelectorAll("[data-method-panel]")];
+// A recovery code stands in for a lost factor: offered as a link below the factors, not as one of them.
+const recoveryChoice = document.getElementById("recovery-code-choice");
 
 function chooseMethod(method) {
   for (const button of methodButtons) button.setAttribute("aria-pressed", String(button.dataset.method === method));
@@ -69,13 +71,29 @@ function showSecondFactor(methods) {
   // Offer the methods the account has, the most convenient first.
   const order = ["webauthn", "totp", "yubico_otp"].filter((method) => methods.includes(method));
   for (const button of methodButtons) button.hidden = !order.includes(button.dataset.method);
-  secondStep.querySelector(".method-tabs").hidden = order.length < 2;
+  // With a recovery code on offer, even one factor keeps its tab: the way back from the code's form.
+  recoveryChoice.hidden = !methods.includes("recovery_code");
+  secondStep.querySelector(".method-tabs").hidden = order.length < 2 && recoveryChoice.hidden;
   passwordForm.hidden = true;
   secondStep.hidden = false;
   chooseMethod(order.includes("webauthn") && !webauthnSupported() ? order.find((m) => m !== "webauthn") || order[0] : order[0]);
 }
 
 for (const button of methodButtons) button.addEventListener("click", () => chooseMethod(button.dataset.method));
+document.getElementById("use-recovery-code").addEventListener("click", (event) => {
+  event.preventDefault();
+  chooseMethod("recovery_code");
+});
+
+const recoveryForm = document.getElementById("recovery-code-form");
+recoveryForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = recoveryForm.code.value.trim(); // the API forgives case, spaces and dashes
+  const result = await submitStep(recoveryForm, "recovery_code", () =>
+    api("POST", "/api/v1/auth/login/recovery-code", { code }, { quiet: true }),
+  );
+  if (result) finish(result);
+});
 
 const totpForm = document.getElementById("totp-form");
 totpForm.addEventListener("submit", async (event) => {

@@ -1,6 +1,6 @@
-"""Permissions and roles, declared as data.
+"""Roles, declared as data.
 
-A permission is `<resource>.<action>`. A role is a named set of permissions.
+A role is a named set of permissions (leitstand.permissions).
 A role is granted to a user on a scope: a tenant subtree, a site (with what lies
 below it) or a single device. What a user may do is the union of their grants.
 Each role is made for the people of certain kinds of tenant (a partner admin works
@@ -12,35 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import TenantKind
-
-
-class Permission(StrEnum):
-    tenant_read = "tenant.read"
-    tenant_write = "tenant.write"
-    user_read = "user.read"
-    user_write = "user.write"
-    grant_read = "grant.read"
-    grant_write = "grant.write"
-    site_read = "site.read"
-    site_write = "site.write"
-    devicetype_read = "devicetype.read"
-    device_read = "device.read"
-    device_write = "device.write"
-    device_command = "device.command"
-    license_read = "license.read"
-    license_write = "license.write"
-    audit_read = "audit.read"
-    own_tokens = "token.own"
-    alarm_read = "alarm.read"
-    alarm_write = "alarm.write"  # acknowledge, clear, comment, assign
-    alarm_rule_write = "alarm_rule.write"
-    notification_write = "notification.write"  # routing rules and webhooks of a tenant
-    maintenance_read = "maintenance.read"
-    maintenance_write = "maintenance.write"  # plans and inspection-book entries
-    ticket_read = "ticket.read"
-    ticket_write = "ticket.write"
-    support_access_write = "support_access.write"  # release codes for platform support
 
 
 class ScopeKind(StrEnum):

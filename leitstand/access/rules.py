@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import false, or_
 
-from leitstand.access.roles import ROLES, Permission, ScopeKind
+from leitstand.access.roles import ROLES, ScopeKind
+from leitstand.permissions import Permission
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.access.rules import path_within, within_tenant
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule, AlarmState, TargetKind
 from leitstand.alarms.rules import (
@@ -35,6 +34,7 @@ from leitstand.alarms.service import SEVERITY_RANK, acknowledge, add_comment, as
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, Severity, spec_for, type_keys
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from leitstand.access.rules import below_site, within_tenant
 from leitstand.clock import clock
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, Severity, UnknownDeviceType, spec_for
-from leitstand.web.types import Integer, Number
+from leitstand.json_numbers import Integer, Number
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 RULE_KEY_PATTERN = r"^[a-z][a-z0-9_.\-]{0,63}$"

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, select
 
-from leitstand.access.roles import Permission
 from leitstand.audit.models import AuditEntry
+from leitstand.permissions import Permission
 from leitstand.web.crud import read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition

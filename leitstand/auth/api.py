@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.audit.recorder import Actor, record
-from leitstand.auth import second_factor, throttle
+from leitstand.auth import recovery_codes, second_factor, throttle
+from leitstand.auth.known_browsers import note_browser
 from leitstand.auth.models import LoginSession
 from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.secrets import SecretBox, new_token, token_digest, verify_password
@@ -31,7 +32,7 @@ from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
-                                     redeem_link, warn_of_login_attempts)
+                                     notify_new_browser, redeem_link, warn_of_login_attempts)
 from leitstand.web.deps import CSRF_HEADER, client_ip, get_session_factory, get_settings, session_cookie, session_cookie_name
 from leitstand.web.errors import Message, Problem, invalid_field, throttled, throttled_response
 from leitstand.web.types import Input, LoginEmail, Public, Secret
@@ -58,6 +59,15 @@ TOTP_CODE = r"^[ \t]*[0-9]{6}[ \t]*$"
 
 class CodeRequest(Input):
     code: Annotated[str, Field(pattern=TOTP_CODE)]
+
+
+# Ten letters and digits, with any spaces, tabs and dashes around them (typed as shown: ABCDE-FGHJK).
+RECOVERY_CODE = r"^[ \t-]*(?:[0-9A-Za-z][ \t-]*){10}$"
+
+
+class RecoveryCodeRequest(Input):
+    code: Annotated[str, Field(max_length=40, pattern=RECOVERY_CODE,
+                               description="One of your recovery codes, in any case, with or without the dash.")]
 
 
 class YubicoRequest(Input):
@@ -110,6 +120,11 @@ def _remember_language(response: Response, settings: Settings, user: User) -> No
                         samesite="lax", path="/")
 
 
+def _note_browser(db: Session, settings: Settings, user: User, request: Request, response: Response, client: str) -> None:
+    if note_browser(db, settings, user.id, request, response) and settings.new_browser_notice:
+        notify_new_browser(db, settings, user, client, request.headers.get("user-agent", ""))
+
+
 @router.post("/login", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
 def login(body: LoginRequest, request: Request, response: Response) -> LoginResult:
     settings = get_settings(request)
@@ -128,7 +143,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> LoginResu
             record(db, "auth.login", outcome="failure", details={"reason": "bad credentials"}, actor=_actor(request, user, email))
             db.commit()
             raise Problem(401, "bad-credentials", "Login failed", "E-mail or password is wrong.")
-        methods = second_factor.methods_of(db, user)
+        methods = recovery_codes.login_methods(db, user.id, second_factor.methods_of(db, user))
         tenant = db.get(Tenant, user.tenant_id)
         token, csrf = new_token(), new_token()
         now = clock.now()
@@ -143,6 +158,7 @@ def login(body: LoginRequest, request: Request, response: Response) -> LoginResu
         )
         if not methods:
             throttle.record_success(db, throttle.login_policy(settings), email, client)
+            _note_browser(db, settings, user, request, response, client)
         record(db, "auth.login" if not methods else "auth.password", actor=_actor(request, user, email))
         db.commit()
         _set_session_cookie(response, settings, token)
@@ -211,6 +227,7 @@ def _complete(pending: PendingLogin, request: Request, response: Response, metho
     csrf = renew_session(pending.login, response, settings)
     _remember_language(response, settings, user)
     throttle.record_success(db, policy, user.email, client)
+    _note_browser(db, settings, user, request, response, client)
     record(db, "auth.login", details={"method": method}, actor=_actor(request, user, user.email))
     db.commit()
     return LoginResult(
@@ -229,6 +246,23 @@ def login_yubico(body: YubicoRequest, pending: Pending, request: Request, respon
     box = secret_box(request)
     return _complete(pending, request, response, "yubico_otp",
                      lambda: second_factor.verify_yubikey(pending.db, pending.user, box, body.otp))
+
+
+@router.post("/login/recovery-code", response_model=LoginResult, responses={429: LOGIN_THROTTLED})
+def login_recovery_code(body: RecoveryCodeRequest, pending: Pending, request: Request, response: Response) -> LoginResult:
+    """Complete the login with a recovery code in place of a lost second factor; offered (in the
+    password step's `methods`) while you have a second factor and unused codes. Each code works
+    once, and you are mailed how many are left."""
+    box, settings, client = secret_box(request), get_settings(request), client_ip(request)
+
+    def spend_code() -> None:
+        factors = second_factor.methods_of(pending.db, pending.user)
+        left = recovery_codes.spend(pending.db, pending.user.id, box, body.code, factors)
+        record(pending.db, "auth.recovery_code_used", details={"left": left},
+               actor=_actor(request, pending.user, pending.user.email))
+        notify_account_change(pending.db, settings, pending.user, AccountChange.recovery_code_used, client, left=left)
+
+    return _complete(pending, request, response, recovery_codes.METHOD, spend_code)
 
 
 @router.post("/login/webauthn/options", response_model=WebAuthnOptions)

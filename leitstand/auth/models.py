@@ -1,4 +1,4 @@
-"""Records behind authentication: browser sessions, API tokens, second factors, login throttling."""
+"""Records behind authentication: browser sessions, API tokens, second factors, recovery codes, login throttling."""
 
 from __future__ import annotations
 
@@ -47,6 +47,19 @@ class LoginSession(IdMixin, CreatedAtMixin, PersonalModel, Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
 
 
+class KnownBrowser(IdMixin, CreatedAtMixin, PersonalModel, Base):
+    """A browser the user completed a login in, known by the random token of its browser cookie
+    (only the hash is stored). A login from a browser not yet known is mailed to the owner."""
+
+    __tablename__ = "known_browsers"
+    __table_args__ = (UniqueConstraint("user_id", "token_hash"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiToken(IdMixin, CreatedAtMixin, PersonalModel, Base):
     """A bearer token for integrations. Scopes narrow the owner's permissions further."""
 
@@ -63,6 +76,7 @@ class ApiToken(IdMixin, CreatedAtMixin, PersonalModel, Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expiry_reminded_at: Mapped[datetime | None]  # the owner was mailed that it lapses soon
 
 
 class WebAuthnKey(IdMixin, CreatedAtMixin, PersonalModel, Base):
@@ -98,6 +112,23 @@ class YubiKey(IdMixin, CreatedAtMixin, PersonalModel, Base):
     secret_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     last_counter: Mapped[int] = mapped_column(Integer, default=-1)
     last_used_at: Mapped[datetime | None]
+
+
+class RecoveryCode(IdMixin, CreatedAtMixin, PersonalModel, Base):
+    """One code of a user's set of recovery codes (leitstand.auth.recovery_codes): a look-up
+    secret that stands in for a lost second factor at one login. Only its keyed digest is stored
+    (leitstand.auth.secrets.SecretBox.keyed_digest); `used_at` marks it spent. A new set replaces
+    every row of the old one, so the rows' `created_at` is when the set was made. Not audited row
+    by row: making a set and using a code are recorded as events (`auth.recovery_codes_created`,
+    `auth.recovery_code_used`)."""
+
+    __tablename__ = "recovery_codes"
+    # Declared although the rows are not audited: it marks the digest as a secret (e.g. for exports).
+    __audit_secret__ = frozenset({"code_digest"})
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_digest: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]
 
 
 class LoginThrottle(IdMixin, Base):

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 
 import pyotp
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
 from leitstand.auth import webauthn_ceremony, yubico_otp
-from leitstand.auth.models import WebAuthnKey, YubiKey
+from leitstand.auth.models import RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.auth.secrets import SecretBox
 from leitstand.i18n import Refusal
 from leitstand.clock import clock
@@ -47,6 +47,23 @@ def methods_of(db: Session, user: User) -> list[str]:
     if db.scalar(select(exists().where(YubiKey.user_id == user.id))):
         methods.append("yubico_otp")
     return methods
+
+
+def remove_every_factor(db: Session, user: User) -> dict[str, int]:
+    """Take every second factor and the recovery codes off the account, for a user who lost the
+    factor and has no code left; returns how many of each went. Only the operator does this, after
+    proving who the user is (leitstand.users.service.reset_second_factors)."""
+    removed = {"totp": int(user.has_totp)}
+    user.totp_secret_encrypted, user.totp_last_step = None, 0
+    # Row by row for the keys, so that the audit log records each one's removal.
+    for label, model in (("security_keys", WebAuthnKey), ("yubikeys", YubiKey)):
+        keys = list(db.scalars(select(model).where(model.user_id == user.id)))
+        for key in keys:
+            db.delete(key)
+        removed[label] = len(keys)
+    codes = db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    removed["recovery_codes"] = codes.rowcount  # type: ignore[attr-defined]
+    return removed
 
 
 # --- TOTP -------------------------------------------------------------------

@@ -5,12 +5,17 @@
   256-bit random values, and fast to look up by hash.
 - Second-factor secrets that must be read back (TOTP seeds, YubiKey AES keys):
   encrypted with a key derived from the installation's secret key.
+- Recovery codes (about 50 bits, too few for a plain fast hash): HMAC-SHA256 under another key
+  derived from the installation's secret key, over the owner's id and the code. A copy of the
+  database alone cannot be searched offline, and the digest can still be looked up; whoever also
+  holds the secret key can read the TOTP seeds anyway.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 
 from argon2 import PasswordHasher, Parameters, profiles
@@ -63,11 +68,16 @@ def token_digest(token: str) -> str:
 
 
 class SecretBox:
-    """Symmetric encryption for stored second-factor secrets."""
+    """Symmetric encryption for stored second-factor secrets, and keyed digests of look-up secrets."""
 
     def __init__(self, installation_secret: str) -> None:
         key = hashlib.sha256(b"leitstand-secret-box:" + installation_secret.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._digest_key = hashlib.sha256(b"leitstand-keyed-digest:" + installation_secret.encode()).digest()
+
+    def keyed_digest(self, owner: str, secret: str) -> str:
+        """A digest of `secret` that only this installation can compute, different for each owner."""
+        return hmac.new(self._digest_key, f"{owner}:{secret}".encode(), hashlib.sha256).hexdigest()
 
     def seal(self, plaintext: bytes) -> bytes:
         return self._fernet.encrypt(plaintext)

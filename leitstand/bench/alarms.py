@@ -136,7 +136,8 @@ def bench_alarms(database_server: str, *, rate: int = 100, seconds: float = 10.0
     from leitstand.auth.secrets import SecretBox
     from leitstand.bootstrap import initialise
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.devicetypes.spec import spec_for
     from leitstand.ingest.message import DeviceMessage, MessageKind
     from leitstand.notifications.dispatch import start_notifier, stop_notifier

@@ -57,12 +57,12 @@ class CommandBenchReport:
 
 def _prepare(factory: Any) -> tuple[int, str, str]:
     """A platform admin with an API token and a licensed barrier with MQTT credentials."""
-    from leitstand.access.roles import Permission
     from leitstand.auth.models import ApiToken
     from leitstand.auth.secrets import new_token, token_digest
     from leitstand.bootstrap import create_user, root_tenant
     from leitstand.devices.models import Device, DeviceCredential
     from leitstand.licenses.models import License
+    from leitstand.permissions import Permission
     from leitstand.tenancy.scope import system_session
 
     with system_session(factory, reason="bench command prepares") as db:

@@ -100,7 +100,8 @@ def bench_export(database_server: str, *, devices: int = 1000, days: int = 30,
 def _initialise(url: str, data_dir: Path) -> Any:
     from leitstand.bootstrap import initialise
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -199,7 +200,8 @@ def _peak_rss_mb() -> float:
 def _export_child(url: str, data_dir: str, tenant_id: int, zip_path: str) -> Measured:
     from leitstand.config import Settings
     from leitstand.dataexport.export import export_tenant
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.tenancy.scope import system_session
 
     engine = make_engine(url)
@@ -215,7 +217,8 @@ def _export_child(url: str, data_dir: str, tenant_id: int, zip_path: str) -> Mea
 def _import_child(url: str, data_dir: str, _unused: int, zip_path: str) -> Measured:
     from leitstand.config import Settings
     from leitstand.dataexport.importer import import_export
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     engine = make_engine(url)
     settings = Settings(database_url=url, data_dir=Path(data_dir), secret_key="bench")

@@ -8,7 +8,7 @@ What runs, all on this machine:
                plus one probe thermostat;
     broker     the embedded broker (amqtt, in this process's thread) or a Mosquitto
                subprocess on a free port (password file with the service user);
-    platform   W ingest worker processes, `python -m leitstand.transports.mqtt.worker`,
+    platform   W ingest worker processes, `python -m leitstand.worker`,
                exactly as deployed (a shared subscription when W > 1 on Mosquitto);
     load       P publisher processes (MQTT 3.1.1, QoS 1, prepared packets written straight
                to the socket), each paced by a token bucket to rate/P messages/s, `--values` keys per message, devices round
@@ -266,7 +266,8 @@ def _seed(url: str, data_dir: Path, devices: int) -> tuple[int, list[str]]:
     """Initialise the database; a tenant, `devices` licensed thermostats and the probe."""
     from leitstand.bootstrap import initialise, root_tenant
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.devices.models import Device
     from leitstand.licenses.models import License
     from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
@@ -312,7 +313,7 @@ def _start_workers(count: int, env: dict[str, str], folder: Path, timeout: float
         log_file = folder / f"worker-{i}.log"
         with log_file.open("w") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "leitstand.transports.mqtt.worker", "--name", f"bench-{i}"],
+                [sys.executable, "-m", "leitstand.worker", "--name", f"bench-{i}"],
                 env=env, stdout=subprocess.PIPE, stderr=log, text=True)
         workers.append(Worker(f"bench-{i}", process, log_file))
     for worker in workers:
@@ -375,7 +376,8 @@ def bench_ingest(
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.state.models import IngestRejection
 
     if broker not in ("embedded", "mosquitto"):

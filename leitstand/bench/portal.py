@@ -116,7 +116,8 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
 
     from leitstand.bootstrap import initialise
     from leitstand.config import Settings
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
     from leitstand.runtime import app_without_transports
 
     if devices < 1 or sites < 1 or not 1 <= chart_devices <= devices or requests < 1 or days < 1:
@@ -171,7 +172,6 @@ def bench_portal(database_server: str, *, devices: int = 10_000, sites: int = 10
 
 
 def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_devices: int) -> Fleet:
-    from leitstand.access.roles import Permission
     from leitstand.auth.models import ApiToken
     from leitstand.auth.secrets import new_token, token_digest
     from leitstand.bench import bench_tenants
@@ -179,6 +179,7 @@ def _seed_fleet(factory: sessionmaker[Session], devices: int, sites: int, chart_
     from leitstand.devices.bindings import add_missing_native_bindings
     from leitstand.devices.models import Device
     from leitstand.licenses.models import License
+    from leitstand.permissions import Permission
     from leitstand.sites.models import Site, SiteKind
     from leitstand.state.models import DeviceEvent, DeviceState
     from leitstand.tenancy.models import new_path_segment

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.bench import bench_tenants, throwaway_database
 from leitstand.bootstrap import initialise
 from leitstand.config import Settings
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.db.engine import make_engine
+from leitstand.db.models import make_session_factory
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site, SiteKind
 from leitstand.telemetry import queries

@@ -9,16 +9,17 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.commands.models import Command, CommandStatus
 from leitstand.commands.service import CommandRefused, dispatch, request_command
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, spec_for
+from leitstand.json_numbers import JsonNumber
+from leitstand.permissions import Permission
 from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, Problem, not_found
-from leitstand.web.types import Input, JsonNumber, Limit, ObjectId, Offset, Page, PageRequest, Public
+from leitstand.web.types import Input, Limit, ObjectId, Offset, Page, PageRequest, Public
 
 router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
 Reader = Annotated[Access, requires(Permission.device_read)]

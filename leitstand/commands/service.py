@@ -4,7 +4,8 @@ idempotency, hand-over to the transport and timeouts.
 The statuses and which may follow which are the status machine's
 (leitstand.commands.states). Here a command becomes requested, then queued or sent when
 the transport takes it, and expired when it has no final answer by `expires_at`. The
-device's answers are applied by ingest (leitstand.ingest.apply), through the same machine.
+device's answers come in through ingest and are applied by leitstand.commands.ingest, through
+the same machine.
 """
 
 from __future__ import annotations

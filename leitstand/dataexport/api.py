@@ -13,7 +13,6 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.audit.recorder import current_actor, record
 from leitstand.clock import clock
 from leitstand.dataexport import jobs
@@ -21,6 +20,7 @@ from leitstand.dataexport.export import default_file_name
 from leitstand.dataexport.manifest import not_carried_json
 from leitstand.dataexport.models import ExportJob, ExportState
 from leitstand.dataexport.schemas import ExportCreate, ExportDetail, ExportPublic
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, requires

@@ -177,8 +177,17 @@ NOT_CARRIED: tuple[NotCarried, ...] = (
         "Each user adds them again under My account.",
         portal="/account", api=("POST /api/v1/me/yubikeys",), tables=frozenset({"yubikeys"})),
     NotCarried(
+        "recovery_codes", "Recovery codes of users, which stand in for a lost second factor",
+        "Each user makes a new set under My account once their second factor is set up again.",
+        portal="/account", api=("POST /api/v1/me/recovery-codes",), tables=frozenset({"recovery_codes"})),
+    NotCarried(
         "sessions", "Login sessions", "Users sign in again.",
         portal="/login", api=("POST /api/v1/auth/login",), tables=frozenset({"login_sessions"})),
+    NotCarried(
+        "known_browsers", "The browsers each user has logged in with, which tell a login from a new browser",
+        "Nothing to do: each user's first login after the import is taken as known, later ones from other browsers "
+        "are mailed to the user as new.",
+        portal="/login", api=("POST /api/v1/auth/login",), tables=frozenset({"known_browsers"})),
     NotCarried(
         "api_tokens", "API tokens of integrations",
         "The owner creates a new token under Management → API tokens and enters it in the integration.",

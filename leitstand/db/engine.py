@@ -1,4 +1,7 @@
-"""Engine and session factory for SQLite (embedded default) and PostgreSQL (production)."""
+"""The engine for SQLite (embedded default) and PostgreSQL (production).
+
+Its sessions come from leitstand.db.models.make_session_factory, which stands beside the registry
+of every table: the engine needs no model, the sessions need them all."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -30,15 +32,3 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
-
-
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for this engine, with every model of the platform loaded.
-
-    A flush sorts tables by their foreign keys, which fails if a referenced table's model
-    was never imported (a CLI command that imports only the models it names itself).
-    Every process makes its sessions here, so none runs with half the registry.
-    """
-    import leitstand.db.models  # noqa: F401 - registers every domain's tables
-
-    return sessionmaker(engine, expire_on_commit=False)

@@ -1,4 +1,8 @@
-"""Every domain's models, imported once so the metadata (and Alembic) sees all tables."""
+"""Every domain's models, imported once so the metadata (and Alembic) sees all tables, and the
+session factory that every process makes its sessions with."""
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 import leitstand.alarms.models  # noqa: F401 - registers the domain's tables
 import leitstand.dataexport.models  # noqa: F401
@@ -8,7 +12,7 @@ import leitstand.support.models  # noqa: F401
 
 from leitstand.access.models import RoleGrant
 from leitstand.audit.models import AuditEntry
-from leitstand.auth.models import ApiToken, LoginSession, LoginThrottle, WebAuthnKey, YubiKey
+from leitstand.auth.models import ApiToken, KnownBrowser, LoginSession, LoginThrottle, RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.db.base import Base
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device, DeviceBinding, DeviceConnection, DeviceCredential, DeviceShare
@@ -22,7 +26,18 @@ from leitstand.users.models import EmailToken, User
 
 __all__ = [
     "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceBinding", "DeviceConnection", "DeviceCredential", "DeviceEvent", "DeviceShare",
-    "DeviceState", "IngestRejection", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
-    "LicenseChange", "LoginSession", "LoginThrottle", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
-    "Tenant", "User", "WebAuthnKey", "YubiKey",
+    "DeviceState", "IngestRejection", "KnownBrowser", "TelemetryPoint", "TelemetryRollup", "DeviceType", "EmailToken", "License",
+    "LicenseChange", "LoginSession", "LoginThrottle", "RecoveryCode", "RoleGrant", "Site", "SiteGroup", "SiteGroupMember",
+    "Tenant", "User", "WebAuthnKey", "YubiKey", "make_session_factory",
 ]
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for this engine, with every model of the platform loaded.
+
+    A flush sorts tables by their foreign keys, which fails if a referenced table's model
+    was never imported (a CLI command that imports only the models it names itself).
+    Every process makes its sessions here, beside the imports of every model, so none runs
+    with half the registry.
+    """
+    return sessionmaker(engine, expire_on_commit=False)

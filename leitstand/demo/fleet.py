@@ -24,7 +24,8 @@ DEMO_REPORT_SECONDS = 10.0
 def start_simulated_fleet(process: Process) -> None:
     """Log the demo's licensed barriers, bollards and thermostats in to this process's broker
     (with fresh credentials, as `leitstand simulate` does) and let them report until the process stops."""
-    from leitstand.db.engine import make_engine, make_session_factory
+    from leitstand.db.engine import make_engine
+    from leitstand.db.models import make_session_factory
 
     settings = process.settings  # the broker's address as the embedded broker actually took it
     engine = make_engine(settings.effective_database_url)

@@ -13,6 +13,10 @@ credentials   What the device logs in with: MQTT username and password, or the H
               ingest bearer token `<serial>:<secret>`. Rotated on demand.
 decommission  The device stops: credentials revoked, license no longer renews.
 
+This module holds the device's side of each step. Claiming and decommissioning also touch
+the device's licence, which lies on a floor above devices: leitstand.fleet.claiming
+composes the two.
+
 Other parts of the platform learn about credential changes through
 `credential_listeners` (the Mosquitto dynamic-security admin provisions broker users
 with it).
@@ -29,7 +33,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from pydantic import ValidationError
@@ -47,8 +51,6 @@ from leitstand.devices.schemas import ClaimSecret, DeviceImportRow, SerialNumber
 from leitstand.devices.service import claim_secret_matches, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
 from leitstand.i18n import Conflict, NotFound, Refusal, Throttled
-from leitstand.licenses.models import License
-from leitstand.licenses.service import record_change, snapshot, term_end
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
@@ -126,39 +128,14 @@ def rotate_credentials(db: Session, device: Device) -> tuple[DeviceCredential, s
     return issue_credentials(db, device)
 
 
-def decommission(db: Session, device: Device) -> bool:
-    """Take a device out of service: credentials revoked, decommissioned_at set, and its
-    license no longer renews (it runs to its end date). Returns False if it already was."""
+def mark_decommissioned(db: Session, device: Device) -> bool:
+    """The device's side of decommissioning: credentials revoked, decommissioned_at set.
+    Returns False if it was decommissioned already."""
     if device.decommissioned_at is not None:
         return False
     revoke_credentials(db, device)
     device.decommissioned_at = clock.now()
-    license_ = db.scalar(select(License).where(License.device_id == device.id))
-    if license_ is not None and license_.auto_renew:
-        before = snapshot(license_)
-        license_.auto_renew = False
-        record_change(db, license_, "decommissioned", before)
     return True
-
-
-# --- licenses --------------------------------------------------------------------------
-
-
-def activate_license(db: Session, device: Device, term_months: int, today: date) -> License:
-    """Start the device's license today for one term, renewing automatically. A license
-    the maker created beforehand is taken over; either way the history says "activated"."""
-    license_ = db.scalar(select(License).where(License.device_id == device.id))
-    before = snapshot(license_) if license_ is not None else None
-    if license_ is None:
-        license_ = License(device_id=device.id)
-        db.add(license_)
-    license_.tenant_id = device.tenant_id
-    license_.starts_on = today
-    license_.ends_on = term_end(today, term_months)
-    license_.term_months = term_months
-    license_.auto_renew = True
-    record_change(db, license_, "activated", before)
-    return license_
 
 
 # --- QR labels -------------------------------------------------------------------------
@@ -214,11 +191,15 @@ def write_label(serial: str, claim_secret: str, out: os.PathLike[str] | str, sca
 
 
 @dataclass
-class Claimed:
+class Bound:
+    """A device just bound to its claimer's tenant and site, with its first credentials;
+    `secret` is the credential's plain secret, here once. `claimed_at`: when, the day its
+    licence starts."""
+
     device: Device
     credential: DeviceCredential
     secret: str
-    license: License
+    claimed_at: datetime
 
 
 def claim_policy(settings: Settings) -> throttle.GuessPolicy:
@@ -265,11 +246,12 @@ def _stock_lookup(db: Session) -> Iterator[Session]:
         lookup.flush()
 
 
-def claim_device(
+def bind_to_claimer(
     db: Session, settings: Settings, *, serial_number: str, claim_secret: str, tenant_id: int, site_id: int,
     claimer_tenant_id: int, name: str | None = None,
-) -> Claimed:
-    """Bind an unclaimed device to a tenant and site, issue its credentials, start its license.
+) -> Bound:
+    """The device's side of a claim: bind an unclaimed device to a tenant and site and issue
+    its credentials. Starting its licence and auditing the claim are leitstand.fleet.claiming's.
 
     db is the claimer's session, scoped to device.write; claimer_tenant_id is the tenant of
     whoever claims (not the target tenant, which the claimer chooses). Rules, in order:
@@ -279,7 +261,6 @@ def claim_device(
     - tenant or site not visible to the claimer: 404; site of another organisation: 422;
     - the device's current owner must be the target tenant or above it: stock moves down
       the tenant tree, so a label of one partner's stock cannot be claimed into another's: 404.
-    The caller commits and then calls `announce_credentials`.
     """
     policy, claimer = claim_policy(settings), str(claimer_tenant_id)
     now = clock.now()
@@ -336,11 +317,7 @@ def claim_device(
     # The scope's write check runs here: the device must now lie within what the claimer reaches.
     db.flush()
     credential, secret = issue_credentials(db, device)
-    license_ = activate_license(db, device, settings.license_term_months, now.date())
-    record(db, "device.claim", tenant_id=tenant.id, target_type="devices", target_id=device.id,
-           details={"serial_number": device.serial_number, "site_id": site.id})
-    db.flush()
-    return Claimed(device=device, credential=credential, secret=secret, license=license_)
+    return Bound(device=device, credential=credential, secret=secret, claimed_at=now)
 
 
 # --- bulk import -------------------------------------------------------------------------

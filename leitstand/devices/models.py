@@ -17,7 +17,9 @@ from sqlalchemy import text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin, json_holds, utcnow
+from leitstand.i18n import Message
 from leitstand.ingest.message import NATIVE_TRANSPORT, BindingKey, native_key
+from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import ScopedModel, device_visible, tenant_visible
 
 
@@ -42,6 +44,10 @@ class Device(IdMixin, CreatedAtMixin, ScopedModel, Base):
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
         return device_visible(scope, cls.id)
+
+
+DEVICES_BLOCK_TENANT_DELETE = TenantDeleteBlocker(
+    Device.tenant_id, Message("The tenant still has devices; remove or move them first."))
 
 
 class DeviceShare(IdMixin, CreatedAtMixin, ScopedModel, Base):

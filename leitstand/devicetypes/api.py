@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
+from leitstand.db.stored_rows import presentable
 from leitstand.devicetypes.models import DeviceType, UnknownEventCode
 from leitstand.devicetypes.spec import DeviceTypeSpec
-from leitstand.web.crud import get_visible, presentable
+from leitstand.permissions import Permission
+from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
 from leitstand.web.types import Public
 

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leitstand.access.roles import Permission
 from leitstand.devicetypes.codecs.registry import CODEC_KEY_PATTERN, DEFAULT_CODEC_KEY, UnknownCodec, codec_named
 from leitstand.devicetypes.models import DeviceType
+from leitstand.permissions import Permission
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

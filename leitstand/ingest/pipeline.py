@@ -7,6 +7,10 @@
 only then returns: a transport acknowledges a message (MQTT PUBACK, HTTP 202) after
 `accept()` has returned, so a crash never loses an acknowledged message. A bad
 message is refused and counted per device and reason; it never fails the batch.
+
+What is stored, and the licence gate, belong to the domains above ingest: the pipeline
+reaches them through its ports (leitstand.ingest.ports), which the composition root
+builds (leitstand.app.ingest_ports).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from leitstand.ingest.apply import BatchWriter
 from leitstand.ingest.checks import Rejection
 from leitstand.ingest.events import BatchSubscriber, KnownDevice
 from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, DeviceMessage, IngestReport, MessageKind, RejectReason
-from leitstand.licenses.models import License, LicenseStatus, status_on
+from leitstand.ingest.ports import IngestPorts, Licenses, Refusal
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
@@ -41,11 +45,14 @@ class DeviceDirectory:
 
     A device is found by how its transport names it, (transport, connection, external id);
     the native transports name it by its serial (`native_key`). An unknown binding is cached
-    too (as None), so a stranger sending again and again costs no query either.
+    too (as None), so a stranger sending again and again costs no query either. The licence's
+    terms come with the device, in the same query (`Licenses.with_terms`).
     """
 
-    def __init__(self, factory: sessionmaker[Session], ttl: timedelta = timedelta(seconds=30)) -> None:
+    def __init__(self, factory: sessionmaker[Session], licenses: Licenses,
+                 ttl: timedelta = timedelta(seconds=30)) -> None:
         self.factory = factory
+        self.licenses = licenses
         self.ttl = ttl
         self._cache: dict[BindingKey, tuple[datetime, KnownDevice | None]] = {}
 
@@ -85,15 +92,14 @@ class DeviceDirectory:
             for (transport, connection_id), external_ids in by_connection.items()
         ]
         with system_session(self.factory, reason="ingest device lookup") as db:
-            rows = db.execute(
+            devices = (
                 select(DeviceBinding.transport, DeviceBinding.connection_id, DeviceBinding.external_id,
-                       Device, Tenant.time_zone, Tenant.path, Site.path, License.starts_on, License.ends_on)
+                       Device, Tenant.time_zone, Tenant.path, Site.path)
                 .join(Device, Device.id == DeviceBinding.device_id)
                 .join(Tenant, Tenant.id == Device.tenant_id)
                 .outerjoin(Site, Site.id == Device.site_id)
-                .outerjoin(License, License.device_id == Device.id)
-                .where(or_(*matches))
-            ).all()
+            )
+            rows = db.execute(self.licenses.with_terms(devices, Device.id).where(or_(*matches))).all()
             found: dict[BindingKey, KnownDevice] = {}
             for transport, connection_id, external_id, device, zone, tenant_path, site_path, starts, ends in rows:
                 try:
@@ -115,24 +121,22 @@ LiveListener = Callable[[int, dict[str, Any]], None]
 LiveBatchListener = Callable[[Sequence[tuple[int, dict[str, Any]]]], None]
 
 
-def licensed_on(device: KnownDevice, day: Any) -> bool:
-    return status_on(day, device.license_starts, device.license_ends) == LicenseStatus.active
-
-
 class Ingestor:
     """Turns batches of canonical messages into stored data. One per process; thread-safe
     as long as each call to accept() comes from one thread at a time per transport.
 
+    ports: where the batch is stored and who may ingest (leitstand.ingest.ports), from the
+    composition root (leitstand.app.ingest_ports).
     subscribers: called with each committed batch's IngestedBatch (leitstand.ingest.events),
-    the rules step among them; the composition root subscribes them (leitstand.runtime).
+    the rules step among them; the composition root subscribes them (leitstand.app.ingestor_for).
     """
 
-    def __init__(self, factory: sessionmaker[Session], listeners: Sequence[LiveListener] = (),
-                 defer_rollups: bool = False, live_batch_listeners: Sequence[LiveBatchListener] = (),
+    def __init__(self, factory: sessionmaker[Session], ports: IngestPorts, listeners: Sequence[LiveListener] = (),
+                 live_batch_listeners: Sequence[LiveBatchListener] = (),
                  subscribers: Sequence[BatchSubscriber] = ()) -> None:
         self.factory = factory
-        self.defer_rollups = defer_rollups  # PostgreSQL: queue rollups for the drainer (leitstand.telemetry.store)
-        self.directory = DeviceDirectory(factory)
+        self.ports = ports
+        self.directory = DeviceDirectory(factory, ports.licenses)
         self.listeners: list[LiveListener] = list(listeners)
         self.live_batch_listeners: list[LiveBatchListener] = list(live_batch_listeners)
         self.subscribers: list[BatchSubscriber] = list(subscribers)
@@ -144,7 +148,7 @@ class Ingestor:
         """Count a message the transport could not even decode."""
         device = self.directory.lookup([serial]).get(serial) if serial else None
         with system_session(self.factory, reason="count ingest rejection") as db:
-            _count_rejections(db, [(device.id if device else None, reason, detail)])
+            self.ports.count_rejections(db, [(device.id if device else None, reason, detail)])
             db.commit()
         self.totals.rejected[reason] += 1
 
@@ -169,9 +173,11 @@ class Ingestor:
         keys = [message.binding or (NATIVE_TRANSPORT, None, message.serial) for message in messages]
         devices = self.directory.resolve(keys)
         today = clock.now().date()
-        refusals: list[tuple[int | None, str, str]] = []
+        ports = self.ports
+        licensed_on = ports.licenses.licensed_on
+        refusals: list[Refusal] = []
         with system_session(self.factory, reason="ingest batch") as db:
-            batch = BatchWriter(db, defer_rollups=self.defer_rollups, backfill=backfill)
+            batch = BatchWriter(db, ports, backfill=backfill)
             for message, key in zip(messages, keys):
                 device = devices.get(key)
                 try:
@@ -188,7 +194,7 @@ class Ingestor:
                     refusals.append((device.id if device else None, refusal.reason, refusal.detail))
                     report.rejected[refusal.reason] += 1
             report.points_written = batch.flush()
-            _count_rejections(db, refusals)
+            ports.count_rejections(db, refusals)
             db.commit()
             updates = batch.live_updates
         ingested = batch.ingested() if self.subscribers and report.accepted else None
@@ -225,27 +231,3 @@ def _unknown(message: DeviceMessage) -> Rejection:
     transport, connection_id, external_id = message.binding
     return Rejection(RejectReason.unknown_binding,
                      f"no device bound as {external_id!r} on {transport} connection {connection_id}")
-
-
-def count_rejection(factory: sessionmaker[Session], serial: str, reason: str, detail: str) -> None:
-    """Count a message refused before it reached ingest (by the embedded broker, say) on the
-    device with this serial, if there is one."""
-    with system_session(factory, reason="count ingest rejection") as db:
-        device_id = db.scalar(select(Device.id).where(Device.serial_number == serial))
-        _count_rejections(db, [(device_id, reason, detail)])
-        db.commit()
-
-
-def _count_rejections(db: Session, refusals: Sequence[tuple[int | None, str, str]]) -> None:
-    from leitstand.state.models import IngestRejection
-
-    now = clock.now()
-    for device_id, reason, detail in refusals:
-        log.info("ingest refused a message (%s): %s", reason, detail)
-        if device_id is None:
-            continue  # no device to count it on; the metrics count it
-        row = db.get(IngestRejection, (device_id, reason)) or IngestRejection(device_id=device_id, reason=reason, count=0)
-        row.count += 1
-        row.last_at = now
-        row.last_detail = detail[:300]
-        db.add(row)

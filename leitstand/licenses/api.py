@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
+from leitstand.db.stored_rows import presentable
 from leitstand.devices.models import Device
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 from leitstand.licenses.schemas import LicenseChangePublic, LicenseCreate, LicensePublic, LicenseUpdate
 from leitstand.licenses.service import RenewalRefused, record_change, renew_now, snapshot, status_filter, term_end
-from leitstand.web.crud import get_visible, presentable, read_page
+from leitstand.permissions import Permission
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest

@@ -5,8 +5,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from leitstand.json_numbers import JsonNumber
 from leitstand.licenses.models import LicenseStatus
-from leitstand.web.types import UNCHANGED, ContractDate, Flag, Input, JsonNumber, Patch, Public, RefId
+from leitstand.web.types import UNCHANGED, ContractDate, Flag, Input, Patch, Public, RefId
 
 TermMonths = Annotated[int, Field(ge=1, le=120), JsonNumber]
 

@@ -11,7 +11,7 @@ import calendar
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.audit.recorder import current_actor
@@ -57,6 +57,33 @@ def record_change(db: Session, license_: License, action: str, before: dict[str,
     )
 
 
+def start_license(db: Session, device: Device, term_months: int, today: date) -> License:
+    """Start the device's license today for one term, renewing automatically. A license
+    the maker created beforehand is taken over; either way the history says "activated"."""
+    license_ = db.scalar(select(License).where(License.device_id == device.id))
+    before = snapshot(license_) if license_ is not None else None
+    if license_ is None:
+        license_ = License(device_id=device.id)
+        db.add(license_)
+    license_.tenant_id = device.tenant_id
+    license_.starts_on = today
+    license_.ends_on = term_end(today, term_months)
+    license_.term_months = term_months
+    license_.auto_renew = True
+    record_change(db, license_, "activated", before)
+    return license_
+
+
+def stop_renewal(db: Session, device: Device, action: str) -> None:
+    """The device's license, if it renews automatically, no longer does: it runs to its end
+    date. `action` names why in the license's history (e.g. "decommissioned")."""
+    license_ = db.scalar(select(License).where(License.device_id == device.id))
+    if license_ is not None and license_.auto_renew:
+        before = snapshot(license_)
+        license_.auto_renew = False
+        record_change(db, license_, action, before)
+
+
 def renew(db: Session, license_: License, today: date) -> bool:
     """Extend by whole terms until the license covers today. Returns whether it changed."""
     before = snapshot(license_)
@@ -97,6 +124,12 @@ def renew_due(db: Session, today: date) -> int:
     """The renewal job: renew every auto-renewing license whose term has ended."""
     due = db.scalars(select(License).where(License.auto_renew.is_(True), License.ends_on < today).order_by(License.id))
     return sum(renew(db, license_, today) for license_ in due)
+
+
+def with_license_status(statement: Select[Any], status: LicenseStatus, today: date) -> Select[Any]:
+    """A query of devices narrowed to those whose license has `status` today; a device
+    without a license counts as unlicensed."""
+    return statement.outerjoin(License, License.device_id == Device.id).where(status_filter(status, today))
 
 
 def status_filter(status: LicenseStatus, today: date) -> Any:

@@ -87,6 +87,36 @@ MESSAGES = {
             "and set up a second factor:\n{link}\n",
         ),
     },
+    "token_expiring": {
+        "de": (
+            "Ihr Leitstand-API-Token läuft bald ab",
+            "Hallo {name},\n\nIhr API-Token „{token}“ läuft am {when} ab. Danach weist Leitstand jede Anfrage mit ihm "
+            "ab, und die Anbindung, die es nutzt, steht still.\n\nLegen Sie rechtzeitig ein neues Token an, tragen Sie "
+            "es in der Anbindung ein und widerrufen Sie dann das alte:\n{link}\n",
+        ),
+        "en": (
+            "Your Leitstand API token expires soon",
+            "Hello {name},\n\nyour API token “{token}” expires on {when}. After that Leitstand refuses every request "
+            "made with it, and the integration that uses it stops.\n\nCreate a new token in time, enter it in the "
+            "integration and then revoke the old one:\n{link}\n",
+        ),
+    },
+    "new_browser": {
+        "de": (
+            "Neue Anmeldung bei Ihrem Leitstand-Konto",
+            "Hallo {name},\n\nIhr Konto wurde in einem Browser angemeldet, in dem es noch nie benutzt wurde.\n\n"
+            "Zeit: {when}\nVon der Adresse: {address}\nBrowser: {browser}\n\n"
+            "Waren Sie das, ist nichts zu tun. Wenn nicht, melden Sie diese Sitzung ab, ändern Sie Ihr Passwort und "
+            "richten Sie einen zweiten Faktor ein:\n{link}\n",
+        ),
+        "en": (
+            "New sign-in to your Leitstand account",
+            "Hello {name},\n\nyour account was signed in to from a browser it was never used in before.\n\n"
+            "Time: {when}\nFrom the address: {address}\nBrowser: {browser}\n\n"
+            "If that was you, there is nothing to do. If not, end that session, change your password and set up "
+            "a second factor:\n{link}\n",
+        ),
+    },
     "password_reset": {
         "de": (
             "Passwort zurücksetzen",

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from leitstand.access.roles import Permission
 from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.devices.models import Device
@@ -37,6 +36,7 @@ from leitstand.maintenance.schemas import (
     SiteStatus,
 )
 from leitstand.maintenance.traffic_light import Light, light_counts
+from leitstand.permissions import Permission
 from leitstand.sites.locations import location_path, nearest_address
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant

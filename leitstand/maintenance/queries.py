@@ -10,13 +10,13 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import path_within
+from leitstand.db.stored_rows import presentable
 from leitstand.devices.models import Device
 from leitstand.maintenance import book
 from leitstand.maintenance.models import InspectionEntry, MaintenancePlan, PlanKind
 from leitstand.maintenance.schemas import AttachmentPublic, BoardDevice, EntryPublic, HistoryItem, PlanPublic
 from leitstand.maintenance.traffic_light import Light, device_lights, light_counts, plan_lights, plans
 from leitstand.sites.models import Site
-from leitstand.web.crud import presentable
 
 MAINTENANCE_ALARM_KIND = "maintenance_due"
 

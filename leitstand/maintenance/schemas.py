@@ -7,8 +7,9 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
+from leitstand.json_numbers import Integer, JsonNumber
 from leitstand.maintenance.models import CheckResult, PlanKind
-from leitstand.web.types import (UNCHANGED, ContractDate, DisplayText, Flag, Input, Integer, JsonNumber, Name, Patch, Public,
+from leitstand.web.types import (UNCHANGED, ContractDate, DisplayText, Flag, Input, Name, Patch, Public,
                                 RefId, ShortText, visible_text)
 
 CounterKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.access.rules import within_tenant
+from leitstand.db.stored_rows import presentable
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.dispatch import current_notifier
 from leitstand.notifications.models import Delivery, DeliveryOutcome, PushSubscription, RoutingRule, SiteMute, Webhook
@@ -35,11 +35,12 @@ from leitstand.notifications.schemas import (
     WebhookWithSecret,
 )
 from leitstand.notifications.service import Sender, ensure_vapid_keys, retry_delivery, send_test
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from leitstand.web.crud import EqualsFilter, Resource, get_visible, presentable, read_page, resource_routes
+from leitstand.web.crud import EqualsFilter, Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, AccountArea, account, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest

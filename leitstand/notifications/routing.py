@@ -21,7 +21,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
-from leitstand.access.roles import Permission
 from leitstand.access.rules import below_site, path_within
 from leitstand.alarms.change import AlarmChange
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm
@@ -29,6 +28,7 @@ from leitstand.auth.principal import load_principal
 from leitstand.devices.models import DeviceShare
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.models import PushSubscription, RoutingRule, SiteMute, Webhook
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, path_prefixes
 from leitstand.users.models import User

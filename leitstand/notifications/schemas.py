@@ -10,8 +10,9 @@ from pydantic import Field, StringConstraints, field_validator
 from leitstand.access.roles import ROLES
 from leitstand.access.schemas import RoleKey
 from leitstand.devicetypes.spec import Severity
+from leitstand.json_numbers import JsonNumber
 from leitstand.notifications.channels import Channel
-from leitstand.web.types import NO_CONTROL, UNCHANGED, Flag, Input, JsonNumber, Label, Name, Patch, Public, RefId
+from leitstand.web.types import NO_CONTROL, UNCHANGED, Flag, Input, Label, Name, Patch, Public, RefId
 
 # No whitespace or control characters, C1 and U+FEFF named too: regex engines disagree on what \s holds,
 # and the schema (ECMA) and the server (Rust) must refuse the same URLs.

@@ -1,7 +1,7 @@
 """Portal page: the signed-in user's own account.
 
 Profile, language, password, second factors (authenticator app, security keys, YubiKey OTP),
-the open browser sessions and API tokens. The page reads through the same self-service scope as `/api/v1/me`; every
+recovery codes, the open browser sessions and API tokens. The page reads through the same self-service scope as `/api/v1/me`; every
 change is made by the browser through that API (frontend/src/account.js and data-api forms).
 When the API wants a fresh re-authentication first, account.js asks for the password (and a
 second factor) in a dialog, sends it to `/api/v1/me/reauthenticate` and repeats the change.
@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import select
 
-from leitstand.auth import second_factor
+from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
 from leitstand.auth.principal import ACCOUNT_SCOPE, Principal
 from leitstand.portal.devices import _language, moment_formatter
@@ -87,6 +87,9 @@ def account_page(access: SelfServicePage, request: Request) -> Response:
         "totp_setup": totp_setup,
         "security_keys": list(access.db.scalars(select(WebAuthnKey).order_by(WebAuthnKey.id))),
         "yubikeys": list(access.db.scalars(select(YubiKey).order_by(YubiKey.id))),
+        "has_second_factor": second_factor.has_second_factor(access.db, user),
+        "recovery_codes": {"remaining": recovery_codes.unused_count(access.db, user.id),
+                           "created_at": recovery_codes.set_created_at(access.db, user.id)},
         "sessions": sessions,
         "tokens": list(access.db.scalars(select(ApiToken).order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc()))),
         "token_scopes": sorted((p.value for p in access.principal.permissions), key=str),

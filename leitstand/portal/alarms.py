@@ -28,7 +28,6 @@ from sqlalchemy import case, func, select
 from starlette.datastructures import FormData
 
 from leitstand import i18n
-from leitstand.access.roles import Permission
 from leitstand.alarms.api import ALARM_RULES, add_alarm_rule, alarms_query
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmState, TargetKind
 from leitstand.alarms.preview import firing_times
@@ -38,6 +37,7 @@ from leitstand.alarms.service import SEVERITIES, SEVERITY_RANK
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, spec_for, type_keys
+from leitstand.permissions import Permission
 from leitstand.portal import dashboard_queries, sites_queries
 from leitstand.portal import devices_queries as q
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, Sortable, csv_download, export_link

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from leitstand import i18n
-from leitstand.access.roles import Permission
+from leitstand.permissions import Permission
 from leitstand.portal import dashboard_queries as figures
 from leitstand.portal import devices_queries, sites_queries
 from leitstand.portal.pages import page, render

@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.dataexport import jobs
 from leitstand.dataexport.manifest import NOT_CARRIED
 from leitstand.dataexport.models import ExportJob, ExportState
+from leitstand.permissions import Permission
 from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page, render
 from leitstand.tenancy.models import Tenant

@@ -21,7 +21,6 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.commands.models import FINAL_STATUSES, Command
 from leitstand.commands.service import CommandRefused, dispatch, request_command
@@ -34,6 +33,7 @@ from leitstand.licenses.service import renewed_end
 from leitstand.maintenance import service as maintenance
 from leitstand.maintenance.due_alarms import sync_due_alarms
 from leitstand.maintenance.models import MaintenancePlan
+from leitstand.permissions import Permission
 from leitstand.portal import bulk
 from leitstand.portal import devices_queries as q
 from leitstand.portal.devices import _language, day_formatter

@@ -22,12 +22,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AfterValidator, AwareDatetime
 
 from leitstand import formats
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import Command as SpecCommand
 from leitstand.licenses.models import License, LicenseStatus
 from leitstand.devicetypes.spec import DeviceTypeSpec
+from leitstand.permissions import Permission
 from leitstand.portal import devices_queries as q
 from leitstand import i18n
 from leitstand.portal.listing import CsvColumn, csv_download, export_link

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfoNotFoundError
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from leitstand.access.rules import path_within
 from leitstand.commands.models import Command
+from leitstand.devices import queries as device_queries
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, MetricKind, TelemetryKey, spec_for
@@ -35,7 +35,6 @@ from leitstand.telemetry.models import TelemetryPoint
 from leitstand.telemetry.queries import Interval
 from leitstand.telemetry.store import zone
 from leitstand.tenancy.models import Tenant
-from leitstand.web.crud import contains
 
 PAGE_SIZE = 50
 MAX_SITE_CHOICES = 1000
@@ -84,6 +83,9 @@ class Connectivity(enum.StrEnum):
 
 @dataclass(frozen=True)
 class DeviceFilter:
+    """The list's filter as the page's URL carries it; what it asks of a device itself is
+    the shared device filter's (`matching_devices`), connectivity is the live state's."""
+
     q: str = ""
     type_key: str = ""
     site_id: int | None = None
@@ -98,6 +100,15 @@ class DeviceFilter:
                   "state": self.connectivity.value if self.connectivity else "", "page": self.page}
         values.update(changes)
         return urlencode({key: value for key, value in values.items() if value not in ("", None, 1)})
+
+    def matching_devices(self, db: Session) -> device_queries.DeviceFilter:
+        """The shared device filter (leitstand.devices.queries) for this one. An unknown site
+        filters everything out rather than failing the page."""
+        within_site = None
+        if self.site_id is not None:
+            site = db.get(Site, self.site_id)
+            within_site = site.path if site else device_queries.NO_SITE
+        return device_queries.DeviceFilter(within_site=within_site, type_key=self.type_key, search=self.q)
 
 
 @dataclass(frozen=True)
@@ -127,16 +138,8 @@ def _filtered(db: Session, wanted: DeviceFilter) -> Select[Any]:
                DeviceState.online, DeviceState.last_seen_at, Device.id.in_(alarming_device_ids()))
         .outerjoin(Site, Site.id == Device.site_id)
         .outerjoin(DeviceState, DeviceState.device_id == Device.id)
+        .where(*wanted.matching_devices(db).clauses())
     )
-    if wanted.q:
-        statement = statement.where(contains(Device.name, wanted.q) | contains(Device.serial_number, wanted.q))
-    if wanted.type_key:
-        statement = statement.where(Device.type_key == wanted.type_key)
-    if wanted.site_id is not None:
-        site = db.get(Site, wanted.site_id)
-        # An unknown site filters everything out rather than failing the page.
-        below = select(Site.id).where(path_within(Site.path, site.path)) if site else select(Site.id).where(Site.id == -1)
-        statement = statement.where(Device.site_id.in_(below))
     if wanted.connectivity == Connectivity.online:
         statement = statement.where(DeviceState.online.is_(True))
     elif wanted.connectivity == Connectivity.offline:

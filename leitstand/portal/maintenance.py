@@ -15,12 +15,12 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from leitstand import formats
-from leitstand.access.roles import Permission
 from leitstand.access.rules import path_within
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance import book, queries, service
 from leitstand.maintenance.traffic_light import Light
+from leitstand.permissions import Permission
 from leitstand.portal import devices_queries
 from leitstand.portal.dashboard_queries import maintenance_lights
 from leitstand.portal.devices import _language, day_formatter, moment_formatter

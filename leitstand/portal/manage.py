@@ -19,10 +19,11 @@ from pydantic import BeforeValidator, Field
 from sqlalchemy import select
 
 from leitstand import formats, i18n
-from leitstand.access.roles import Permission, ScopeKind
+from leitstand.access.roles import ScopeKind
 from leitstand.audit.api import Token as AuditToken
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
+from leitstand.permissions import Permission
 from leitstand.portal import bulk
 from leitstand.portal import manage_queries as queries
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, csv_download, export_link

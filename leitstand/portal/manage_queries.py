@@ -17,7 +17,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
-from leitstand.access.roles import PLATFORM_ROLE, ROLES, Permission, Role, ScopeKind
+from leitstand.access.roles import PLATFORM_ROLE, ROLES, Role, ScopeKind
 from leitstand.access.rules import path_within
 from leitstand.audit.api import AuditFilters
 from leitstand.audit.models import AuditEntry
@@ -27,6 +27,7 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.licenses.models import License, LicenseChange, LicenseStatus
 from leitstand.licenses.service import status_filter
+from leitstand.permissions import Permission
 from leitstand.portal.listing import Sort, Sortable
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind

@@ -12,11 +12,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from leitstand.access.roles import ROLES, Permission
+from leitstand.access.roles import ROLES
 from leitstand.devicetypes.spec import Severity
 from leitstand.notifications.api import ROUTING_RULES, WEBHOOKS
 from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import Delivery, PushSubscription, SiteMute
+from leitstand.permissions import Permission
 from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page, render
 from leitstand.sites.locations import location_paths, paths_of

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from leitstand.access.roles import Permission
+from leitstand.permissions import Permission
 from leitstand.portal.devices_queries import site_choices
 from leitstand.portal.pages import page, render
 from leitstand.web.deps import Access

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from leitstand import __version__, formats
-from leitstand.access.roles import Permission
 from leitstand.audit.recorder import Actor, current_actor
 from leitstand.auth import password_policy
 from leitstand.auth.principal import Principal
 from leitstand.clock import clock
 from leitstand import i18n
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.scope import bind_scope
 from leitstand.web.deps import Access, _load_request_principal, _open_scoped, client_ip, get_session_factory

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from leitstand.access.roles import Permission
 from leitstand import i18n
+from leitstand.permissions import Permission
 from leitstand.portal import sites_queries as q
 from leitstand.portal.listing import CsvColumn, csv_download, export_link
 from leitstand.portal.listing import msgid as _

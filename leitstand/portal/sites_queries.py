@@ -29,13 +29,13 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand import formats
-from leitstand.access.roles import Permission
 from leitstand.access.rules import below_site, path_within
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm, AlarmState
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import spec_for
+from leitstand.permissions import Permission
 from leitstand.portal.listing import Sort, Sortable
 from leitstand.sites.locations import location_paths, postal_address
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind

@@ -18,9 +18,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.devices.models import Device
 from leitstand import i18n
+from leitstand.permissions import Permission
 from leitstand.portal.devices import moment_formatter
 from leitstand.portal.listing import MAX_EXPORT_ROWS, CsvColumn, Sortable, csv_download, export_link
 from leitstand.portal.listing import msgid as _

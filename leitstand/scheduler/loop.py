@@ -127,6 +127,14 @@ def _quiet_throttle_counters(db: Session, context: JobContext) -> int:
     return removed
 
 
+def _token_expiry_reminders(db: Session, context: JobContext) -> int:
+    from leitstand.users.service import remind_of_expiring_tokens
+
+    reminded = remind_of_expiring_tokens(db, context.settings)
+    db.commit()
+    return reminded
+
+
 def _backup(db: Session, context: JobContext) -> str:
     from leitstand.backups.schedule import run_if_due
 
@@ -146,6 +154,7 @@ JOBS: tuple[Job, ...] = (
     Job("ticket SLA clocks", timedelta(minutes=1), _sla_clocks),
     Job("backup", timedelta(hours=1), _backup),
     Job("quiet throttle counters", timedelta(minutes=10), _quiet_throttle_counters),
+    Job("API token expiry reminders", timedelta(hours=1), _token_expiry_reminders),
 )
 
 

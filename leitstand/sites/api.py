@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
+from leitstand.permissions import Permission
 from leitstand.sites.models import ALLOWED_PARENT_KINDS, Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.sites.schemas import (
     SiteCreate,

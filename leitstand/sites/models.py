@@ -11,6 +11,8 @@ from sqlalchemy import Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.i18n import Message
+from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import ScopedModel, site_visible, tenant_visible
 
 
@@ -49,6 +51,10 @@ class Site(IdMixin, CreatedAtMixin, ScopedModel, Base):
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]
         return site_visible(scope, cls.id)
+
+
+SITES_BLOCK_TENANT_DELETE = TenantDeleteBlocker(
+    Site.tenant_id, Message("The tenant still has sites; remove or move them first."))
 
 
 class SiteGroup(IdMixin, CreatedAtMixin, ScopedModel, Base):

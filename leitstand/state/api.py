@@ -11,11 +11,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
+from leitstand.db.stored_rows import presentable
 from leitstand.devices.models import Device
+from leitstand.permissions import Permission
 from leitstand.state.live import stream
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
-from leitstand.web.crud import get_visible, presentable, read_page
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import SESSION_ACTIVITY, Access, requires
 from leitstand.web.types import Limit, ObjectId, Offset, Page, PageRequest, Public
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.devicetypes.spec import UnknownDeviceType, spec_for
-from leitstand.ingest.apply import insert_ignoring_duplicates
 from leitstand.ingest.pipeline import LICENSE_HEARTBEAT
 from leitstand.licenses.models import License, LicenseStatus, status_on
+from leitstand.state.ingest import insert_ignoring_duplicates
 from leitstand.state.models import DeviceEvent, DeviceState
 
 GRACE = 1.5

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.support import tickets as service
 from leitstand.support.access import (code_digest, code_state, holds_platform_support, holds_support_access, is_active,

@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
 from leitstand.access.rules import strictly_below
 from leitstand.auth.principal import Principal, load_principal
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.i18n import Message, Refusal
 from leitstand.mail.sender import MailError, send_mail
+from leitstand.permissions import Permission
 from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketDesk, TicketEvent, TicketStatus, desk_path
 from leitstand.support.sla import ClockState, SlaClock, SlaEvent, TicketClass, compute_sla_clock, shipped_policies
 from leitstand.tenancy.models import Tenant

@@ -17,10 +17,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from leitstand.access.roles import Permission
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.ingest.message import ReadingStatus
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.telemetry import export, queries
 from leitstand.telemetry.queries import Bucket, Interval, RawValue

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from sqlalchemy import exists, select
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
 
-from leitstand.access.roles import Permission
-from leitstand.devices.models import Device
-from leitstand.sites.models import Site
-from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment
+from leitstand.permissions import Permission
+from leitstand.tenancy.deletion import TenantDeleteBlocker
+from leitstand.tenancy.models import ALLOWED_CHILD_KIND, CHILD_TENANTS_BLOCK_DELETE, Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.schemas import TenantCreate, TenantPublic, TenantUpdate
-from leitstand.users.models import User
 from leitstand.web.crud import apply_changes, contains, get_visible, read_page
 from leitstand.web.deps import Access, requires
-from leitstand.web.errors import Message, conflict, invalid
+from leitstand.web.errors import conflict, invalid
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
@@ -70,22 +68,21 @@ def update_tenant(tenant_id: ObjectId, body: TenantUpdate, access: Writer) -> Te
     return tenant
 
 
+def delete_blockers(request: Request) -> tuple[TenantDeleteBlocker, ...]:
+    """The packages' blockers, as the composition root handed them over (leitstand.app)."""
+    return (CHILD_TENANTS_BLOCK_DELETE, *request.app.state.tenant_delete_blockers)
+
+
 @router.delete("/{tenant_id}", status_code=204)
-def delete_tenant(tenant_id: ObjectId, access: Writer) -> Response:
+def delete_tenant(tenant_id: ObjectId, request: Request, access: Writer) -> Response:
     """Delete an empty tenant. One that still has tenants, users, sites or devices is refused."""
     db = access.db
     tenant = get_visible(db, Tenant, tenant_id, "tenant")
     if tenant.kind == TenantKind.root or tenant.id == access.principal.tenant_id:
         raise conflict("The root tenant and your own tenant cannot be deleted.")
-    for model, refusal in (
-        (Tenant, Message("The tenant still has tenants; remove or move them first.")),
-        (User, Message("The tenant still has users; remove or move them first.")),
-        (Site, Message("The tenant still has sites; remove or move them first.")),
-        (Device, Message("The tenant still has devices; remove or move them first.")),
-    ):
-        owner = model.parent_id if model is Tenant else model.tenant_id  # type: ignore[attr-defined]
-        if db.scalar(select(exists().where(owner == tenant.id))):
-            raise conflict(refusal)
+    for blocker in delete_blockers(request):
+        if blocker.holds(db, tenant.id):
+            raise conflict(blocker.refusal)
     db.delete(tenant)
     db.commit()
     return Response(status_code=204)

@@ -14,6 +14,8 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.i18n import Message
+from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import ScopedModel, tenant_visible
 
 
@@ -67,3 +69,8 @@ class Tenant(IdMixin, CreatedAtMixin, ScopedModel, Base):
     @property
     def depth(self) -> int:
         return self.path.count("/") - 1
+
+
+# A tenant's own children keep it too; the tenant routes ask this before the other packages' blockers.
+CHILD_TENANTS_BLOCK_DELETE = TenantDeleteBlocker(
+    Tenant.parent_id, Message("The tenant still has tenants; remove or move them first."))

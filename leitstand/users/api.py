@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
 from leitstand.users.models import User
 from leitstand.users.schemas import UserCreate, UserCreated, UserPublic, UserUpdate

@@ -10,6 +10,8 @@ Each route declares the part of the account it is about (leitstand.web.deps.acco
   whose `methods` name the second factors to offer.
 - An authenticator app is replaced by removing it and setting up the new one: `POST /me/totp`
   refuses (409) while one is set up, so no request can swap it silently.
+- Recovery codes (leitstand.auth.recovery_codes) are made like a second factor is changed: fresh,
+  mailed, audited; a user without a second factor gets none (409).
 - Every change of the password, a second factor or a token mails the user
   (leitstand.users.service.notify_account_change) and lands in the audit log with its actor.
 - The open browser sessions are listed with their address and browser, and any other one, or all
@@ -25,9 +27,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
-from leitstand.access.roles import Permission
 from leitstand.audit.recorder import record
-from leitstand.auth import second_factor
+from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth import throttle
 from leitstand.auth.api import (LOGIN_THROTTLED, TOTP_CODE, WebAuthnAssertion, WebAuthnOptions, count_login_failure,
                                 refused_for_throttle, renew_session, secret_box)
@@ -36,12 +37,15 @@ from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.principal import ACCOUNT_SCOPE, AccountScope
 from leitstand.auth.secrets import new_token, token_digest, verify_password
 from leitstand.clock import clock
+from leitstand.db.stored_rows import presentable
+from leitstand.json_numbers import JsonNumber
+from leitstand.permissions import Permission
 from leitstand.users.models import User
 from leitstand.users.service import AccountChange, notify_account_change, set_password
-from leitstand.web.crud import get_visible, presentable
+from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, AccountArea, account, client_ip, session_ends_at
 from leitstand.web.errors import Message, Problem, conflict, invalid, invalid_field
-from leitstand.web.types import (UNCHANGED, Input, JsonNumber, KeyName, Language, Name, NewPassword, ObjectId, Patch, Public,
+from leitstand.web.types import (UNCHANGED, Input, KeyName, Language, Name, NewPassword, ObjectId, Patch, Public,
                                  Secret)
 
 router = APIRouter(prefix="/me", tags=["me"])
@@ -109,6 +113,16 @@ class WebAuthnEnrol(Input):
     name: KeyName
     credential: dict[str, Any]
     state: Annotated[str, Field(max_length=4000)]
+
+
+class RecoveryCodesPublic(Public):
+    remaining: int = Field(description="Unused codes of the current set.")
+    created_at: datetime | None = Field(description="When the current set was made; null if none was.")
+
+
+class RecoveryCodesCreated(RecoveryCodesPublic):
+    codes: list[str] = Field(description="Shown once; only keyed digests are stored. Each code completes one login "
+                                         "in place of a second factor (POST /api/v1/auth/login/recovery-code).")
 
 
 class TokenCreate(Input):
@@ -449,6 +463,36 @@ def remove_security_key(key_id: ObjectId, access: SignInChange, request: Request
                           client_ip(request), key.name)
     access.db.commit()
     return Response(status_code=204)
+
+
+def _recovery_codes_of(access: Access, user: User) -> RecoveryCodesPublic:
+    return RecoveryCodesPublic(remaining=recovery_codes.unused_count(access.db, user.id),
+                               created_at=recovery_codes.set_created_at(access.db, user.id))
+
+
+@router.get("/recovery-codes", response_model=RecoveryCodesPublic)
+def get_recovery_codes(access: SignIn) -> RecoveryCodesPublic:
+    """How many of your recovery codes are unused, and when the set was made. The codes themselves
+    are shown only when they are made."""
+    return _recovery_codes_of(access, _me(access))
+
+
+@router.post("/recovery-codes", response_model=RecoveryCodesCreated, status_code=201,
+             responses={409: {"description": "You have no second factor the codes could stand in for"}})
+def create_recovery_codes(access: SignInChange, request: Request) -> RecoveryCodesCreated:
+    """A new set of recovery codes, in place of any earlier one (which stops working). Store them
+    where you would find them without your second factor: each one completes one login instead of it."""
+    user = _me(access)
+    if not second_factor.has_second_factor(access.db, user):
+        raise conflict("Set up a second factor first: recovery codes stand in for it when it is lost.")
+    replaced = recovery_codes.unused_count(access.db, user.id)
+    codes = recovery_codes.create_set(access.db, user.id, secret_box(request))
+    record(access.db, "auth.recovery_codes_created", target_type=User.__tablename__, target_id=user.id,
+           details={"codes": len(codes), "unused_replaced": replaced})
+    notify_account_change(access.db, access.settings, user, AccountChange.recovery_codes_created, client_ip(request))
+    status = _recovery_codes_of(access, user)
+    access.db.commit()
+    return RecoveryCodesCreated(remaining=status.remaining, created_at=status.created_at, codes=codes)
 
 
 @router.get("/tokens", response_model=list[TokenPublic])

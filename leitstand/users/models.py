@@ -8,6 +8,8 @@ from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from leitstand.db.base import Base, CreatedAtMixin, IdMixin
+from leitstand.i18n import Message
+from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import ScopedModel, tenant_visible
 
 
@@ -40,6 +42,10 @@ class User(IdMixin, CreatedAtMixin, ScopedModel, Base):
     @property
     def has_totp(self) -> bool:
         return self.totp_secret_encrypted is not None
+
+
+USERS_BLOCK_TENANT_DELETE = TenantDeleteBlocker(
+    User.tenant_id, Message("The tenant still has users; remove or move them first."))
 
 
 class EmailToken(IdMixin, CreatedAtMixin, Base):

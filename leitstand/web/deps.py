@@ -24,13 +24,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from leitstand.access.roles import Permission
 from leitstand.audit.recorder import Actor, current_actor
 from leitstand.auth.models import ApiToken, LoginSession
 from leitstand.auth.principal import ACCOUNT_SCOPE, Principal, load_principal
 from leitstand.auth.secrets import token_digest
 from leitstand.clock import clock
 from leitstand.config import Settings
+from leitstand.permissions import Permission
 from leitstand.support.access import record_support_views
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session

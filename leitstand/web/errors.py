@@ -14,17 +14,16 @@ the same in every language.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import inspect as inspect_row
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from leitstand.db.stored_rows import invalid_rows, log_invalid_row
 from leitstand.i18n import Conflict, Forbidden, Message, NotFound, Refusal, Throttled, api_language, in_language
 from leitstand.tenancy.scope import OutOfScope
 
@@ -114,28 +113,6 @@ _STATUS_KINDS = {
     415: ("unsupported-media-type", Message("Unsupported media type")),
     429: ("too-many-requests", Message("Too many requests")),
 }
-
-
-# Stored rows their response model refused, by table (by response model where a route built
-# the model itself): data that got around the API's checks, written by hand or by an older
-# version. Each is logged, with its key where known.
-invalid_rows: Counter[str] = Counter()
-
-
-def row_name(row: Any) -> str:
-    """A stored row as the log names it: its table and primary key, e.g. "devices 17"."""
-    state = inspect_row(row, raiseerr=False)
-    if state is not None and getattr(state, "mapper", None) is not None:
-        key = ", ".join(map(str, state.identity or ("new",)))
-        return f"{state.mapper.local_table.name} {key}"
-    return f"{type(row).__name__} {getattr(row, 'id', '?')}"
-
-
-def log_invalid_row(row: Any, model: str, errors: list[Any]) -> None:
-    name = row_name(row)
-    invalid_rows[name.split(" ", 1)[0]] += 1
-    reasons = "; ".join(f"{'.'.join(str(part) for part in error.get('loc', ()))}: {error.get('msg', '')}" for error in errors)
-    log.error("stored row %s does not match %s: %s", name, model, reasons)
 
 
 # The problem of each kind of the domains' refusals: status, kind, title. Any other Refusal is invalid (422).

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from leitstand import display_text
 from leitstand.auth import password_policy
+from leitstand.json_numbers import JsonNumber
 
 MAX_ID = 2**31 - 1
 NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$"
@@ -86,25 +87,12 @@ Language = Annotated[str, StringConstraints(pattern=r"^(de|en)$")]
 
 # --- numbers, flags, days and times: the JSON kinds the schema states, nothing looser ------------
 # pydantic's lax mode takes true for a number, 0 for a flag and "0.5" for a time (seconds since
-# 1970). A client sending those has a bug; storing a guess would hide it. FastAPI hands body
-# fields to pydantic as parsed JSON and query values as strings, so days and times are checked
-# as ISO 8601 strings (or date objects, from Python callers) for both.
-
-
-def _json_number(value: Any) -> Any:
-    # bool is an int in Python, not a number in JSON; "5" is text. 5.0 is an integer to JSON Schema too.
-    if isinstance(value, bool | str):
-        raise PydanticCustomError("number_type", "Input should be a number, not {kind}",
-                                  {"kind": "a boolean" if isinstance(value, bool) else "text"})
-    return value
-
+# 1970). A client sending those has a bug; storing a guess would hide it. Numbers are checked by
+# leitstand.json_numbers. FastAPI hands body fields to pydantic as parsed JSON and query values as
+# strings, so days and times are checked as ISO 8601 strings (or date objects, from Python callers)
+# for both.
 
 Flag = Annotated[bool, Strict()]
-# Place it last in an Annotated, after the bounds: bounds put after a validator reach the schema
-# as "ge"/"le", which JSON Schema does not know, instead of minimum/maximum.
-JsonNumber = BeforeValidator(_json_number)
-Number = Annotated[float, JsonNumber]
-Integer = Annotated[int, JsonNumber]
 RefId = Annotated[int, Field(ge=1, le=MAX_ID), JsonNumber]
 Latitude = Annotated[float, Field(ge=-90, le=90), JsonNumber]
 Longitude = Annotated[float, Field(ge=-180, le=180), JsonNumber]

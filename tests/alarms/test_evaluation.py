@@ -309,7 +309,7 @@ def test_one_batch_costs_a_fixed_number_of_queries(world, ingestor, session_fact
 
         devices = ingest.directory.lookup([m.serial for m in messages])
         with system_session(session_factory, reason="test") as db:
-            batch = BatchWriter(db)
+            batch = BatchWriter(db, ingest.ports)
             for message in messages:
                 batch.add(devices[message.serial], message, True)
         return batch.ingested()

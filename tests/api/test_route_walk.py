@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from leitstand.access.roles import ROLES, Permission
+from leitstand.access.roles import ROLES
 from leitstand.audit.models import AuditEntry
 from leitstand.db.models import Base
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import TenantKind
 from leitstand.app import ApiOperation, api_operations
 from tests.support.world import ALPHA_MARK, Organisation, World

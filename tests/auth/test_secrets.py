@@ -40,3 +40,15 @@ def test_production_hashing_is_argon2id_with_a_128_bit_salt_and_owasp_cost() -> 
     # OWASP's argon2id minimum: 19 MiB with 2 passes, or more memory (KiB here) with fewer.
     assert PASSWORD_HASHING.memory_cost >= 19 * 1024 and PASSWORD_HASHING.time_cost >= 2
     assert extract_parameters(hash_password("x" * 12)).type is Type.ID
+
+
+def test_a_recovery_code_digest_needs_the_installation_secret_and_differs_per_owner() -> None:
+    """ASVS 2.6.2/2.6.3: a ~49-bit recovery code is stored as an HMAC under a key derived from the
+    installation's secret, salted by its owner: a database copy alone cannot be searched offline."""
+    from leitstand.auth.secrets import SecretBox
+
+    here, elsewhere = SecretBox("this installation"), SecretBox("another installation")
+
+    assert here.keyed_digest("recovery-code:1", "ABCDEFGHJK") == here.keyed_digest("recovery-code:1", "ABCDEFGHJK")
+    assert here.keyed_digest("recovery-code:1", "ABCDEFGHJK") != here.keyed_digest("recovery-code:2", "ABCDEFGHJK")
+    assert here.keyed_digest("recovery-code:1", "ABCDEFGHJK") != elsewhere.keyed_digest("recovery-code:1", "ABCDEFGHJK")

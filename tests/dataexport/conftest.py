@@ -18,7 +18,8 @@ from leitstand.bootstrap import ensure_essentials, root_tenant
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db import migrate
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.db.engine import make_engine
+from leitstand.db.models import make_session_factory
 from leitstand.auth.secrets import SecretBox
 from leitstand.devices.bindings import bind_device
 from leitstand.devices.connections import create_connection

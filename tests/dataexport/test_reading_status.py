@@ -15,11 +15,11 @@ from leitstand.dataexport.export import export_tenant
 from leitstand.dataexport.importer import import_export
 from leitstand.devices.models import Device
 from leitstand.ingest.message import BATCH_BACKFILL, DeviceMessage, MessageKind, Reading, ReadingStatus
-from leitstand.ingest.pipeline import Ingestor
 from leitstand.telemetry.models import TelemetryPoint
 from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.scope import system_session
 from tests.dataexport.conftest import Instance, seed_tenant
+from tests.support.ingest import bare_ingestor
 
 QUARTER = timedelta(minutes=15)
 # Two years back: only a batch source may deliver it.
@@ -54,7 +54,7 @@ def test_statuses_and_intervals_survive_an_export_and_import(sqlite_instance: In
                       else (pg_instance, sqlite_instance))
     seeded = seed_tenant(source)
     serial = "ALPHA-BAR-0001"
-    report = Ingestor(source.factory).accept([meter_history(serial)], backfill=BATCH_BACKFILL)
+    report = bare_ingestor(source.factory).accept([meter_history(serial)], backfill=BATCH_BACKFILL)
     assert report.points_written == 8
     # A text with a comma is quoted in the export file: the importer's other way in.
     with system_session(source.factory, reason="test writes a point") as db:

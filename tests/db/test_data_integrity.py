@@ -15,16 +15,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import JSON, CheckConstraint, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from leitstand.access.roles import Permission
 from leitstand.auth.models import ApiToken
 from leitstand.auth.secrets import new_token, token_digest
 from leitstand.bootstrap import create_user, ensure_essentials
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.db import migrate
-from leitstand.db.engine import make_engine, make_session_factory
-from leitstand.db.models import Base
+from leitstand.db.engine import make_engine
+from leitstand.db.models import Base, make_session_factory
 from leitstand.devices.models import Device
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 from tests.db.raw_rows import insert_tenant

@@ -15,7 +15,7 @@ from leitstand.db.base import Base
 REPO = Path(__file__).resolve().parents[2]
 FRESH_PROCESS = (
     "import json; from leitstand.db.base import Base; "
-    "from leitstand.db.engine import make_engine, make_session_factory; "
+    "from leitstand.db.engine import make_engine; from leitstand.db.models import make_session_factory; "
     "make_session_factory(make_engine('sqlite://')); print(json.dumps(sorted(Base.metadata.tables)))"
 )
 

@@ -14,8 +14,8 @@ from leitstand.clock import clock
 from leitstand.ingest.message import (
     BATCH_BACKFILL, LIVE_BACKFILL, BackfillPolicy, DeviceMessage, MessageKind, Reading, ReadingStatus,
 )
-from leitstand.ingest.pipeline import Ingestor
 from leitstand.telemetry.models import TelemetryPoint
+from tests.support.ingest import bare_ingestor
 from tests.support.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ THREE_YEARS = timedelta(days=3 * 365)
 @pytest.fixture
 def ingestor(session_factory, world: World):  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
-    return Ingestor(session_factory)
+    return bare_ingestor(session_factory)
 
 
 def meter_values(serial: str, *readings: Reading) -> DeviceMessage:

@@ -19,6 +19,7 @@ from leitstand.devices.models import BindingKey, DeviceConnection
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.ingest.pipeline import Ingestor
 from leitstand.telemetry.models import TelemetryPoint
+from tests.support.ingest import bare_ingestor
 from tests.support.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -28,7 +29,7 @@ DEV_EUI = "70B3D57ED0000001"
 @pytest.fixture
 def ingestor(session_factory, world: World) -> Ingestor:  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
-    return Ingestor(session_factory)
+    return bare_ingestor(session_factory)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.ingest.events import IngestedBatch
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
-from leitstand.ingest.pipeline import Ingestor
+from tests.support.ingest import bare_ingestor
 from tests.support.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -25,7 +25,7 @@ def batches() -> list[IngestedBatch]:
 @pytest.fixture
 def ingestor(session_factory, world: World, batches):  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
-    return Ingestor(session_factory, subscribers=[batches.append])
+    return bare_ingestor(session_factory, subscribers=[batches.append])
 
 
 def telemetry(serial: str, at: datetime, *readings: tuple[str, object]) -> DeviceMessage:

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from leitstand.clock import clock
 from leitstand.commands.models import Command
 from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind, Reading
-from leitstand.ingest.pipeline import Ingestor
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
 from leitstand.state.service import mark_offline
 from leitstand.telemetry.models import TelemetryPoint
+from tests.support.ingest import bare_ingestor
 from tests.support.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -24,7 +24,7 @@ NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 def ingestor(session_factory, world: World):  # type: ignore[no-untyped-def]
     clock.freeze(NOW)
     published: list = []
-    ingest = Ingestor(session_factory, listeners=[lambda tenant_id, update: published.append((tenant_id, update))])
+    ingest = bare_ingestor(session_factory, listeners=[lambda tenant_id, update: published.append((tenant_id, update))])
     ingest.published = published  # type: ignore[attr-defined]
     return ingest
 

@@ -100,6 +100,33 @@ def test_a_yubikey_added_on_the_account_page_completes_the_next_login(page, worl
     expect(page).to_have_url(re.compile(r"/$"))
 
 
+def test_recovery_codes_made_on_the_account_page_complete_a_login(page, world, login, shot) -> None:  # type: ignore[no-untyped-def]
+    open_account(page, world, login)
+    add_yubikey(page, SoftYubiKey.generate())  # codes are offered only beside a second factor
+    card = page.locator("#recovery-codes")
+    expect(card.locator(".badge")).to_have_text("0 left")
+
+    card.get_by_role("button", name="Create recovery codes").click()
+    codes = card.locator("#new-recovery-codes-list li")
+    expect(codes).to_have_count(10)
+    expect(card.locator(".badge")).to_have_text("10 left")
+    expect(card).to_contain_text("They are shown only this once")
+    shot(page, "account-recovery-codes")
+    code = codes.first.inner_text()
+
+    page.context.clear_cookies()
+    page.goto("/login")
+    page.get_by_label("E-mail").fill("admin@alpha.test")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Use a recovery code").click()
+    page.get_by_label("Recovery code").fill(code.lower().replace("-", " "))
+    page.locator("#recovery-code-form").get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.goto("/account")
+    expect(page.locator("#recovery-codes .badge")).to_have_text("9 left")
+
+
 # --- confirming it is you, and the session's time ---------------------------------------------
 
 

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
-from leitstand.access.roles import Permission, ScopeKind
+from leitstand.access.roles import ScopeKind
 from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.auth.secrets import new_token, token_digest
@@ -37,6 +37,7 @@ from leitstand.devicetypes.models import DeviceType
 from leitstand.devicetypes.spec import DeviceTypeSpec, Text
 from leitstand.licenses.models import License
 from leitstand.licenses.service import record_change, term_end
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
 from leitstand.users.models import User

@@ -307,15 +307,15 @@ def test_ingest_defers_rollups_but_stores_points_and_live_state_at_once(world, s
                                                                         postgresql_only):
     from leitstand.clock import clock
     from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
-    from leitstand.ingest.pipeline import Ingestor
     from leitstand.state.models import DeviceState
+    from tests.support.ingest import bare_ingestor
 
     now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
     clock.freeze(now)
     barrier = world.alpha.barrier
     message = DeviceMessage(serial=barrier.serial_number, kind=MessageKind.telemetry, received_at=now,
                             readings=(Reading("cycles", now, 1200), Reading("position", now, "closed")))
-    ingestor = Ingestor(session_factory, defer_rollups=True)
+    ingestor = bare_ingestor(session_factory, defer_rollups=True)
 
     assert ingestor.accept([message]).points_written == 2
     assert ingestor.accept([message]).points_written == 0  # redelivered
@@ -334,4 +334,4 @@ def test_the_app_ingests_as_the_setting_says(settings, setting, deferred):
 
     assert settings.telemetry_rollups == "deferred"  # the default
     with app_without_transports(settings.model_copy(update={"telemetry_rollups": setting})) as app:
-        assert app.state.ingestor.defer_rollups is deferred
+        assert app.state.ingestor.ports.points.defer_rollups is deferred

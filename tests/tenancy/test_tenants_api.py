@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from leitstand.devices.models import Device
-from leitstand.tenancy.models import Tenant, TenantKind
+from leitstand.sites.models import Site, SiteKind
+from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
 from tests.support.world import ALPHA_MARK, BETA_MARK
 
 TENANTS = "/api/v1/tenants"
@@ -105,6 +106,20 @@ def test_a_tenant_with_devices_cannot_be_deleted(world):
 
     assert response.status_code == 409
     assert "Geräte" in response.json()["detail"]
+
+
+def test_a_tenant_with_sites_cannot_be_deleted_and_its_sites_are_named_before_its_devices(world):
+    api = world.as_user("alpha_admin")
+    tenant_id = create_tenant(api, world.alpha.partner, "Standortkunde").json()["id"]
+    world.db.add(Site(tenant_id=tenant_id, kind=SiteKind.site, name="Depot", path=f"/{new_path_segment()}/"))
+    world.db.add(Device(tenant_id=tenant_id, type_key="bollard", serial_number="ALPHA-POL-0098", name="Poller"))
+    world.db.commit()
+
+    response = api.delete(f"{TENANTS}/{tenant_id}")
+
+    assert response.status_code == 409
+    assert "Standorte" in response.json()["detail"]
+    assert api.get(f"{TENANTS}/{tenant_id}").status_code == 200
 
 
 def test_a_tenant_with_child_tenants_cannot_be_deleted(world):

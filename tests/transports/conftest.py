@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from leitstand.config import Settings
-from leitstand.ingest.pipeline import Ingestor
 from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from tests.conftest import free_port
+from tests.support.ingest import bare_ingestor
 from tests.transports.mqtt_support import WAIT, Mosquitto, MqttProbe, start_mosquitto
 
 
@@ -40,7 +40,7 @@ def embedded_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def embedded_broker(embedded_settings: Settings, session_factory: Any) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(embedded_settings, session_factory, Ingestor(session_factory))
+    broker = EmbeddedBroker(embedded_settings, session_factory, bare_ingestor(session_factory))
     broker.start()
     yield broker
     broker.stop()

@@ -112,9 +112,13 @@ def test_a_publish_to_a_dollar_topic_closes_the_connection_and_is_counted(
         assert leitstand.next_message().payload == b'{"values": {"cycles": 1}}'
     assert rejections(session_factory, device) == {RejectReason.forbidden_topic: 1}
 
-    # Connected again, the device is served as before.
+    # Connected again, the device is served as before. The publish behind the refused one may have been
+    # taken just before the close, without its PUBACK reaching the device: then it arrives first (at least once).
     device_probe(embedded_broker, mqtt_probe, device).publish(telemetry, b'{"values": {"cycles": 2}}')
-    assert leitstand.next_message().payload == b'{"values": {"cycles": 2}}'
+    arrived = leitstand.next_message().payload
+    if arrived == b'{"values": {"cycles": 1}}' and not behind.is_published():
+        arrived = leitstand.next_message().payload
+    assert arrived == b'{"values": {"cycles": 2}}'
 
 
 def test_device_cannot_subscribe_to_another_device_s_commands(embedded_broker: EmbeddedBroker,

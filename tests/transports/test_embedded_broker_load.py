@@ -27,12 +27,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
 from leitstand.config import Settings
-from leitstand.ingest.pipeline import Ingestor
 from leitstand.telemetry.models import TelemetryPoint
 from leitstand.tenancy.scope import system_session
 from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from leitstand.transports.mqtt.worker import BatchDone, IngestWorker
+from tests.support.ingest import bare_ingestor
 from tests.transports.mqtt_support import WAIT, add_device
 
 DEVICES = 200
@@ -182,7 +182,7 @@ def test_every_acknowledged_message_is_stored_while_devices_come_and_go(
     logins = [add_device(system_db) for _ in range(DEVICES)]
     device_ids = {login.serial: login.device.id for login in logins}
     stored = Stored()
-    worker = IngestWorker(embedded_settings, Ingestor(session_factory), name=f"t-load-{uuid.uuid4().hex[:6]}",
+    worker = IngestWorker(embedded_settings, bare_ingestor(session_factory), name=f"t-load-{uuid.uuid4().hex[:6]}",
                           batch_ms=20, on_batch=stored.on_batch)
     worker.start()
     context = multiprocessing.get_context("spawn")

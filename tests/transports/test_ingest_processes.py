@@ -125,7 +125,7 @@ def test_an_ingest_name_runs_in_one_process_and_a_second_stops_with_a_clear_erro
                "LEITSTAND_CONFIG": "", "PYTHONPATH": str(REPO), "COLUMNS": "300"}
         second_ways = [
             [sys.executable, "-m", "leitstand.cli", "serve", "--role", "ingest", "--name", name],
-            [sys.executable, "-m", "leitstand.transports.mqtt.worker", "--name", name],
+            [sys.executable, "-m", "leitstand.worker", "--name", name],
         ]
         seconds = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True) for command in second_ways]

@@ -25,9 +25,10 @@ import pytest
 from sqlalchemy import func, select
 
 from leitstand.config import Settings
-from leitstand.db.engine import make_engine, make_session_factory
+from leitstand.db.engine import make_engine
+from leitstand.db.models import make_session_factory
 from leitstand.ingest.message import CommandRequest, MessageKind
-from leitstand.ingest.pipeline import Ingestor, RejectReason
+from leitstand.ingest.pipeline import RejectReason
 from leitstand.state.models import IngestRejection
 from leitstand.telemetry.models import TelemetryPoint
 from leitstand.tenancy.scope import system_session
@@ -36,6 +37,7 @@ from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from leitstand.transports.mqtt.worker import BatchDone, CommandPublisher, IngestWorker
 from tests.conftest import free_port
+from tests.support.ingest import bare_ingestor
 from tests.transports.mqtt_support import WAIT, DeviceLogin, Mosquitto, MqttProbe, add_device
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,7 +105,7 @@ def test_worker_stores_then_acknowledges(mosquitto: Mosquitto, dynsec: Mosquitto
                                          worker_factory: Any) -> None:
     device = mosquitto_device(system_db, dynsec)
     committed_at_ack: list[int] = []
-    worker, batches = worker_factory(mosquitto.settings(settings), Ingestor(session_factory))
+    worker, batches = worker_factory(mosquitto.settings(settings), bare_ingestor(session_factory))
     worker.on_batch = lambda done: (committed_at_ack.append(len(stored_cycles(session_factory, device))),
                                     batches.done.put(done))
     probe = connect_device(mosquitto, mqtt_probe, device)
@@ -125,7 +127,7 @@ def test_nothing_is_acknowledged_while_the_database_is_down(mosquitto: Mosquitto
     device = mosquitto_device(system_db, dynsec)
     name = f"t-down-{uuid.uuid4().hex[:6]}"
     unreachable = make_engine(f"postgresql://postgres@127.0.0.1:{free_port()}/leitstand")
-    broken, broken_batches = worker_factory(mosquitto.settings(settings), Ingestor(make_session_factory(unreachable)),
+    broken, broken_batches = worker_factory(mosquitto.settings(settings), bare_ingestor(make_session_factory(unreachable)),
                                             name=name)
     probe = connect_device(mosquitto, mqtt_probe, device)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
@@ -137,7 +139,7 @@ def test_nothing_is_acknowledged_while_the_database_is_down(mosquitto: Mosquitto
     assert broken.stats.acknowledged == 0 and stored_cycles(session_factory, device) == []
 
     # The same worker, with the database back: the broker redelivers what was never acknowledged.
-    _, batches = worker_factory(mosquitto.settings(settings), Ingestor(session_factory), name=name)
+    _, batches = worker_factory(mosquitto.settings(settings), bare_ingestor(session_factory), name=name)
     batches.wait_for_messages(5)
     assert stored_cycles(session_factory, device) == [(start + timedelta(seconds=i), float(i)) for i in range(5)]
     unreachable.dispose()
@@ -148,7 +150,7 @@ def test_undecodable_payloads_are_counted_and_acknowledged(mosquitto: Mosquitto,
                                                            mqtt_probe: ProbeFactory, worker_factory: Any) -> None:
     device = mosquitto_device(system_db, dynsec)
     name = f"t-bad-{uuid.uuid4().hex[:6]}"
-    worker, batches = worker_factory(mosquitto.settings(settings), Ingestor(session_factory), name=name)
+    worker, batches = worker_factory(mosquitto.settings(settings), bare_ingestor(session_factory), name=name)
     probe = connect_device(mosquitto, mqtt_probe, device)
     probe.publish(topics.uplink(device.serial, "telemetry"), b'{"values": {"cycles": NaN}}')
     (done,) = batches.wait_for_messages(1)
@@ -159,7 +161,7 @@ def test_undecodable_payloads_are_counted_and_acknowledged(mosquitto: Mosquitto,
     worker.stop()
 
     # Restarted: the bad payload does not come back; the first thing is the marker.
-    _, batches = worker_factory(mosquitto.settings(settings), Ingestor(session_factory), name=name)
+    _, batches = worker_factory(mosquitto.settings(settings), bare_ingestor(session_factory), name=name)
     probe.publish(topics.uplink(device.serial, "heartbeat"), b"")
     (done,) = batches.wait_for_messages(1)
     assert done.undecodable == 0 and [m.kind for m in done.messages] == [MessageKind.heartbeat]
@@ -169,7 +171,7 @@ def test_commands_reach_the_device(mosquitto: Mosquitto, dynsec: MosquittoDevice
                                    session_factory: Any, system_db: Any, mqtt_probe: ProbeFactory,
                                    worker_factory: Any) -> None:
     device = mosquitto_device(system_db, dynsec)
-    worker, _ = worker_factory(mosquitto.settings(settings), Ingestor(session_factory))
+    worker, _ = worker_factory(mosquitto.settings(settings), bare_ingestor(session_factory))
     probe = connect_device(mosquitto, mqtt_probe, device)
     assert not probe.subscribe(topics.command_subscription(device.serial)).is_failure
 
@@ -202,7 +204,7 @@ def test_retained_uplinks_are_not_replayed_into_ingest(mosquitto: Mosquitto, dyn
     probe.client.publish(heartbeat, b'{"ts": 0}', qos=1, retain=True).wait_for_publish(WAIT)
     try:
         # A new worker's subscription makes the broker replay the retained message first.
-        worker, batches = worker_factory(mosquitto.settings(settings), Ingestor(session_factory))
+        worker, batches = worker_factory(mosquitto.settings(settings), bare_ingestor(session_factory))
         probe.publish(heartbeat, b"")
         seen = batches.wait_for_messages(1)
         assert [m.sent_at for done in seen for m in done.messages] == [None]  # only the live heartbeat
@@ -216,8 +218,8 @@ def test_two_workers_share_the_stream(mosquitto: Mosquitto, dynsec: MosquittoDev
                                       worker_factory: Any) -> None:
     device = mosquitto_device(system_db, dynsec)
     shared = mosquitto.settings(settings, mqtt_shared_group=f"g{uuid.uuid4().hex[:6]}")
-    first, first_batches = worker_factory(shared, Ingestor(session_factory))
-    second, second_batches = worker_factory(shared, Ingestor(session_factory))
+    first, first_batches = worker_factory(shared, bare_ingestor(session_factory))
+    second, second_batches = worker_factory(shared, bare_ingestor(session_factory))
     assert first.subscription.startswith("$share/")
     probe = connect_device(mosquitto, mqtt_probe, device)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
@@ -240,7 +242,7 @@ def test_worker_on_the_embedded_broker(embedded_broker: EmbeddedBroker, embedded
                                        session_factory: Any, system_db: Any, mqtt_probe: ProbeFactory,
                                        worker_factory: Any) -> None:
     device = add_device(system_db)
-    worker, batches = worker_factory(embedded_settings, Ingestor(session_factory))
+    worker, batches = worker_factory(embedded_settings, bare_ingestor(session_factory))
     assert not worker.mqtt5
     probe = mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False)
     assert not probe.connect().is_failure
@@ -264,7 +266,7 @@ def test_publishes_on_off_scheme_topics_are_counted_on_their_device(
     """Each topic below the device's own ls/v1/{serial}/up, which the ACL lets it publish to
     and the scheme does not know, is refused and counted on that device, not lost in the log."""
     device = add_device(system_db)
-    ingestor = Ingestor(session_factory)
+    ingestor = bare_ingestor(session_factory)
     _, batches = worker_factory(embedded_settings, ingestor)
     probe = mqtt_probe(embedded_broker.port, device.serial, device.secret, mqtt5=False)
     assert not probe.connect().is_failure
@@ -299,7 +301,7 @@ def start_worker_process(settings: Settings, name: str, log_file: Path) -> subpr
            "PYTHONPATH": str(REPO)}
     env.pop("LEITSTAND_CONFIG", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "leitstand.transports.mqtt.worker", "--name", name, "--batch-messages", "25",
+        [sys.executable, "-m", "leitstand.worker", "--name", name, "--batch-messages", "25",
          "--batch-ms", "5"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log_file.open("a"), text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until "ready …" or the process ends

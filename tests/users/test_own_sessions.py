@@ -7,11 +7,11 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from leitstand.access.roles import Permission
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import LoginSession
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
+from leitstand.permissions import Permission
 from leitstand.web.deps import CSRF_HEADER
 from tests.support.world import PASSWORD
 

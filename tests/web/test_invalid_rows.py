@@ -65,7 +65,7 @@ def test_a_list_without_paging_leaves_such_a_row_out_too(world: World, caplog) -
 
 
 def test_the_count_of_refused_rows_goes_up_per_table(world: World) -> None:
-    from leitstand.web.errors import invalid_rows
+    from leitstand.db.stored_rows import invalid_rows
 
     before = invalid_rows["devices"]
     corrupt(world, "UPDATE devices SET labels = '[null]' WHERE id = :id", id=world.alpha.barrier.id)

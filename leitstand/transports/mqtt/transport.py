@@ -106,7 +106,7 @@ class MqttTransport:
             raise IngestNameTaken(
                 f"another process of this installation runs an ingest worker named {self.context.name!r} (MQTT "
                 f"client id {worker.client_id}); give each ingest process its own name (leitstand serve --name, "
-                f"python -m leitstand.transports.mqtt.worker --name)")
+                f"python -m leitstand.worker --name)")
         self._stoppers.append(release)
         worker.start(wait)
         self._stoppers.append(worker.stop)

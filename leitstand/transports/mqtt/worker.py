@@ -25,24 +25,23 @@ and skipped: they are old news, and would make an offline device look alive.
 
 `IngestWorker.publish_command()` sends a command request to a device (QoS 1) over the
 worker's connection; `CommandPublisher` does the same for a process without a worker.
-Run as a process: `python -m leitstand.transports.mqtt.worker --name ingest-1`.
+The process around a standalone worker is built by the composition root
+(`python -m leitstand.worker --name ingest-1`, leitstand/worker.py), which hands the
+worker its Ingest port: a transport does not know the start-up list.
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
 import logging
 import ssl
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -339,38 +338,3 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 20)
-
-
-def run_worker(settings: Settings, *, name: str = "ingest-1", batch_messages: int = BATCH_MESSAGES, batch_ms: int = 50,
-               stop: threading.Event | None = None) -> None:
-    """Run one ingest worker until SIGTERM/SIGINT (or `stop` is set). Prints "ready" once subscribed.
-
-    The process around it (rollup drainer, alarm notifier, the name held once per
-    installation) is role ingest's, from `leitstand.runtime`.
-    """
-    from leitstand.runtime import run_ingest_worker
-
-    run_ingest_worker(settings, name=name, batch_messages=batch_messages, batch_ms=batch_ms, stop=stop)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Leitstand MQTT ingest worker (settings from LEITSTAND_* variables)")
-    parser.add_argument("--name", default="ingest-1", help="fixed per worker: its MQTT client id is leitstand-NAME")
-    parser.add_argument("--batch-messages", type=int, default=BATCH_MESSAGES)
-    parser.add_argument("--batch-ms", type=int, default=50)
-    args = parser.parse_args(argv)
-    if not topics.is_topic_level(args.name, max_length=40):
-        parser.error(f"--name {args.name!r} must be one MQTT topic level of at most 40 characters")
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from leitstand.runtime import IngestNameTaken
-
-    try:
-        run_worker(Settings(), name=args.name, batch_messages=args.batch_messages, batch_ms=args.batch_ms)
-    except IngestNameTaken as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from leitstand.access.roles import ROLES, Permission, Role, ScopeKind
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.access.roles import ROLES, Role, ScopeKind
 from leitstand.access.rules import within_tenant
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.i18n import Forbidden, Message, NotFound, Refusal
+from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session

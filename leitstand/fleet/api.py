@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leitstand.access.roles import Permission
-from leitstand.access.rules import path_within
 from leitstand.clock import clock
+from leitstand.db.stored_rows import presentable
 from leitstand.devices.models import Device, DeviceShare
+from leitstand.devices.queries import DeviceFilter, matching
 from leitstand.devices.schemas import (
     DeviceCreate,
     DevicePublic,
@@ -21,14 +20,15 @@ from leitstand.devices.schemas import (
     ShareCreate,
     SharePublic,
 )
-from leitstand.telemetry.store import delete_telemetry
 from leitstand.devices.service import move_to_tenant, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
-from leitstand.licenses.models import License, LicenseStatus
-from leitstand.licenses.service import status_filter
+from leitstand.licenses.models import LicenseStatus
+from leitstand.licenses.service import with_license_status
 from leitstand.sites.models import Site
+from leitstand.telemetry.store import delete_telemetry
 from leitstand.tenancy.models import Tenant, TenantKind
-from leitstand.web.crud import contains, get_visible, presentable, read_page
+from leitstand.permissions import Permission
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid, not_found
 from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest, SearchText
@@ -50,26 +50,16 @@ def list_devices(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[DevicePublic]:
-    statement = select(Device).order_by(Device.name, Device.id)
-    if tenant_id is not None:
-        statement = statement.where(Device.tenant_id == tenant_id)
+    within_site = None
     if site_id is not None:
         site = access.db.get(Site, site_id)
         if site is None:
             raise not_found("site")
-        below = select(Site.id).where(path_within(Site.path, site.path))
-        statement = statement.where(Device.site_id.in_(below))
-    if type_key is not None:
-        statement = statement.where(Device.type_key == type_key)
-    if label:
-        # Labels are a short JSON list; matching its quoted form works on both backends.
-        statement = statement.where(contains(cast(Device.labels, String), json.dumps(label)))
+        within_site = site.path
+    wanted = DeviceFilter(tenant_id=tenant_id, within_site=within_site, type_key=type_key, label=label, search=q)
+    statement = matching(wanted).order_by(Device.name, Device.id)
     if license_status is not None:
-        statement = statement.outerjoin(License, License.device_id == Device.id).where(
-            status_filter(license_status, clock.now().date())
-        )
-    if q:
-        statement = statement.where(contains(Device.name, q) | contains(Device.serial_number, q))
+        statement = with_license_status(statement, license_status, clock.now().date())
     return read_page(access.db, statement, PageRequest(limit, offset), DevicePublic.model_validate)
 
 

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from leitstand.access.models import TARGET_COLUMNS, RoleGrant
 from leitstand.access.roles import ROLES, ScopeKind
 from leitstand.access.schemas import GrantCreate, GrantPublic, RolePublic
-from leitstand.access.service import check_grantable, check_within_grantee, role_named
-from leitstand.access.roles import Permission
+from leitstand.granting.service import check_grantable, check_within_grantee, role_named
+from leitstand.permissions import Permission
 from leitstand.users.models import User
-from leitstand.web.crud import get_visible, page_of
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, CurrentPrincipal, requires
 from leitstand.web.errors import conflict
-from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page
+from leitstand.web.types import FilterId, Limit, ObjectId, Offset, Page, PageRequest
 
 router = APIRouter(tags=["roles"])
 Reader = Annotated[Access, requires(Permission.grant_read)]
@@ -40,7 +40,7 @@ def list_grants(access: Reader, user_id: FilterId = None, limit: Limit = 50, off
     statement = select(RoleGrant).order_by(RoleGrant.id)
     if user_id is not None:
         statement = statement.where(RoleGrant.user_id == user_id)
-    return page_of(access.db, statement, limit, offset, GrantPublic.model_validate)
+    return read_page(access.db, statement, PageRequest(limit, offset), GrantPublic.model_validate)
 
 
 @router.post("/role-grants", response_model=GrantPublic, status_code=201,

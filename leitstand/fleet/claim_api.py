@@ -1,6 +1,7 @@
 """Onboarding routes: claim a device, rotate its credentials, decommission it, import stock.
 
-See leitstand.devices.claiming for what each step means.
+See leitstand.devices.claiming for what each step means, and leitstand.fleet.claiming for
+the steps that touch the device's licence.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from leitstand.access.roles import Permission
-from leitstand.clock import clock
 from leitstand.devices.claiming import (
     IMPORT_COLUMNS,
     LABEL_SEPARATOR,
@@ -24,15 +23,15 @@ from leitstand.devices.claiming import (
     CsvRejected,
     ImportReport,
     announce_credentials,
-    claim_device,
-    decommission,
     import_devices,
     rotate_credentials,
 )
 from leitstand.devices.models import Device, DeviceCredential
 from leitstand.devices.schemas import ClaimSecret, DevicePublic, SerialNumber
-from leitstand.licenses.models import License
+from leitstand.fleet.claiming import claim_device, decommission
+from leitstand.licenses.api import present as present_license
 from leitstand.licenses.schemas import LicensePublic
+from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, requires
@@ -96,11 +95,6 @@ def _issued(device: Device, credential: DeviceCredential, secret: str) -> Issued
     return IssuedCredential(device_id=device.id, username=credential.username, secret=secret, created_at=credential.created_at)
 
 
-def _license(license_: License) -> LicensePublic:
-    values = {column: getattr(license_, column) for column in LicensePublic.model_fields if column != "status"}
-    return LicensePublic(**values, status=license_.status(clock.now().date()))
-
-
 def _credentials_changed(request: Request, serial: str, secret: str | None) -> None:
     """After the commit: ingest must not serve a stale cached device, the broker must learn."""
     ingestor = getattr(request.app.state, "ingestor", None)
@@ -126,7 +120,7 @@ def claim(body: ClaimRequest, request: Request, access: Writer) -> ClaimResult:
     result = ClaimResult(
         device=DevicePublic.model_validate(claimed.device),
         credential=_issued(claimed.device, claimed.credential, claimed.secret),
-        license=_license(claimed.license),
+        license=present_license(claimed.license),
     )
     access.db.commit()
     _credentials_changed(request, claimed.device.serial_number, claimed.secret)
