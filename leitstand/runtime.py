@@ -36,7 +36,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,9 +46,6 @@ from leitstand.config import Settings
 from leitstand.transports import registry
 from leitstand.transports.base import Ask, Ingest, Transport, TransportContext
 from leitstand.transports.mqtt.transport import IngestNameTaken, broker_file
-
-if TYPE_CHECKING:
-    from leitstand.ingest.pipeline import Ingestor
 
 log = logging.getLogger(__name__)
 ROLES = ("all", "api", "ingest", "scheduler")
