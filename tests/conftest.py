@@ -205,7 +205,7 @@ def _real_clock() -> Iterator[None]:
 @pytest.fixture
 def app(settings: Settings, session_factory):  # type: ignore[no-untyped-def]
     from leitstand.runtime import app_without_transports
-    from tests.support.transports import RecordingTransport
+    from tests.helpers.transports import RecordingTransport
 
     with app_without_transports(settings) as application:
         # Commands of the test app's devices leave through a transport the test can look at.
@@ -224,7 +224,7 @@ def client(app):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def world(app, system_db):  # type: ignore[no-untyped-def]
-    from tests.support.world import World
+    from tests.helpers.world import World
 
     return World.build(app, system_db)
 

@@ -20,7 +20,7 @@ from leitstand.dataexport.importer import import_export
 from leitstand.devices.models import Device
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
-from tests.support.world import World
+from tests.helpers.world import World
 
 RLO = "\u202e"
 FAMILY = "👨\u200d👩\u200d👧"  # man, ZWJ, woman, ZWJ, girl: one emoji

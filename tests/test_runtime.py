@@ -17,7 +17,7 @@ from leitstand.runtime import start
 from leitstand.state.live import LiveHub
 from leitstand.transports.native import codec, topics
 from tests.conftest import free_port
-from tests.support.world import World
+from tests.helpers.world import World
 
 WAIT = 20
 

@@ -16,7 +16,7 @@ from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
 from leitstand.app import ingestor_for
-from tests.support.world import World
+from tests.helpers.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from leitstand.alarms.models import AlarmRule
 from leitstand.alarms.service import raise_alarm
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 BODIES: dict[tuple[str, str], Callable[[Organisation, World], dict[str, Any]]] = {
     ("POST", "/api/v1/alarms/{alarm_id}/comments"): lambda org, w: {"text": "Intruder was here"},

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leitstand.dataexport.models import ExportJob
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 
 def SEED(org: Organisation, world: World) -> dict[str, Any]:  # noqa: N802 - the walk's hook name

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 Body = Callable[[Organisation, World], dict[str, Any]]
 

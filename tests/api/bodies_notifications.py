@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from leitstand.notifications.models import Delivery, PushSubscription, RoutingRule, Webhook
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 BODIES: dict[tuple[str, str], Callable[[Organisation, World], dict[str, Any]]] = {
     ("POST", "/api/v1/notifications/rules"): lambda org, w: {

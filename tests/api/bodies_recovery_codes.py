@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leitstand.auth import recovery_codes
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 
 def SEED(org: Organisation, world: World) -> dict[str, Any]:  # noqa: N802 - the walk's hook name

@@ -10,7 +10,7 @@ from typing import Any
 from leitstand.auth.models import LoginSession
 from leitstand.auth.secrets import new_token, token_digest
 from leitstand.clock import clock
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 
 def SEED(org: Organisation, world: World) -> dict[str, Any]:  # noqa: N802 - the walk's hook name

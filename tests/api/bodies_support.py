@@ -8,7 +8,7 @@ from typing import Any
 
 from leitstand.clock import clock
 from leitstand.support.models import SupportAccessCode, Ticket, TicketEvent
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 
 def SEED(org: Organisation, world: World) -> dict[str, Any]:  # noqa: N802 - the walk's hook name

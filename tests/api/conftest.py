@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.schemathesis_runs import RUNS
+from tests.helpers.schemathesis_runs import RUNS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

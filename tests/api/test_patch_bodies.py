@@ -16,7 +16,7 @@ from leitstand.alarms.models import AlarmRule
 from leitstand.audit.models import AuditEntry
 from leitstand.db.models import Base
 from tests.api.test_route_walk import SEEDS, Operation, operations
-from tests.support.world import Organisation, World
+from tests.helpers.world import Organisation, World
 
 # Written by every authenticated request (last use, throttles, the audit of the refusal itself).
 VOLATILE_TABLES = {AuditEntry.__tablename__, "api_tokens", "login_throttles", "login_sessions"}

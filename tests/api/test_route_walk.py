@@ -23,7 +23,7 @@ from leitstand.db.models import Base
 from leitstand.permissions import Permission
 from leitstand.tenancy.models import TenantKind
 from leitstand.app import ApiOperation, api_operations
-from tests.support.world import ALPHA_MARK, Organisation, World
+from tests.helpers.world import ALPHA_MARK, Organisation, World
 
 # Routes about the caller's own login and account: no other tenant's record can be named in them.
 SELF_SERVICE_PREFIXES = ("/api/v1/auth/", "/api/v1/me")

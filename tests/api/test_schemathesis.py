@@ -29,8 +29,8 @@ from schemathesis.engine import Status, events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from tests.support.schemathesis_runs import SchemathesisRun, record_run
-from tests.support.world import World
+from tests.helpers.schemathesis_runs import SchemathesisRun, record_run
+from tests.helpers.world import World
 
 # The schema against the server: once, on the production store (see tests/conftest.py).
 pytestmark = pytest.mark.one_backend("postgresql")

@@ -1,4 +1,4 @@
-from tests.support.world import ALPHA_MARK, BETA_MARK
+from tests.helpers.world import ALPHA_MARK, BETA_MARK
 
 
 def test_operator_sees_own_devices_only(world):

@@ -11,7 +11,7 @@ import pytest
 
 from leitstand.audit.models import AuditEntry
 from leitstand.clock import clock
-from tests.support.world import BETA_MARK
+from tests.helpers.world import BETA_MARK
 
 AUDIT = "/api/v1/audit"
 EXPORT = "/api/v1/audit/export"

@@ -16,10 +16,10 @@ from leitstand.auth.models import ApiToken, YubiKey
 from leitstand.clock import clock
 from leitstand.users.models import User
 from leitstand.web.deps import CSRF_HEADER
-from tests.support.mail import text_of
-from tests.support.soft_authenticator import SoftAuthenticator
-from tests.support.world import PASSWORD, ApiClient
-from tests.support.yubikey import SoftYubiKey
+from tests.helpers.mail import text_of
+from tests.helpers.soft_authenticator import SoftAuthenticator
+from tests.helpers.world import PASSWORD, ApiClient
+from tests.helpers.yubikey import SoftYubiKey
 
 ORIGIN = "http://localhost:8000"
 READER = "reader@alpha.test"
@@ -291,7 +291,7 @@ def test_every_change_of_password_second_factor_or_token_is_mailed(world, app, s
 
 
 def test_a_password_set_through_a_reset_link_is_mailed(world, app, smtp):
-    from tests.support.mail import mailed_reset_link
+    from tests.helpers.mail import mailed_reset_link
 
     link = mailed_reset_link(world.client, smtp, READER)
     smtp.messages.clear()

@@ -16,7 +16,7 @@ from leitstand.auth.models import LoginSession
 from leitstand.clock import clock
 from leitstand.runtime import app_without_transports
 from leitstand.web.deps import CSRF_HEADER, SECURE_SESSION_COOKIE, SESSION_COOKIE
-from tests.support.world import PASSWORD
+from tests.helpers.world import PASSWORD
 
 READER = "reader@alpha.test"
 

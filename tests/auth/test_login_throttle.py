@@ -23,7 +23,7 @@ from leitstand.clock import clock
 from leitstand.scheduler.loop import JOBS, JobContext
 from leitstand.runtime import app_without_transports
 from tests.auth.test_login_api import assert_problem, login
-from tests.support.world import PASSWORD
+from tests.helpers.world import PASSWORD
 
 READER = "reader@alpha.test"
 PROXY = "10.0.0.2"

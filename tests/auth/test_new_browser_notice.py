@@ -13,7 +13,7 @@ from leitstand.auth.models import KnownBrowser
 from leitstand.clock import clock
 from tests.auth.test_account_security import enrol_totp, signed_in, totp_code
 from tests.auth.test_login_api import browser, cookie_attributes, csrf, https_app, login  # noqa: F401 - https_app: a fixture
-from tests.support.mail import text_of
+from tests.helpers.mail import text_of
 
 READER = "reader@alpha.test"
 FIREFOX = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}

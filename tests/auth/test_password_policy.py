@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from leitstand.bootstrap import create_user, root_tenant
 from leitstand.cli import app as cli
 from leitstand.web.deps import CSRF_HEADER
-from tests.support.mail import mailed_invitation_link, mailed_reset_link
-from tests.support.world import PASSWORD
+from tests.helpers.mail import mailed_invitation_link, mailed_reset_link
+from tests.helpers.world import PASSWORD
 
 READER = "reader@alpha.test"
 INVITED = "greta@example.com"

@@ -20,9 +20,9 @@ from leitstand.users.service import reset_second_factors
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE
 from tests.auth.test_second_factor_api import (READER, assert_problem, browser, enrol_totp, enrol_yubikey, signed_in,
                                                start_login)
-from tests.support.mail import text_of
-from tests.support.world import PASSWORD
-from tests.support.yubikey import SoftYubiKey
+from tests.helpers.mail import text_of
+from tests.helpers.world import PASSWORD
+from tests.helpers.yubikey import SoftYubiKey
 
 GROUPED = re.compile(rf"^[{recovery_codes.ALPHABET}]{{5}}-[{recovery_codes.ALPHABET}]{{5}}$")
 STALE = timedelta(minutes=11)

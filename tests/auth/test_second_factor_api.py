@@ -15,10 +15,10 @@ from sqlalchemy import select
 from leitstand.audit.models import AuditEntry
 from leitstand.clock import clock
 from leitstand.web.deps import CSRF_HEADER
-from tests.support.mail import mailed_reset_link
-from tests.support.soft_authenticator import SoftAuthenticator, b64url_encode
-from tests.support.world import PASSWORD
-from tests.support.yubikey import SoftYubiKey
+from tests.helpers.mail import mailed_reset_link
+from tests.helpers.soft_authenticator import SoftAuthenticator, b64url_encode
+from tests.helpers.world import PASSWORD
+from tests.helpers.yubikey import SoftYubiKey
 
 ORIGIN = "http://localhost:8000"
 READER = "reader@alpha.test"

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from leitstand.auth.models import LoginSession
 from leitstand.clock import clock
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE
-from tests.support.server import running_server
-from tests.support.world import PASSWORD
+from tests.helpers.server import running_server
+from tests.helpers.world import PASSWORD
 
 ORIGIN = "http://localhost:8000"
 READER = "reader@alpha.test"

@@ -12,7 +12,7 @@ from leitstand.access.models import RoleGrant
 from leitstand.auth.models import ApiToken
 from leitstand.clock import clock
 from leitstand.web.deps import CSRF_HEADER
-from tests.support.world import PASSWORD, ApiClient
+from tests.helpers.world import PASSWORD, ApiClient
 
 READER = "reader@alpha.test"
 

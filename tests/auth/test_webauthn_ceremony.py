@@ -11,7 +11,7 @@ from leitstand.auth.webauthn_ceremony import (
     verify_authentication,
     verify_registration,
 )
-from tests.support.soft_authenticator import SoftAuthenticator, b64url_decode, b64url_encode
+from tests.helpers.soft_authenticator import SoftAuthenticator, b64url_decode, b64url_encode
 
 RP_ID = "leitstand.example"
 ORIGIN = "https://leitstand.example"

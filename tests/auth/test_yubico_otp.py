@@ -9,7 +9,7 @@ from leitstand.auth.yubico_otp import (
     public_id_of,
     verify_yubico_otp,
 )
-from tests.support.yubikey import SoftYubiKey
+from tests.helpers.yubikey import SoftYubiKey
 
 
 def verify(key: SoftYubiKey, otp: str, last_counter: int = NEVER_USED, **overrides) -> int:

@@ -24,7 +24,7 @@ from leitstand.devices.models import Device
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from tests.support.world import World
+from tests.helpers.world import World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

@@ -14,7 +14,7 @@ from leitstand.commands.service import expire_overdue
 from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 def commands_url(device_id: int) -> str:

@@ -34,7 +34,7 @@ from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.scope import system_session
 from leitstand.users.models import User
 from tests.conftest import PG_SERVER_URL, service_unavailable
-from tests.support.world import _organisation
+from tests.helpers.world import _organisation
 
 PDF = b"%PDF-1.4\n% Leitstand test report\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 # A connection's secret: sealed at rest, and never in an export.

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from leitstand.audit.models import AuditEntry
 from leitstand.dataexport import jobs
-from tests.support.world import ALPHA_MARK, BETA_MARK, World
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, World
 
 
 def run_export(world: World, user: str, tenant_id: int) -> dict:

@@ -22,7 +22,7 @@ from leitstand import i18n
 from leitstand.portal.routes import PORTAL_ROUTERS
 from leitstand.app import api_operations
 from tests.dataexport.test_api import run_export
-from tests.support.world import World
+from tests.helpers.world import World
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Column names that hold a secret whether or not the model declares it in __audit_secret__.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leitstand.dataexport.models import ExportJob
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 def test_the_page_lists_own_jobs_and_polls_while_one_runs(world: World) -> None:

@@ -19,7 +19,7 @@ from leitstand.telemetry.models import TelemetryPoint
 from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.scope import system_session
 from tests.dataexport.conftest import Instance, seed_tenant
-from tests.support.ingest import bare_ingestor
+from tests.helpers.ingest import bare_ingestor
 
 QUARTER = timedelta(minutes=15)
 # Two years back: only a batch source may deliver it.

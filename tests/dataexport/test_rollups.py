@@ -27,7 +27,7 @@ from leitstand.tenancy.scope import system_session
 from tests.dataexport.conftest import Instance, seed_tenant
 from tests.dataexport.test_bad_input import assert_nothing_written, row_counts
 from tests.dataexport.test_round_trip import export, rollups
-from tests.support.world import _organisation
+from tests.helpers.world import _organisation
 
 BERLIN = "Europe/Berlin"
 THERMOSTAT_FILE = "telemetry/ALPHA-THM-0001/temperature.csv"

@@ -20,7 +20,7 @@ from leitstand.devices.bindings import BindingRefused, add_missing_native_bindin
 from leitstand.devices.connections import NativeNeedsNoConnection, create_connection, open_secrets
 from leitstand.devices.models import Device, DeviceBinding, DeviceConnection
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
-from tests.support.world import World
+from tests.helpers.world import World
 
 API_KEY = "chirpstack-api-key-3f9a1c"
 

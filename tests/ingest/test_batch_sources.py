@@ -15,8 +15,8 @@ from leitstand.ingest.message import (
     BATCH_BACKFILL, LIVE_BACKFILL, BackfillPolicy, DeviceMessage, MessageKind, Reading, ReadingStatus,
 )
 from leitstand.telemetry.models import TelemetryPoint
-from tests.support.ingest import bare_ingestor
-from tests.support.world import World
+from tests.helpers.ingest import bare_ingestor
+from tests.helpers.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 QUARTER = timedelta(minutes=15)

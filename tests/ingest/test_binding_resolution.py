@@ -19,8 +19,8 @@ from leitstand.devices.models import BindingKey, DeviceConnection
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.ingest.pipeline import Ingestor
 from leitstand.telemetry.models import TelemetryPoint
-from tests.support.ingest import bare_ingestor
-from tests.support.world import World
+from tests.helpers.ingest import bare_ingestor
+from tests.helpers.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 DEV_EUI = "70B3D57ED0000001"

@@ -11,8 +11,8 @@ from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.ingest.events import IngestedBatch
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
-from tests.support.ingest import bare_ingestor
-from tests.support.world import World
+from tests.helpers.ingest import bare_ingestor
+from tests.helpers.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

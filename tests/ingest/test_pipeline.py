@@ -14,8 +14,8 @@ from leitstand.ingest.message import CommandOutcome, DeviceMessage, MessageKind,
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
 from leitstand.state.service import mark_offline
 from leitstand.telemetry.models import TelemetryPoint
-from tests.support.ingest import bare_ingestor
-from tests.support.world import World
+from tests.helpers.ingest import bare_ingestor
+from tests.helpers.world import World
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

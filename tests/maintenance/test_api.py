@@ -15,7 +15,7 @@ from leitstand.clock import clock
 from leitstand.maintenance.due_alarms import sync_due_alarms
 from leitstand.maintenance.models import MaintenancePlan
 from leitstand.scheduler.loop import JOBS, JobContext
-from tests.support.world import World
+from tests.helpers.world import World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -11,7 +11,7 @@ from pypdf import PdfReader
 
 from leitstand.clock import clock
 from leitstand.sites.models import Site
-from tests.support.world import World
+from tests.helpers.world import World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 

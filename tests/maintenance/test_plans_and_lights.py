@@ -14,7 +14,7 @@ from leitstand.maintenance import service
 from leitstand.maintenance.models import PlanKind
 from leitstand.maintenance.traffic_light import Light, light_by_device, light_by_site, light_counts, plan_lights, site_light
 from leitstand.state.models import DeviceState
-from tests.support.world import World
+from tests.helpers.world import World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from leitstand.clock import clock
-from tests.support.world import PASSWORD, World
+from tests.helpers.world import PASSWORD, World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@
 - `page` (1280x800) and `phone_page` (390x844, touch): a fresh context each, with
   `base_url=portal_url`, so `page.goto("/devices")` works. Service workers are blocked there so
   they never stand between a test and the server; tests/portal/test_pwa.py opens its own context.
-- `login(page, email, password=PASSWORD, totp=None)` and `shot(page, name)`: see tests/support/portal.py.
+- `login(page, email, password=PASSWORD, totp=None)` and `shot(page, name)`: see tests/helpers/portal.py.
 - Every page runs under the portal's Content-Security-Policy, and every context made here reports
   each violation of it (`securitypolicyviolation` events and the console's CSP messages) into
   `csp_violations`: a browser test with any violation fails at teardown.
@@ -22,8 +22,8 @@ import pytest
 
 from leitstand.portal.pwa import BUILD_DIR
 from tests.conftest import service_unavailable
-from tests.support import portal as portal_support
-from tests.support.server import running_server
+from tests.helpers import portal as portal_support
+from tests.helpers.server import running_server
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

@@ -17,7 +17,7 @@ from leitstand.alarms.models import Alarm
 from leitstand.licenses.models import License
 from leitstand.sites.models import Site, SiteKind
 from leitstand.tenancy.models import new_path_segment
-from tests.support.world import ALPHA_MARK, BETA_MARK, PASSWORD, Organisation, World
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, PASSWORD, Organisation, World
 
 
 @dataclass(frozen=True)

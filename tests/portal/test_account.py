@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from leitstand.auth.models import LoginSession
 from leitstand.clock import clock
-from tests.support.world import PASSWORD
-from tests.support.yubikey import SoftYubiKey
+from tests.helpers.world import PASSWORD
+from tests.helpers.yubikey import SoftYubiKey
 
 
 def open_account(page, world, login, user_key: str = "alpha_admin", email: str = "admin@alpha.test") -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from leitstand.clock import clock
 from tests.portal.devices_support import SimulatorSender, wait_for_live_subscribers
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from leitstand.telemetry.store import Point, write_points
-from tests.support.world import World
+from tests.helpers.world import World
 
 GERMAN_DATE = re.compile(r"\d{2}\.\d{2}\.")
 

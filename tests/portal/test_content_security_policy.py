@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import expect
 
 from leitstand.portal.routes import PORTAL_ROUTERS
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 def full_pages(world: World) -> list[str]:

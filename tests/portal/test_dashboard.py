@@ -11,7 +11,7 @@ from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.scheduler.loop import JOBS, JobContext
 from leitstand.tenancy.scope import system_session
-from tests.support.world import BETA_MARK, World
+from tests.helpers.world import BETA_MARK, World
 
 
 @pytest.fixture(autouse=True)

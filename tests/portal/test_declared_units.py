@@ -15,7 +15,7 @@ from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
 from leitstand.telemetry.models import TelemetryPoint
-from tests.support.world import World
+from tests.helpers.world import World
 
 # A status frame of the binary thermostat: 21.5 °C, target 21.0, valve 42 %, 2850 mV, window shut.
 STATUS_FRAME = bytes.fromhex("0100d72a2a0b2200")

@@ -19,7 +19,7 @@ from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
 from leitstand.maintenance import service as maintenance
 from leitstand.maintenance.models import MaintenancePlan
-from tests.support.world import BETA_MARK, PASSWORD
+from tests.helpers.world import BETA_MARK, PASSWORD
 
 ADMIN = "admin@alpha.test"  # a partner admin, who reads the portal in German
 

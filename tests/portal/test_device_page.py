@@ -14,7 +14,7 @@ from leitstand.ingest.message import ReadingStatus
 from leitstand.telemetry.store import Point, write_points
 from leitstand.users.models import User
 from tests.portal.devices_support import SimulatorSender
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from leitstand.telemetry.store import Point, write_points
 from tests.portal.devices_support import fits_sideways, wait_for_live_subscribers
-from tests.support.world import ALPHA_MARK, BETA_MARK, World
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, World
 
 
 def page_text(response) -> str:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from leitstand.dataexport.models import ExportJob
 from leitstand.formats import format_day, format_interval, format_moment, format_number, format_quantity
 from leitstand import i18n
 from leitstand.state.models import DeviceState
-from tests.support.world import World
+from tests.helpers.world import World
 
 WINTER = datetime(2026, 12, 3, 13, 5, tzinfo=UTC)
 SUMMER = datetime(2026, 7, 3, 12, 5, tzinfo=UTC)

@@ -18,7 +18,7 @@ from leitstand.devices.models import Device
 from leitstand.licenses.models import License, LicenseChange
 from leitstand.licenses.service import record_change, term_end
 from tests.portal.conftest import new_context
-from tests.support.world import BETA_MARK, PASSWORD
+from tests.helpers.world import BETA_MARK, PASSWORD
 
 ADMIN = "admin@alpha.test"  # a partner admin, who reads the portal in German
 

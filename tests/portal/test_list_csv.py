@@ -19,7 +19,7 @@ from leitstand.devices.models import Device
 from leitstand import i18n
 from leitstand.portal.listing import safe_cell
 from tests.portal.lists_support import CASES, ListCase, logged_in, seed
-from tests.support.world import ALPHA_MARK, BETA_MARK, World
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, World
 
 BY_NAME = [pytest.param(case, id=case.name) for case in CASES]
 BOM = "\ufeff"

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.portal.lists_support import CASES, ListCase, logged_in, seed
-from tests.support.portal import login
-from tests.support.world import ALPHA_MARK, World
+from tests.helpers.portal import login
+from tests.helpers.world import ALPHA_MARK, World
 
 BY_NAME = [pytest.param(case, id=case.name) for case in CASES]
 

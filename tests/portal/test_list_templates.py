@@ -14,7 +14,7 @@ import pytest
 
 import leitstand.portal
 from tests.portal.lists_support import logged_in, seed
-from tests.support.world import ALPHA_MARK, World
+from tests.helpers.world import ALPHA_MARK, World
 
 TEMPLATES = Path(leitstand.portal.__file__).parent / "templates"
 MACROS = TEMPLATES / "layout" / "_tables.html"

@@ -21,7 +21,7 @@ from leitstand.sites.locations import location_paths
 from leitstand.tenancy.models import new_path_segment
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
 from tests.notifications.helpers import raise_and_notify
-from tests.support.world import ALPHA_MARK, World
+from tests.helpers.world import ALPHA_MARK, World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from leitstand.portal.login import safe_next
 from leitstand.web.deps import CSRF_HEADER
-from tests.support.world import PASSWORD
+from tests.helpers.world import PASSWORD
 
 
 def enrol_totp(world, user_key: str) -> str:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from leitstand.audit.recorder import Actor, record
 from leitstand.clock import clock
-from tests.support.world import ALPHA_MARK, BETA_MARK, PASSWORD
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, PASSWORD
 
 PAGES = ["/manage", "/manage/users", "/manage/customers", "/manage/tokens", "/manage/licenses", "/manage/audit"]
 # What the buttons and forms that change something look like in the page.

@@ -11,7 +11,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.support.world import ALPHA_MARK
+from tests.helpers.world import ALPHA_MARK
 
 ADMIN = "admin@alpha.test"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 def test_a_rule_to_a_webhook_is_created_from_the_form(page: Page, world: World, login) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from leitstand.devices.models import Device
 from leitstand.devices.service import set_claim_secret
 from tests.portal.devices_support import fits_sideways
-from tests.support.world import World
+from tests.helpers.world import World
 
 SERIAL = "NEW-BAR-0042"
 CLAIM_CODE = "label-secret-0042xyz"

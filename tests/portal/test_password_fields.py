@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.support.mail import mailed_reset_link
-from tests.support.world import PASSWORD
+from tests.helpers.mail import mailed_reset_link
+from tests.helpers.world import PASSWORD
 
 READER = "reader@alpha.test"
 

@@ -17,7 +17,7 @@ from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ScopeKind
 from leitstand.clock import clock
 from tests.portal.conftest import new_context
-from tests.support.mail import link_to, mailed_invitation_link, mailed_reset_link
+from tests.helpers.mail import link_to, mailed_invitation_link, mailed_reset_link
 
 READER = "reader@alpha.test"
 INVITED = "greta@example.com"

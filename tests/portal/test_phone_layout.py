@@ -20,7 +20,7 @@ from leitstand.devices.models import Device
 from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.licenses.models import License
 from tests.portal.conftest import new_context
-from tests.support.server import running_server
+from tests.helpers.server import running_server
 
 PARTNER = "partner@example.com"  # the demo's partner admin: sees every list
 END_CUSTOMER = "endkunde@example.com"

@@ -18,7 +18,7 @@ from leitstand.audit.models import AuditEntry
 from leitstand.clock import clock
 from leitstand.telemetry.store import Point, write_points
 from tests.portal.conftest import new_context
-from tests.support.world import World
+from tests.helpers.world import World
 
 HOT, NORMAL, LIMIT = 35.0, 20.0, 30.5
 # Hours before the last reading that are too warm: three episodes, so three alarms. A reading of

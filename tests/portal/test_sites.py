@@ -12,7 +12,7 @@ from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.sites.models import Site, SiteKind
 from leitstand.tenancy.models import new_path_segment
-from tests.support.world import ALPHA_MARK, BETA_MARK, World
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, World
 
 
 @pytest.fixture(autouse=True)

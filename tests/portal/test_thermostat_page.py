@@ -14,7 +14,7 @@ from leitstand.devices.models import Device
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
-from tests.support.world import ALPHA_MARK, World
+from tests.helpers.world import ALPHA_MARK, World
 
 
 def _license(world: World, device: Device) -> None:
@@ -156,7 +156,7 @@ def test_a_german_desktop_screenshot_of_a_thermostat_with_a_day_of_data(
     browser: Any, portal_url: str, world: World, app: Any, login,  # type: ignore[no-untyped-def]
 ):
     from tests.portal.conftest import new_context
-    from tests.support.portal import shot
+    from tests.helpers.portal import shot
 
     thermostat = _licensed_thermostat(world)
     _day_of_heating(app, thermostat.serial_number, datetime.now(UTC) - timedelta(minutes=1))

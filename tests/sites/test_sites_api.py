@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leitstand.devices.models import Device
-from tests.support.world import BETA_MARK
+from tests.helpers.world import BETA_MARK
 
 SITES = "/api/v1/sites"
 GROUPS = "/api/v1/site-groups"

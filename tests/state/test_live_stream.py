@@ -11,8 +11,8 @@ import pytest
 
 from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.clock import clock
-from tests.support.server import running_server
-from tests.support.world import World
+from tests.helpers.server import running_server
+from tests.helpers.world import World
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from leitstand.auth.secrets import token_digest
 from leitstand.clock import clock
 from leitstand.support.access import normalise
 from leitstand.support.models import SupportAccessCode
-from tests.support.world import ALPHA_MARK, BETA_MARK, World
+from tests.helpers.world import ALPHA_MARK, BETA_MARK, World
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.world import World
+from tests.helpers.world import World
 
 
 def test_support_button_ticket_pages_and_support_access_page(world: World) -> None:

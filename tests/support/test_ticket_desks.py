@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leitstand.support.models import Ticket
-from tests.support.world import ALPHA_MARK, World
+from tests.helpers.world import ALPHA_MARK, World
 
 
 @pytest.fixture

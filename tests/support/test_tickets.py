@@ -14,7 +14,7 @@ from leitstand.scheduler.loop import Scheduler
 from leitstand.support.models import Ticket, TicketEvent
 from leitstand.support.tickets import watch_sla_clocks
 from leitstand.tenancy.models import Tenant
-from tests.support.world import World
+from tests.helpers.world import World
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -308,7 +308,7 @@ def test_ingest_defers_rollups_but_stores_points_and_live_state_at_once(world, s
     from leitstand.clock import clock
     from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
     from leitstand.state.models import DeviceState
-    from tests.support.ingest import bare_ingestor
+    from tests.helpers.ingest import bare_ingestor
 
     now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
     clock.freeze(now)

@@ -12,7 +12,7 @@ import pytest
 from leitstand.clock import clock
 from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.scope import system_session
-from tests.support.world import ALPHA_MARK
+from tests.helpers.world import ALPHA_MARK
 
 BERLIN = "Europe/Berlin"
 T0 = datetime(2026, 3, 27, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from leitstand.devices.models import Device
 from leitstand.sites.models import Site, SiteKind
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
-from tests.support.world import ALPHA_MARK, BETA_MARK
+from tests.helpers.world import ALPHA_MARK, BETA_MARK
 
 TENANTS = "/api/v1/tenants"
 

@@ -11,7 +11,7 @@ from leitstand.config import Settings
 from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from tests.conftest import free_port
-from tests.support.ingest import bare_ingestor
+from tests.helpers.ingest import bare_ingestor
 from tests.transports.mqtt_support import WAIT, Mosquitto, MqttProbe, start_mosquitto
 
 

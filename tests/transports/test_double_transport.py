@@ -22,8 +22,8 @@ from leitstand.licenses.models import License
 from leitstand.licenses.service import term_end
 from leitstand.runtime import Process, start
 from leitstand.tenancy.scope import system_session
-from tests.support.transports import DoubleHello, DoubleTransport, register_double, unregister_double
-from tests.support.world import World
+from tests.helpers.transports import DoubleHello, DoubleTransport, register_double, unregister_double
+from tests.helpers.world import World
 
 DEV_EUI = "70B3D57ED0001234"
 # A status frame of thermostat-binary-v1: 21.5 °C, target 21 °C, valve 40 %, 2.9 V, window closed.

@@ -32,7 +32,7 @@ from leitstand.tenancy.scope import system_session
 from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from leitstand.transports.mqtt.worker import BatchDone, IngestWorker
-from tests.support.ingest import bare_ingestor
+from tests.helpers.ingest import bare_ingestor
 from tests.transports.mqtt_support import WAIT, add_device
 
 DEVICES = 200

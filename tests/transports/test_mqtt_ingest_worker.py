@@ -37,7 +37,7 @@ from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from leitstand.transports.mqtt.embedded import EmbeddedBroker
 from leitstand.transports.mqtt.worker import BatchDone, CommandPublisher, IngestWorker
 from tests.conftest import free_port
-from tests.support.ingest import bare_ingestor
+from tests.helpers.ingest import bare_ingestor
 from tests.transports.mqtt_support import WAIT, DeviceLogin, Mosquitto, MqttProbe, add_device
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from leitstand.commands.router import CommandRouter
 from leitstand.ingest.message import BindingKey, CommandRequest, native_key
 from leitstand.transports import registry
 from leitstand.transports.base import Ask, DeliveryFailed, NoAnswer
-from tests.support.transports import RecordingTransport
+from tests.helpers.transports import RecordingTransport
 
 
 def on_an_event_loop(coroutine: Any) -> Any:

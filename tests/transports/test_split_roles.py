@@ -26,7 +26,7 @@ from leitstand.tenancy.scope import system_session
 from leitstand.transports.native import codec, topics
 from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 from tests.conftest import free_port
-from tests.support.world import World
+from tests.helpers.world import World
 from tests.transports.mqtt_support import WAIT, Mosquitto, MqttProbe
 from tests.transports.test_mqtt_ingest_worker import wait_until
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from leitstand.clock import clock
 from leitstand.users.models import User
 from leitstand.runtime import app_without_transports
-from tests.support.world import PASSWORD, ApiClient
+from tests.helpers.world import PASSWORD, ApiClient
 
 NEW_PASSWORD = "a brand new passphrase"
 READER = "reader@alpha.test"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.support.mail import mailed_invitation_link, mailed_reset_link
-from tests.support.world import PASSWORD
+from tests.helpers.mail import mailed_invitation_link, mailed_reset_link
+from tests.helpers.world import PASSWORD
 
 READER = "reader@alpha.test"
 INVITED = "greta@example.com"

@@ -13,7 +13,7 @@ from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
 from leitstand.permissions import Permission
 from leitstand.web.deps import CSRF_HEADER
-from tests.support.world import PASSWORD
+from tests.helpers.world import PASSWORD
 
 ORIGIN = "http://localhost:8000"
 READER = "reader@alpha.test"

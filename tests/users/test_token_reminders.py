@@ -8,7 +8,7 @@ from email.header import decode_header, make_header
 from leitstand.clock import clock
 from leitstand.scheduler.loop import JOBS, Scheduler
 from tests.auth.test_tokens_api import READER, create_token, signed_in
-from tests.support.mail import text_of
+from tests.helpers.mail import text_of
 
 REMINDERS = tuple(job for job in JOBS if job.name == "API token expiry reminders")
 

@@ -25,7 +25,7 @@ import pytest
 from leitstand.clock import clock
 from leitstand.dataexport import jobs
 from leitstand.web.downloads import content_disposition
-from tests.support.world import World
+from tests.helpers.world import World
 
 NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -200,7 +200,7 @@ FILE_PATH = re.compile(r"\.(csv|ndjson|pdf|xlsx|zip|png)$")
 def test_each_list_export_names_its_file_exactly_and_in_ascii(world: World, path: str, file_name: str) -> None:
     from fastapi.testclient import TestClient
 
-    from tests.support.world import PASSWORD
+    from tests.helpers.world import PASSWORD
 
     _renamed_barrier(world, NAMES["euro"])  # the name travels in the body of the device list
     browser = TestClient(world.app, base_url="http://localhost:8000")

@@ -11,7 +11,7 @@ import logging
 
 from sqlalchemy import text
 
-from tests.support.world import World
+from tests.helpers.world import World
 
 PROBLEM = "application/problem+json"
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from leitstand.clock import clock
-from tests.support.world import World
+from tests.helpers.world import World
 
 DEVICE_RANGES = ["/api/v1/devices/{device}/telemetry", "/api/v1/devices/{device}/telemetry/export",
                  "/api/v1/sites/{site}/telemetry"]

@@ -24,8 +24,8 @@ from fastapi.testclient import TestClient
 
 from leitstand.portal.routes import PORTAL_ROUTERS
 from leitstand.web.security_headers import portal_policy
-from tests.support.server import running_server
-from tests.support.world import World
+from tests.helpers.server import running_server
+from tests.helpers.world import World
 
 HTTPS_URL = "https://localhost:8000"
 HSTS = "max-age=31536000; includeSubDomains"

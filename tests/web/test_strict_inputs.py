@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 from leitstand.app import API_ROUTERS
-from tests.support.world import World
+from tests.helpers.world import World
 
 # What pydantic's lax mode would take for each kind, and JSON Schema would not.
 LOOSE: dict[type, list[Any]] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyotp
 from playwright.sync_api import Page, expect
 
-from tests.support.world import PASSWORD
+from tests.helpers.world import PASSWORD
 
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
