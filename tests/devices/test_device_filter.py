@@ -9,27 +9,15 @@ import pytest
 
 from leitstand.devices.models import Device
 from leitstand.devices.queries import NO_SITE, DeviceFilter, matching
-from leitstand.sites.models import Site, SiteKind
-from leitstand.tenancy.models import new_path_segment
+from tests.devices.conftest import add_depot_fleet
 
 
 @pytest.fixture
 def fleet(world):  # type: ignore[no-untyped-def]
     """Beside each organisation's barrier and thermostat (in its room): Alpha's gateway in the
     building, a barrier at a second site, and a sensor not placed at any site."""
-    db, alpha = world.db, world.alpha
-    depot = Site(tenant_id=alpha.customer.id, kind=SiteKind.site, name="Alpha Depot", path=f"/{new_path_segment()}/")
-    db.add(depot)
-    db.flush()
-    db.add_all([
-        Device(tenant_id=alpha.customer.id, type_key="gateway", serial_number="ALPHA-GW-0001",
-               name="Alpha Gateway Haus", site_id=alpha.building.id, labels=["lorawan", "dach"]),
-        Device(tenant_id=alpha.customer.id, type_key="barrier", serial_number="ALPHA-BAR-0002",
-               name="Alpha Schranke Depot", site_id=depot.id, labels=["ausfahrt"]),
-        Device(tenant_id=alpha.customer.id, type_key="generic_sensor", serial_number="ALPHA-SEN_100%",
-               name="Lager Sensor", site_id=None, labels=[]),
-    ])
-    db.commit()
+    add_depot_fleet(world, Device(tenant_id=world.alpha.customer.id, type_key="generic_sensor",
+                                  serial_number="ALPHA-SEN_100%", name="Lager Sensor", site_id=None, labels=[]))
     return world
 
 

@@ -10,6 +10,7 @@ from leitstand.devices.service import claim_secret_matches
 from leitstand.licenses.models import License
 from leitstand.sites.models import Site, SiteKind
 from leitstand.tenancy.models import Tenant, new_path_segment
+from tests.devices.conftest import add_depot_fleet
 from tests.helpers.world import BETA_MARK
 
 DEVICES = "/api/v1/devices"
@@ -128,17 +129,7 @@ def test_another_tenant_cannot_rotate_the_claim_secret(world):
 @pytest.fixture
 def fleet(world):  # type: ignore[no-untyped-def]
     """Alpha's two devices plus one in the building and one at a second site."""
-    db, alpha = world.db, world.alpha
-    depot = Site(tenant_id=alpha.customer.id, kind=SiteKind.site, name="Alpha Depot", path=f"/{new_path_segment()}/")
-    db.add(depot)
-    db.flush()
-    db.add_all([
-        Device(tenant_id=alpha.customer.id, type_key="gateway", serial_number="ALPHA-GW-0001",
-               name="Alpha Gateway Haus", site_id=alpha.building.id, labels=["lorawan", "dach"]),
-        Device(tenant_id=alpha.customer.id, type_key="barrier", serial_number="ALPHA-BAR-0002",
-               name="Alpha Schranke Depot", site_id=depot.id, labels=["ausfahrt"]),
-    ])
-    db.commit()
+    add_depot_fleet(world)
     return world
 
 
