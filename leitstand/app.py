@@ -34,7 +34,9 @@ from leitstand.commands.ingest import record_answer
 from leitstand.commands.router import CommandRouter
 from leitstand.devices.models import DEVICES_BLOCK_TENANT_DELETE
 from leitstand.fleet.api import router as devices_router
+from leitstand.commands.confirmation import confirmation_subscriber
 from leitstand.fleet.claim_api import router as onboarding_router
+from leitstand.fleet.connections_api import router as connections_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
 from leitstand.ingest.pipeline import Ingestor
@@ -73,6 +75,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     sites_router,
     device_types_router,
     devices_router,
+    connections_router,
     onboarding_router,
     licenses_router,
     commands_router,
@@ -153,6 +156,7 @@ def ingestor_for(factory: sessionmaker[Session], *, defer_rollups: bool = False,
     updates. options: those of Ingestor (its live listeners)."""
     ingestor = Ingestor(factory, ingest_ports(defer_rollups=defer_rollups), **options)
     ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
+    ingestor.subscribers.append(confirmation_subscriber(factory, ingestor.announce))
     return ingestor
 
 
@@ -240,6 +244,8 @@ def _register_problem_schema(app: FastAPI) -> None:
             "bearer": {"type": "http", "scheme": "bearer", "description": "API token (lst_…)"},
             "session": {"type": "apiKey", "in": "cookie", "name": session_cookie_name(app.state.settings)},
             "device": {"type": "http", "scheme": "bearer", "description": "Device credential: <serial>:<secret> (HTTP ingest)"},
+            "webhook": {"type": "apiKey", "in": "header", "name": "X-Leitstand-Webhook-Secret",
+                        "description": "A network-server connection's webhook secret (LoRaWAN webhooks)"},
         }
         schema["security"] = [{"bearer": []}, {"session": []}]
         for operation in api_operations():

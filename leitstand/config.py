@@ -90,7 +90,8 @@ class Settings(BaseSettings):
                                          description="Attribution shown on the map for the tiles (HTML).")
 
     transports: Annotated[list[str], NoDecode] = Field(
-        ["mqtt", "http"], description="The transports this installation runs, by name (leitstand.transports.registry).")
+        ["mqtt", "http", "lorawan"],
+        description="The transports this installation runs, by name (leitstand.transports.registry).")
     mqtt_broker: Literal["embedded", "mosquitto"] = Field(
         "embedded", description="embedded: amqtt inside `leitstand serve`; mosquitto: an external Mosquitto.")
     mqtt_host: str = Field("127.0.0.1", description="Where the embedded broker listens, or where the broker is reached.")

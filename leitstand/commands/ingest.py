@@ -19,11 +19,12 @@ def record_answer(db: Session, device: KnownDevice, message: DeviceMessage) -> s
     outcome, or it came late or again and the command has moved on already. Raises
     Rejection for a command id the device does not have.
     """
-    command = db.scalar(
-        select(Command).where(Command.public_id == message.command_id, Command.device_id == device.id)
-    )
+    named = (Command.public_id == message.command_id if message.command_id is not None
+             else Command.network_ref == message.command_network_ref)
+    command = db.scalar(select(Command).where(named, Command.device_id == device.id))
     if command is None:
-        raise Rejection(RejectReason.unknown_command, f"no command {message.command_id!r} for {device.serial}")
+        reference = message.command_id or f"network downlink {message.command_network_ref}"
+        raise Rejection(RejectReason.unknown_command, f"no command {reference!r} for {device.serial}")
     outcome = message.command_outcome
     if outcome is None or not apply_device_answer(command, outcome, message.received_at, message.command_detail):
         return None

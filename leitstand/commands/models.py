@@ -42,6 +42,9 @@ class Command(IdMixin, ScopedModel, Base):
     finished_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
     detail: Mapped[str] = mapped_column(String(300), default="")
+    # The network's own id of the downlink that carries it (a ChirpStack queue item), which
+    # the network's later reports name instead of ours.
+    network_ref: Mapped[str | None] = mapped_column(String(64), index=True)
 
     @classmethod
     def visible_in(cls, scope):  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from leitstand.ingest.message import NATIVE_TRANSPORT, BindingKey, CommandRequest, native_key
-from leitstand.transports.base import DeliveryFailed, Handover, Transport
+from leitstand.transports.base import DeliveryFailed, Handover, Receipt, Transport
 
 
 class CommandRouter:
@@ -33,12 +33,13 @@ class CommandRouter:
     def transport_for(self, binding_transport: str) -> Transport | None:
         return self._by_binding.get(binding_transport)
 
-    def deliver(self, request: CommandRequest, bindings: Sequence[BindingKey] = ()) -> Handover:
+    def deliver(self, request: CommandRequest, bindings: Sequence[BindingKey] = ()) -> Receipt:
         """Hand the command to the transport of the first of the device's bindings (oldest first)
         that a transport of this process delivers to, naming that binding; raises DeliveryFailed."""
         for binding in bindings or [native_key(request.serial)]:
             transport = self._by_binding.get(binding.transport)
             if transport is not None:
-                return transport.deliver(dataclasses.replace(request, binding=binding)) or Handover.sent
+                handed = transport.deliver(dataclasses.replace(request, binding=binding)) or Handover.sent
+                return handed if isinstance(handed, Receipt) else Receipt(handed)
         names = ", ".join(sorted({binding.transport for binding in bindings})) or NATIVE_TRANSPORT
         raise DeliveryFailed(f"no transport of this process delivers to {names} devices")

@@ -128,11 +128,14 @@ def dispatch(db: Session, command: Command, serial: str, router: CommandRouter) 
         select(DeviceBinding.transport, DeviceBinding.connection_id, DeviceBinding.external_id)
         .where(DeviceBinding.device_id == command.device_id).order_by(DeviceBinding.id))]
     try:
-        handover = router.deliver(request, bindings)
+        receipt = router.deliver(request, bindings)
     except DeliveryFailed as error:
         note_send_failure(command, str(error))
         return
-    reached = CommandStatus.queued if handover == Handover.queued else CommandStatus.sent
+    if receipt.network_ref is not None:
+        command.network_ref = receipt.network_ref
+        db.flush()  # before the network's first report on it can look for it
+    reached = CommandStatus.queued if receipt.handover == Handover.queued else CommandStatus.sent
     # Guarded by the machine in SQL, not in Python: the device may have answered (through
     # ingest, in another session) before this line ran, and the command only moves forward.
     db.execute(

@@ -49,8 +49,11 @@ STAMPS: Mapping[CommandStatus, str] = {
     **{status: "finished_at" for status in FINAL_STATUSES},
 }
 
-# A device's own answer. The wire protocol (JSON v1) says "succeeded"; that is *confirmed* here.
+# A device's own answer, or its network's report. The wire protocol (JSON v1) says
+# "succeeded"; that is *confirmed* here.
 DEVICE_ANSWERS: Mapping[CommandOutcome, CommandStatus] = {
+    CommandOutcome.queued: CommandStatus.queued,
+    CommandOutcome.sent: CommandStatus.sent,
     CommandOutcome.delivered: CommandStatus.delivered,
     CommandOutcome.succeeded: CommandStatus.confirmed,
     CommandOutcome.failed: CommandStatus.failed,
@@ -97,8 +100,11 @@ def advance(command: Progressing, new: CommandStatus, at: datetime, detail: str 
 
 def apply_device_answer(command: Progressing, outcome: CommandOutcome, at: datetime, detail: str = "") -> bool:
     """A device's answer to a command. Whatever it says, the device has the command, so a
-    result also stamps delivery if no receipt came first. Only a result carries a detail."""
+    result also stamps delivery if no receipt came first. Only a result carries a detail.
+    A network's report (queued, sent) says the device does not have it yet."""
     new = DEVICE_ANSWERS[outcome]
+    if new in (CommandStatus.queued, CommandStatus.sent):
+        return advance(command, new, at)
     if not advance(command, new, at, None if new == CommandStatus.delivered else detail):
         return False
     command.delivered_at = command.delivered_at or at

@@ -250,6 +250,7 @@ NOT_EXPORTED: dict[str, str] = {
     "notification_deliveries": "delivery log of this installation's channels",
     "notification_escalations": "pending escalations of this installation",
     "export_jobs": "records of exports themselves",
+    "connection_events": "ids of the network servers' events of the last days, to refuse replays here",
     # Credentials and what else is bound to this installation: issued anew after an import.
     **{table: kind.what for kind in NOT_CARRIED for table in kind.tables},
 }

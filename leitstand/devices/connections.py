@@ -9,12 +9,33 @@ log records that they changed, never their value (`DeviceConnection.__audit_secr
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
+from datetime import timedelta
+
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from leitstand.auth.secrets import SecretBox
-from leitstand.devices.models import NATIVE_TRANSPORT, DeviceConnection
+from leitstand.clock import clock
+from leitstand.devices.models import CONNECTION_EVENT_DAYS, NATIVE_TRANSPORT, ConnectionEvent, DeviceConnection
+
+
+@dataclass(frozen=True)
+class ExternalIdRule:
+    """How the connections of one transport name their devices."""
+
+    pattern: re.Pattern[str]
+    explanation: str
+    lower_case: bool = False  # stored lower-case, as the transport looks it up
+
+
+EXTERNAL_IDS = {
+    "lorawan": ExternalIdRule(re.compile(r"^[0-9a-fA-F]{16}$"),
+                              "A LoRaWAN device is bound by its DevEUI: 16 hexadecimal digits.", lower_case=True),
+}
 
 
 class NativeNeedsNoConnection(ValueError):
@@ -41,3 +62,11 @@ def open_secrets(connection: DeviceConnection, box: SecretBox) -> dict[str, Any]
     if connection.secrets_sealed is None:
         return {}
     return json.loads(box.open(connection.secrets_sealed))
+
+
+def forget_old_events(db: Session) -> int:
+    """The scheduler's clean-up: the ids of events received more than CONNECTION_EVENT_DAYS ago
+    (a network server replays within minutes; the table must not grow with every uplink)."""
+    result = db.execute(delete(ConnectionEvent).where(
+        ConnectionEvent.received_at < clock.now() - timedelta(days=CONNECTION_EVENT_DAYS)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

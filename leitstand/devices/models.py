@@ -156,6 +156,23 @@ class DeviceBinding(IdMixin, CreatedAtMixin, ScopedModel, Base):
         return device_visible(scope, cls.device_id)
 
 
+class ConnectionEvent(Base):
+    """An event a connection's far end sent, by the id it gave it (a ChirpStack deduplication
+    id, a TTS correlation id): a replay of it is refused instead of being applied twice.
+    Kept for `CONNECTION_EVENT_DAYS` (network servers replay within minutes, not days)."""
+
+    __tablename__ = "connection_events"
+    __table_args__ = (UniqueConstraint("connection_id", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("device_connections.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+CONNECTION_EVENT_DAYS = 7
+
+
 @event.listens_for(Session, "after_flush")
 def _native_binding_follows_the_serial(session: Session, flush_context: Any) -> None:
     """Every device row written through the ORM gets its native binding in the same flush,

@@ -137,11 +137,22 @@ class CommandParameter(BaseModel):
     prefill_from: str | None = None
 
 
+class ConfirmedBy(BaseModel):
+    """A command the device does not answer itself (a LoRaWAN downlink): it is confirmed when
+    the device next reports `telemetry` within `tolerance` of the command's `parameter`."""
+
+    model_config = ConfigDict(extra="forbid")
+    telemetry: str
+    parameter: str
+    tolerance: float = Field(0.0, ge=0, description="A whole-degree device reports 20 for a target of 19.5.")
+
+
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     label: Text
     confirm: bool = False
+    confirmed_by: ConfirmedBy | None = None
     # What a grant on the device must hold besides `device.command`: operating (open, close)
     # needs nothing more, a restart of the controller is maintenance.
     permission: Permission = Permission.device_command
@@ -205,11 +216,21 @@ class DeviceTypeSpec(BaseModel):
         declared = {key.key for key in self.telemetry}
         named = [*((self.headline.value, self.headline.target) if self.headline else ()),
                  *(key for overlay in self.overlays for key in overlay.keys),
-                 *(parameter.prefill_from for command in self.commands for parameter in command.parameters)]
+                 *(parameter.prefill_from for command in self.commands for parameter in command.parameters),
+                 *(command.confirmed_by.telemetry for command in self.commands if command.confirmed_by)]
         unknown = sorted({key for key in named if key is not None and key not in declared})
         if unknown:
             raise ValueError(f"unknown telemetry keys: {', '.join(unknown)}")
+        for command in self.commands:
+            if command.confirmed_by and command.confirmed_by.parameter not in {p.name for p in command.parameters}:
+                raise ValueError(f"{command.key} is confirmed by its parameter {command.confirmed_by.parameter!r},"
+                                 " which it does not have")
         return self
+
+    @cached_property
+    def confirmed_by_telemetry(self) -> dict[str, ConfirmedBy]:
+        """The commands its reports confirm, by command key (checked for each ingested batch)."""
+        return {command.key: command.confirmed_by for command in self.commands if command.confirmed_by}
 
     @cached_property
     def telemetry_by_key(self) -> dict[str, TelemetryKey]:

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from leitstand.devicetypes.service import UnknownCodeSighting, count_unknown_codes
 from leitstand.ingest.checks import Rejection, check_reading, plausible_times
 from leitstand.ingest.events import IngestedBatch, IngestedEvent, KnownDevice
-from leitstand.ingest.message import LIVE_BACKFILL, BackfillPolicy, DeviceMessage, MessageKind, RejectReason
+from leitstand.ingest.message import (
+    LIVE_BACKFILL, NETWORK_EVENTS, BackfillPolicy, DeviceMessage, MessageKind, RejectReason,
+)
 from leitstand.ingest.ports import DeviceUpdate, IngestPorts, LiveUpdate
 
 MAX_ATTRIBUTES = 50
@@ -89,14 +91,15 @@ class BatchWriter:
         known = {error.code: error for error in device.type_spec.errors}
         error = known.get(code)
         at = message.sent_at or message.received_at
+        network = code in NETWORK_EVENTS  # what the transport's network saw, not a code of the device's type
         # A code outside the catalogue is kept as sent (newer firmware sends new codes) and marked.
         self.events.append({
             "device_id": device.id, "tenant_id": device.tenant_id, "at": at,
-            "kind": "error" if error else "event", "code": code,
+            "kind": "error" if error else ("network" if network else "event"), "code": code,
             "severity": error.severity.value if error else "", "data": message.event_data,
-            "unknown_code": error is None,
+            "unknown_code": error is None and not network,
         })
-        if error is None:
+        if error is None and not network:
             self._unknown_code(device, code, message.received_at)
         self._update_for(device).seen(message.received_at)
 

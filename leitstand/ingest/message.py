@@ -26,9 +26,16 @@ class MessageKind(enum.StrEnum):
 
 
 class CommandOutcome(enum.StrEnum):
+    # What a network that holds downlinks reports before the device has them (LoRaWAN).
+    queued = "queued"  # the network server holds it for the device's next uplink
+    sent = "sent"  # handed to a gateway for transmission
     delivered = "delivered"  # the device received the command and is working on it
     succeeded = "succeeded"
     failed = "failed"
+
+
+# What a device itself may answer (the native protocol's `status`): the others are its network's.
+DEVICE_OUTCOMES = (CommandOutcome.delivered, CommandOutcome.succeeded, CommandOutcome.failed)
 
 
 class ReadingStatus(enum.StrEnum):
@@ -94,6 +101,11 @@ LIVE_BACKFILL = BackfillPolicy("live", max_past=timedelta(days=366))
 BATCH_BACKFILL = BackfillPolicy("batch", max_past=None)
 
 
+# The event a transport records when the device (re)joined its network: the network server
+# forgot what was queued for it. Not one of a device type's own codes.
+NETWORK_JOINED = "network.joined"
+NETWORK_EVENTS = frozenset({NETWORK_JOINED})
+
 NATIVE_TRANSPORT = "native"  # the binding of devices on Leitstand's own protocol (MQTT, HTTP)
 
 
@@ -135,6 +147,9 @@ class DeviceMessage:
     command_outcome: CommandOutcome | None = None
     command_detail: str = ""
     binding: BindingKey | None = None
+    # A network's own id of the downlink that carried the command (a ChirpStack queue item),
+    # for reports that name that instead of the command id.
+    command_network_ref: str | None = None
 
     @classmethod
     def via(cls, binding: BindingKey, kind: MessageKind, received_at: datetime, **fields: Any) -> DeviceMessage:
@@ -174,6 +189,7 @@ class RejectReason:
     unknown_command = "unknown_command"
     bad_credentials = "bad_credentials"  # counted in metrics only: a stranger must not move a device's counters
     forbidden_topic = "forbidden_topic"  # published outside its own topics: the embedded broker closed the connection
+    duplicate = "duplicate"  # an event a network server sent before (same event id)
 
 
 @dataclass

@@ -135,6 +135,14 @@ def _token_expiry_reminders(db: Session, context: JobContext) -> int:
     return reminded
 
 
+def _connection_events(db: Session, context: JobContext) -> int:
+    from leitstand.devices.connections import forget_old_events
+
+    forgotten = forget_old_events(db)
+    db.commit()
+    return forgotten
+
+
 def _backup(db: Session, context: JobContext) -> str:
     from leitstand.backups.schedule import run_if_due
 
@@ -155,6 +163,7 @@ JOBS: tuple[Job, ...] = (
     Job("backup", timedelta(hours=1), _backup),
     Job("quiet throttle counters", timedelta(minutes=10), _quiet_throttle_counters),
     Job("API token expiry reminders", timedelta(hours=1), _token_expiry_reminders),
+    Job("network-server event ids", timedelta(hours=1), _connection_events),
 )
 
 

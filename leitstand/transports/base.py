@@ -47,6 +47,15 @@ class Handover(enum.StrEnum):
     queued = "queued"  # held by the network server until the device next listens (LoRaWAN class A)
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """A hand-over with the network's own id of the downlink (a ChirpStack queue item id),
+    which the network's later reports on it name."""
+
+    handover: Handover
+    network_ref: str | None = None
+
+
 class DeliveryFailed(RuntimeError):
     """The transport could not take the command (broker down, device unreachable)."""
 
@@ -61,9 +70,10 @@ class Transport(Protocol):
 
     def stop(self) -> None: ...
 
-    def deliver(self, request: CommandRequest) -> Handover | None:
+    def deliver(self, request: CommandRequest) -> Handover | Receipt | None:
         """Hand a command to the device's network; return once the transport holds it (None
-        means sent), or raise DeliveryFailed. What becomes of it later comes back as a result."""
+        means sent; a Receipt where the network names the downlink by an id of its own), or
+        raise DeliveryFailed. What becomes of it later comes back as a result."""
 
 
 # --- the request/response port ---------------------------------------------------------

@@ -55,8 +55,24 @@ def unregister(name: str) -> None:
     REGISTRY.pop(name, None)
 
 
+def _lorawan(context: TransportContext) -> Transport:
+    from leitstand.transports.lorawan.transport import LorawanTransport
+
+    return LorawanTransport(context)
+
+
+def _lorawan_router() -> APIRouter:
+    from leitstand.transports.lorawan.api import router
+
+    return router
+
+
 register(TransportEntry("mqtt", build=_mqtt, delivers_for=("native",)))
 register(TransportEntry("http", api_router=_http_router))
+# Downlinks leave from every process that sends commands: the API (a user's command) and the
+# scheduler (heating targets); uplinks arrive at its webhooks, served by every API process.
+register(TransportEntry("lorawan", build=_lorawan, delivers_for=("lorawan",), api_router=_lorawan_router,
+                        roles=frozenset({"all", "api", "scheduler"})))
 
 
 def enabled(names: list[str], role: str) -> list[TransportEntry]:

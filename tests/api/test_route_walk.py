@@ -33,7 +33,8 @@ STREAMING_ROUTES = {("GET", "/api/v1/live")}
 # Routes a device calls with its own credential (Authorization: Bearer <serial>:<secret>), never a
 # user: they name no tenant's records, and a user's token gets 401 there. That one device cannot
 # write another's data is tested in tests/transports/test_http_ingest.py.
-DEVICE_ROUTES_PREFIXES = ("/api/v1/ingest/",)
+# Authenticated by a device's credential, or by a network-server connection's webhook secret.
+DEVICE_ROUTES_PREFIXES = ("/api/v1/ingest/", "/api/v1/lorawan/")
 
 Body = Callable[[Organisation, World], dict[str, Any]]
 

@@ -105,6 +105,13 @@ class Codec:
     decoder: Decoder = _native_only
     encoder: Encoder = _native_only
     native: bool = False
+    # The LoRaWAN fPort its downlinks go on (None: a transport without ports); a model that
+    # picks the port per command gives `downlink_ports` by command name.
+    downlink_port: int | None = None
+    downlink_ports: Mapping[str, int] = field(default_factory=dict)
+
+    def port_for(self, command: CommandRequest) -> int | None:
+        return self.downlink_ports.get(command.name, self.downlink_port)
 
     def decode_uplink(self, payload: bytes, context: UplinkContext) -> Decoded:
         """One uplink's canonical parts. Raises `CodecError`, never anything else: a

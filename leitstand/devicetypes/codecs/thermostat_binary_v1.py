@@ -89,4 +89,4 @@ def encode_downlink(command: CommandRequest) -> bytes:
 
 
 CODEC = Codec(key=KEY, description="Radiator thermostat, binary LoRaWAN payload v1",
-              decoder=decode_uplink, encoder=encode_downlink)
+              decoder=decode_uplink, encoder=encode_downlink, downlink_port=DOWNLINK_PORT)

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from leitstand.ingest.message import CommandOutcome, CommandRequest, DeviceMessage, MessageKind, Reading, Value
+from leitstand.ingest.message import DEVICE_OUTCOMES, CommandRequest, DeviceMessage, MessageKind, Reading, Value
 from leitstand.ingest.message import RejectReason
 from leitstand.transports.native import topics
 from leitstand.transports.native.topics import Channel
@@ -128,11 +128,9 @@ def _decode_body(up: topics.Uplink, payload: bytes, received_at: datetime) -> De
     if up.channel == Channel.heartbeat:
         return DeviceMessage(**base)
     # command result
-    try:
-        outcome = CommandOutcome(body.get("status"))
-    except ValueError:
-        raise DecodeError(RejectReason.malformed,
-                          f"status must be one of {', '.join(CommandOutcome)}") from None
+    outcome = next((known for known in DEVICE_OUTCOMES if known == body.get("status")), None)
+    if outcome is None:
+        raise DecodeError(RejectReason.malformed, f"status must be one of {', '.join(DEVICE_OUTCOMES)}")
     detail = body.get("detail", "")
     if not isinstance(detail, str):
         raise DecodeError(RejectReason.malformed, "detail must be a string")
