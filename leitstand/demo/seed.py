@@ -65,6 +65,9 @@ RESIDENTIAL = (
     SiteSeed("Bürohaus Rheinstraße", "Rheinstraße 20", "64283", "Darmstadt", 49.8727, 8.6479),
 )
 
+# The shipped LoRaWAN models (type key, model name): the demo has one of each.
+VENDOR_MODELS = (("milesight_wt101", "WT101"),)
+
 
 def _tenant(db: Session, parent: Tenant, name: str, street: str, postal_code: str, city: str) -> Tenant:
     kind = {TenantKind.root: TenantKind.partner, TenantKind.partner: TenantKind.customer}.get(
@@ -110,7 +113,8 @@ class DeviceMaker:
 
     def make(self, tenant: Tenant, site: Site, type_key: str, name: str, labels: list[str]) -> Device:
         number = self.counts[type_key] = self.counts.get(type_key, 0) + 1
-        prefix = {"barrier": "BAR", "bollard": "POL", "thermostat": "THM", "gateway": "GW", "generic_sensor": "SEN"}[type_key]
+        prefix = {"barrier": "BAR", "bollard": "POL", "thermostat": "THM", "gateway": "GW", "generic_sensor": "SEN",
+                  "milesight_wt101": "MWT"}[type_key]
         device = Device(
             tenant_id=tenant.id, type_key=type_key, serial_number=f"{prefix}-2026-{number:04d}", name=name,
             site_id=site.id, labels=labels, claimed_at=clock.now(),
@@ -199,6 +203,12 @@ def seed_demo(db: Session) -> DemoSeed:
                 if room_name == "Wohnen":
                     meeting_rooms.append(room)
                 maker.make(housing, room, "thermostat", f"{seed.name} {floor}.OG {room_name}", ["heizung"])
+        if seed is RESIDENTIAL[0]:
+            # One of each vendor model heating speaks to over LoRaWAN, in a guest flat of its own.
+            ground = _child(db, building, SiteKind.area, "EG")
+            flat = _child(db, ground, SiteKind.room, "EG Gästewohnung")
+            for type_key, model in VENDOR_MODELS:
+                maker.make(housing, flat, type_key, f"{seed.name} Gästewohnung {model}", ["heizung", "lorawan"])
     group = SiteGroup(tenant_id=housing.id, name="Alle Wohnzimmer")
     db.add(group)
     db.flush()
