@@ -22,6 +22,7 @@ def test_the_shipped_codecs_are_registered_by_their_keys() -> None:
     assert not codec_named("thermostat-binary-v1").native
     assert not codec_named("milesight-wt101").native
     assert not codec_named("milesight-ws301").native
+    assert not codec_named("mclimate-vicki").native
 
 
 def test_an_unknown_key_names_the_registered_ones() -> None:
