@@ -66,7 +66,8 @@ RESIDENTIAL = (
 )
 
 # The shipped LoRaWAN models (type key, model name): the demo has one of each.
-VENDOR_MODELS = (("milesight_wt101", "WT101"), ("milesight_ws301", "WS301"), ("mclimate_vicki", "Vicki"))
+VENDOR_MODELS = (("milesight_wt101", "WT101"), ("milesight_ws301", "WS301"), ("mclimate_vicki", "Vicki"),
+                 ("micropelt_mlr003", "MLR003"))
 
 
 def _tenant(db: Session, parent: Tenant, name: str, street: str, postal_code: str, city: str) -> Tenant:
@@ -115,7 +116,7 @@ class DeviceMaker:
         number = self.counts[type_key] = self.counts.get(type_key, 0) + 1
         prefix = {"barrier": "BAR", "bollard": "POL", "thermostat": "THM", "gateway": "GW", "generic_sensor": "SEN",
                   "milesight_wt101": "MWT", "milesight_ws301": "MWS",
-                  "mclimate_vicki": "VIC"}[type_key]
+                  "mclimate_vicki": "VIC", "micropelt_mlr003": "MLR"}[type_key]
         device = Device(
             tenant_id=tenant.id, type_key=type_key, serial_number=f"{prefix}-2026-{number:04d}", name=name,
             site_id=site.id, labels=labels, claimed_at=clock.now(),

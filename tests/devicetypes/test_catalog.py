@@ -31,7 +31,7 @@ MINIMAL = 'key = "{key}"\ncategory = "sensor"\nheartbeat_seconds = 60\nname = {{
 
 # The shipped LoRaWAN models, each with its own codec; every other shipped type speaks the native protocol.
 VENDOR_CODECS = {"milesight_wt101": "milesight-wt101", "milesight_ws301": "milesight-ws301",
-                 "mclimate_vicki": "mclimate-vicki"}
+                 "mclimate_vicki": "mclimate-vicki", "micropelt_mlr003": "micropelt-mlr003"}
 
 
 def test_every_shipped_type_is_found_through_spec_for_and_names_a_registered_codec() -> None:

@@ -23,6 +23,7 @@ def test_the_shipped_codecs_are_registered_by_their_keys() -> None:
     assert not codec_named("milesight-wt101").native
     assert not codec_named("milesight-ws301").native
     assert not codec_named("mclimate-vicki").native
+    assert not codec_named("micropelt-mlr003").native
 
 
 def test_an_unknown_key_names_the_registered_ones() -> None:
