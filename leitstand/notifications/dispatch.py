@@ -8,8 +8,8 @@ an acknowledged or cleared one settles its pending escalations.
 
 One notifier runs per process that raises alarms (ingest, scheduler, API): started by
 `start_notifier()` from the notifier component of `leitstand.runtime` (and from
-`app_without_transports`). The scheduler
-jobs (webhook retries, escalations) use the running notifier's sender.
+`app_without_transports`). The scheduler jobs (webhook retries, escalations) use the
+running notifier's sender.
 """
 
 from __future__ import annotations
