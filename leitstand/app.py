@@ -156,9 +156,12 @@ def ingestor_for(factory: sessionmaker[Session], *, defer_rollups: bool = False,
     return ingestor
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
     """The application on the process's engine. It starts no threads of its own: the
-    process's components (leitstand.runtime.STARTUP) start the notifier and the transports."""
+    process's components (leitstand.runtime.STARTUP) start the notifier and the transports.
+
+    session_factory: the process's, whose listeners (alarm changes, device credentials) the
+    components subscribed to; by default one of the app's own."""
     app = LeitstandApp(
         title="Leitstand API",
         version=__version__,
@@ -174,7 +177,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
     app.state.live_hub = LiveHub()
     app.state.ingestor = ingestor_for(app.state.session_factory, listeners=[app.state.live_hub.publish],

@@ -163,8 +163,8 @@ def _grant(db: Session, user: User, role: str, *, tenant: Tenant | None = None, 
 
 def seed_demo(db: Session) -> DemoSeed:
     """Fill an initialised, empty installation with the demo fleet; commits, then hands the
-    devices' credentials to `credential_listeners` like a claim does (with Mosquitto, its
-    dynamic security). Returns the logins and which credentials did not reach the broker."""
+    devices' credentials to the `CREDENTIAL_CHANGES` listeners of `db`'s factory like a claim
+    does (with Mosquitto, its dynamic security). Returns the logins and which credentials did not reach the broker."""
     root = root_tenant(db)
     assert root is not None, "initialise the installation first"
     if db.scalar(select(User.id).limit(1)) is not None:
@@ -243,5 +243,5 @@ def seed_demo(db: Session) -> DemoSeed:
     logins.append(DemoLogin(site_tech.email, "operator_technician (one site)", car_parks.name))
     db.commit()
     failures = {serial: "; ".join(failed) for serial, secret in maker.secrets.items()
-                if (failed := announce_credentials(serial, secret))}
+                if (failed := announce_credentials(db, serial, secret))}
     return DemoSeed(logins, len(maker.secrets), failures)
