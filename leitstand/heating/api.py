@@ -304,7 +304,7 @@ def get_device_mode(device_id: ObjectId, access: Reader) -> ModePublic:
     return _mode_public(service.mode_row(access.db, device_id=device.id), access.settings)
 
 
-@router.put("/devices/{device_id}/mode", response_model=ModePublic)
+@router.post("/devices/{device_id}/mode", response_model=ModePublic)
 def set_device_mode(device_id: ObjectId, body: ModeSet, access: Planner) -> ModePublic:
     device = get_visible(access.db, Device, device_id, "device")
     row = _set_mode(access.db, device, body)
@@ -329,7 +329,7 @@ def get_room_mode(site_id: ObjectId, access: Reader) -> ModePublic:
     return _mode_public(service.mode_row(access.db, site_id=room.id), access.settings)
 
 
-@router.put("/rooms/{site_id}/mode", response_model=ModePublic)
+@router.post("/rooms/{site_id}/mode", response_model=ModePublic)
 def set_room_mode(site_id: ObjectId, body: ModeSet, access: Planner) -> ModePublic:
     room = _room(access.db, site_id)
     row = _set_mode(access.db, room, body)

@@ -33,8 +33,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", "/api/v1/heating/week/copy-week"): lambda org, w: {
         "level": "room", "target_id": org.room.id, "to_level": "thermostat", "to_target_id": org.thermostat.id,
     },
-    ("PUT", "/api/v1/heating/devices/{device_id}/mode"): lambda org, w: {"mode": "fix", "celsius": 30},
-    ("PUT", "/api/v1/heating/rooms/{site_id}/mode"): lambda org, w: {"mode": "fix", "celsius": 30},
+    ("POST", "/api/v1/heating/devices/{device_id}/mode"): lambda org, w: {"mode": "fix", "celsius": 30},
+    ("POST", "/api/v1/heating/rooms/{site_id}/mode"): lambda org, w: {"mode": "fix", "celsius": 30},
     ("POST", "/api/v1/heating/rooms/{site_id}/target"): lambda org, w: {"celsius": 30},
 }
 

@@ -17,10 +17,6 @@ from tests.helpers.world import World
 MONDAY_10 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
-def put(api, url: str, json: dict):  # type: ignore[no-untyped-def]
-    return api.request("PUT", url, json=json)
-
-
 def hours(day: float, night: float, start: int = 6, end: int = 22) -> list[dict]:
     return [{"hour": hour, "celsius": day if start <= hour < end else night} for hour in range(24)]
 
@@ -60,7 +56,7 @@ def test_a_named_plan_is_created_and_one_without_a_name_or_with_a_bad_hour_is_42
 def test_changes_are_audited(world: World) -> None:
     api = world.as_user("alpha_admin")
     plan = create_plan(api, world)
-    put(api, f"/api/v1/heating/rooms/{world.alpha.room.id}/mode", json={"mode": "fix", "celsius": 19})
+    api.post(f"/api/v1/heating/rooms/{world.alpha.room.id}/mode", json={"mode": "fix", "celsius": 19})
     api.delete(f"/api/v1/heating/plans/{plan['id']}")
     actions = set(world.db.scalars(select(AuditEntry.action).where(AuditEntry.target_type.like("heating_%"))))
     assert {"heating_plans.create", "heating_plans.delete", "heating_modes.create"} <= actions
@@ -111,12 +107,12 @@ def test_modes_fix_and_manual_are_clamped_and_shown_as_limited(world: World) -> 
         "plan_id": narrow["id"], "level": "room", "target_id": alpha.room.id, "weekdays": list(range(7))})
     assert api.get(f"/api/v1/heating/rooms/{alpha.room.id}/mode").json() == {"mode": "plan", "celsius": None,
                                                                          "is_default": True}
-    assert put(api, f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "fix"}).status_code == 422
-    assert put(api, f"/api/v1/heating/rooms/{alpha.building.id}/mode", json={"mode": "plan"}).status_code == 422
-    assert put(api, f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "fix", "celsius": 16}).status_code == 200
+    assert api.post(f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "fix"}).status_code == 422
+    assert api.post(f"/api/v1/heating/rooms/{alpha.building.id}/mode", json={"mode": "plan"}).status_code == 422
+    assert api.post(f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "fix", "celsius": 16}).status_code == 200
     fixed = api.get(f"/api/v1/heating/devices/{alpha.thermostat.id}/effective-target").json()
     assert (fixed["celsius"], fixed["source"], fixed["limited"], fixed["unclamped"]) == (18, "fix", True, 16)
-    put(api, f"/api/v1/heating/devices/{alpha.thermostat.id}/mode", json={"mode": "manual", "celsius": 27})
+    api.post(f"/api/v1/heating/devices/{alpha.thermostat.id}/mode", json={"mode": "manual", "celsius": 27})
     manual = api.get(f"/api/v1/heating/devices/{alpha.thermostat.id}/effective-target").json()
     assert (manual["celsius"], manual["source"], manual["limited"]) == (25, "manual", True)
     assert api.delete(f"/api/v1/heating/devices/{alpha.thermostat.id}/mode").status_code == 204
@@ -137,7 +133,7 @@ def test_a_resident_sets_a_manual_target_for_their_room_only_clamped(world: Worl
         "plan_id": narrow["id"], "level": "building", "target_id": alpha.building.id, "weekdays": list(range(7))})
     other_room = admin.post("/api/v1/sites", json={"kind": "room", "name": "Raum B", "parent_id": alpha.building.id}).json()
     for room_id in (alpha.room.id, other_room["id"]):
-        put(admin, f"/api/v1/heating/rooms/{room_id}/mode", json={"mode": "manual", "celsius": 20})
+        admin.post(f"/api/v1/heating/rooms/{room_id}/mode", json={"mode": "manual", "celsius": 20})
     resident = _resident(world)
 
     accepted = resident.post(f"/api/v1/heating/rooms/{alpha.room.id}/target", json={"celsius": 22})
@@ -154,9 +150,9 @@ def test_a_resident_sets_a_manual_target_for_their_room_only_clamped(world: Worl
     assert resident.post("/api/v1/heating/rooms/999999/target", json={"celsius": 22}).status_code == 403
     # A resident edits neither plans nor modes.
     assert resident.post("/api/v1/heating/plans", json=plan_body(world)).status_code == 403
-    assert put(resident, f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "plan"}).status_code == 403
+    assert resident.post(f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "plan"}).status_code == 403
     # Not in MANUAL mode: the owner decides.
-    put(admin, f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "plan"})
+    admin.post(f"/api/v1/heating/rooms/{alpha.room.id}/mode", json={"mode": "plan"})
     assert resident.post(f"/api/v1/heating/rooms/{alpha.room.id}/target", json={"celsius": 22}).status_code == 409
 
 
