@@ -21,6 +21,7 @@ from leitstand.alarms.api import router as alarms_router
 from leitstand.alarms.evaluation import alarm_subscriber
 from leitstand.audit.api import router as audit_router
 from leitstand.dataexport.api import router as exports_router
+from leitstand.heating.api import router as heating_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
 from leitstand.permissions import Permission
@@ -82,6 +83,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     alarms_router,
     notifications_router,
     maintenance_router,
+    heating_router,
     support_router,
     exports_router,
     # Authenticated by device credentials, not by users: see leitstand.transports.http.api.

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import leitstand.alarms.models  # noqa: F401 - registers the domain's tables
 import leitstand.dataexport.models  # noqa: F401
+import leitstand.heating.models  # noqa: F401
 import leitstand.maintenance.models  # noqa: F401
 import leitstand.notifications.models  # noqa: F401
 import leitstand.support.models  # noqa: F401
