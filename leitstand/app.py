@@ -21,6 +21,7 @@ from leitstand.alarms.api import router as alarms_router
 from leitstand.alarms.evaluation import alarm_subscriber
 from leitstand.audit.api import router as audit_router
 from leitstand.dataexport.api import router as exports_router
+from leitstand.heating.api import router as heating_router
 from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
 from leitstand.permissions import Permission
@@ -85,6 +86,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     alarms_router,
     notifications_router,
     maintenance_router,
+    heating_router,
     support_router,
     exports_router,
     # Authenticated by device credentials, not by users: see leitstand.transports.http.api.
@@ -160,9 +162,12 @@ def ingestor_for(factory: sessionmaker[Session], *, defer_rollups: bool = False,
     return ingestor
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, session_factory: sessionmaker[Session] | None = None) -> FastAPI:
     """The application on the process's engine. It starts no threads of its own: the
-    process's components (leitstand.runtime.STARTUP) start the notifier and the transports."""
+    process's components (leitstand.runtime.STARTUP) start the notifier and the transports.
+
+    session_factory: the process's, whose listeners (alarm changes, device credentials) the
+    components subscribed to; by default one of the app's own."""
     app = LeitstandApp(
         title="Leitstand API",
         version=__version__,
@@ -178,7 +183,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = session_factory or make_session_factory(engine)
     app.state.secret_box = SecretBox(settings.resolved_secret_key())
     app.state.live_hub = LiveHub()
     app.state.ingestor = ingestor_for(app.state.session_factory, listeners=[app.state.live_hub.publish],

@@ -17,6 +17,8 @@ from rich.table import Table
 from leitstand.config import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from leitstand.runtime import Process
 
 app = typer.Typer(help="Leitstand: the control room for connected devices.", no_args_is_help=True)
@@ -130,7 +132,7 @@ def demo(data_dir: DataDir = None, host: Host = None, port: Port = None, simulat
         from sqlalchemy import select
 
         if db.scalar(select(User.id).limit(1)) is None:
-            with _broker_admin(settings):  # the devices' credentials go to Mosquitto as a claim's do
+            with _broker_admin(settings, factory):  # the devices' credentials go to Mosquitto as a claim's do
                 seeded = seed_demo(db)
             table = Table(title=f"Demo logins (password for all: {DEMO_PASSWORD})")
             for column in ("e-mail", "role", "tenant"):
@@ -169,8 +171,9 @@ def simulate(
     from leitstand.simulator.fleet import Fleet, prepare_fleet
 
     settings = running_broker_settings(_settings(data_dir))
-    with _broker_admin(settings):  # fresh credentials reach Mosquitto as a rotation's do
-        members = prepare_fleet(_factory(settings), devices)
+    factory = _factory(settings)
+    with _broker_admin(settings, factory):  # fresh credentials reach Mosquitto as a rotation's do
+        members = prepare_fleet(factory, devices)
     if not members:
         console.print("[red]No licensed barriers, bollards or thermostats found; run `leitstand demo` first.[/]")
         raise typer.Exit(1)
@@ -191,9 +194,9 @@ def simulate(
 
 
 @contextmanager
-def _broker_admin(settings: Settings) -> Iterator[None]:
-    """With Mosquitto, device credentials changed meanwhile reach its dynamic security (as
-    in a running server); a broker that cannot take them stops the command before it changes anything."""
+def _broker_admin(settings: Settings, factory: sessionmaker[Session]) -> Iterator[None]:
+    """With Mosquitto, device credentials changed meanwhile in `factory`'s sessions reach its
+    dynamic security (as in a running server); a broker that cannot take them stops the command before it changes anything."""
     from leitstand.runtime import connect_broker_admin
     from leitstand.transports.mqtt.dynsec import DynsecError
 
@@ -202,7 +205,7 @@ def _broker_admin(settings: Settings) -> Iterator[None]:
                       "LEITSTAND_MQTT_ADMIN_USERNAME and LEITSTAND_MQTT_ADMIN_PASSWORD.[/]")
         raise typer.Exit(1)
     try:
-        disconnect = connect_broker_admin(settings)
+        disconnect = connect_broker_admin(settings, factory)
     except (DynsecError, OSError) as error:
         console.print(f"[red]Mosquitto's dynamic security at {settings.mqtt_host}:{settings.mqtt_port} "
                       f"is not reachable: {error}[/]")

@@ -109,6 +109,21 @@ class Settings(BaseSettings):
         "transaction. SQLite always rolls up immediately.")
     rollup_drain_seconds: float = Field(1.0, gt=0, description="How often queued rollups are drained (PostgreSQL).")
 
+    # Heating defaults (H15; requirements/heating.md, open point H15): what a building's default plan holds.
+    heating_default_mode: Literal["plan", "manual", "fix"] = Field(
+        "plan", description="Mode of a thermostat or room that has none set.")
+    heating_default_celsius: float = Field(20.0, description="The hourly target of a building's default plan.")
+    heating_min_celsius: float = Field(5.0, description="Lower limit of a default plan, and with no plan at all.")
+    heating_max_celsius: float = Field(30.0, description="Upper limit of a default plan, and with no plan at all.")
+    heating_overrule_minutes: int = Field(120, ge=0, description=(
+        "How long a default plan honours a target changed at the device itself."))
+    heating_daily_downlink_budget: int = Field(0, ge=0, description=(
+        "Downlinks per device per 24 h, for connections whose settings name no daily_downlink_budget; 0: no cap."))
+    heating_confirm_minutes: int = Field(60, ge=1, description=(
+        "A target the device has not reported back within this long raises an alarm."))
+    heating_spread_seconds: int = Field(300, ge=0, description=(
+        "Plan changes of many thermostats at one hour are spread over this many seconds."))
+
     backup_dir: Path | None = Field(None, description="Where `leitstand backup` writes archives; empty means data_dir/backups.")
     backup_every_days: int = Field(7, gt=0, description="The scheduler makes a backup when the newest is this old.")
     backup_keep: int = Field(8, gt=0, description="Backups kept in backup_dir; older ones are deleted.")

@@ -36,3 +36,6 @@ class Permission(StrEnum):
     ticket_read = "ticket.read"
     ticket_write = "ticket.write"
     support_access_write = "support_access.write"  # release codes for platform support
+    heating_read = "heating.read"  # plans, assignments, modes, effective targets
+    heating_plan = "heating.plan"  # manage plans, assignments and modes
+    heating_room_control = "heating.room_control"  # residents: a MANUAL target for the rooms they hold a role on

@@ -16,9 +16,11 @@ components as role ingest:
 
 After them, a command's own components (`extra`: the demo's simulated fleet).
 
-Who listens to what is decided here too: the notifier component subscribes to alarm
-changes (alarms.service.alarm_listeners), the broker-admin component to device credentials
-(devices.claiming.credential_listeners); each unsubscribes again when its process stops.
+Who listens to what is decided here too, on the process's session factory (its listeners,
+leitstand.listeners, are the process's own, not a module's): the notifier component subscribes
+to alarm changes (alarms.service.ALARM_CHANGES), the broker-admin component to device
+credentials (devices.claiming.CREDENTIAL_CHANGES); each unsubscribes again when its process
+stops. The app is made on that same factory, so what its requests change is heard too.
 
 Live updates: in one process (role all) ingest feeds the API's hub directly. Across
 processes they travel through PostgreSQL NOTIFY: ingest and scheduler processes
@@ -118,23 +120,23 @@ def running_broker_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"mqtt_host": address["host"], "mqtt_port": int(address["port"])})
 
 
-def connect_broker_admin(settings: Settings) -> Callable[[], None]:
+def connect_broker_admin(settings: Settings, factory: sessionmaker[Session]) -> Callable[[], None]:
     """With Mosquitto, device users follow device credentials through dynamic security:
-    the admin connection subscribes to `credential_listeners` (claims, rotations,
-    decommissioning, the demo's and the simulator's credentials). Returns what
-    disconnects it again; with the embedded broker (which reads the database) nothing to do.
+    the admin connection subscribes to the `CREDENTIAL_CHANGES` of `factory`'s sessions
+    (claims, rotations, decommissioning, the demo's and the simulator's credentials). Returns
+    what unsubscribes and disconnects it again; with the embedded broker (which reads the
+    database) nothing to do.
     """
     if settings.mqtt_broker != "mosquitto" or not settings.mqtt_admin_username:
         return lambda: None
-    from leitstand.devices.claiming import credential_listeners
+    from leitstand.devices.claiming import CREDENTIAL_CHANGES
     from leitstand.transports.mqtt.dynsec import MosquittoDeviceAdmin
 
     admin = MosquittoDeviceAdmin.from_settings(settings)
-    credential_listeners.append(admin.apply_credentials)
+    stop_listening = CREDENTIAL_CHANGES.listeners(factory).subscribe(admin.apply_credentials)
 
     def disconnect() -> None:
-        if admin.apply_credentials in credential_listeners:
-            credential_listeners.remove(admin.apply_credentials)
+        stop_listening()
         admin.close()
 
     return disconnect
@@ -156,7 +158,7 @@ def start_database(process: Process) -> None:
 def start_api(process: Process) -> None:
     from leitstand.app import create_app
 
-    app = process.app = create_app(process.settings, process.engine)
+    app = process.app = create_app(process.settings, process.engine, process.factory)
     process.publish = app.state.live_hub.publish
     process.ingest = app.state.ingestor
     process.commands = app.state.commands
@@ -169,7 +171,7 @@ def start_api(process: Process) -> None:
 
 
 def start_broker_admin(process: Process) -> None:
-    process.stoppers.append(connect_broker_admin(process.settings))
+    process.stoppers.append(connect_broker_admin(process.settings, process.factory))
 
 
 def start_rollup_drainer(process: Process) -> None:
@@ -212,7 +214,8 @@ def start_transports(process: Process) -> None:
 
 
 def start_alarm_notifier(process: Process) -> None:
-    """Alarms raised in this process (every role raises some) are notified from here."""
+    """Alarms raised in this process (every role raises some) are notified from here: the
+    notifier listens to the alarm changes of the process's sessions until it stops."""
     from leitstand.notifications.dispatch import start_notifier, stop_notifier
 
     notifier = start_notifier(process.settings, process.factory)

@@ -16,10 +16,12 @@ Stable API (other domains build on it; change only by adding optional keywords):
     clear_alarm(db, *, device_id, key, how="auto", by_user_id=None) -> Alarm | None
         Clear the open alarm `key` at a device, if there is one. Does not commit.
 
-    alarm_listeners: list[Callable[[AlarmChange], None]]
-        Called once per change, after the transaction that made it commits (never for a
-        rolled-back one), in the committing thread. A listener must be quick and must not
-        raise (exceptions are logged and swallowed); do slow work (sending) elsewhere.
+    ALARM_CHANGES: EventKind[[AlarmChange]]
+        Its listeners, per session factory (`ALARM_CHANGES.listeners(factory).subscribe(f)`),
+        are called once per change made in a session of that factory, after the transaction
+        commits (never for a rolled-back one), in the committing thread. A listener must be
+        quick and must not raise (exceptions are logged and swallowed); do slow work
+        (sending) elsewhere. The notifier subscribes when its component starts.
 
     AlarmChange (alarms.change): a frozen snapshot of the alarm after the change; `change`
         is one of raised | updated | acknowledged | cleared | assigned.
@@ -47,6 +49,7 @@ from leitstand.alarms.change import AlarmChange
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRuleState, AlarmState, ClearedHow
 from leitstand.clock import clock
 from leitstand.devices.models import Device
+from leitstand.listeners import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ _PENDING = "leitstand.alarms.pending"
 _PUBLISH = "leitstand.alarms.publish"
 
 
-alarm_listeners: list[Callable[[AlarmChange], None]] = []
+ALARM_CHANGES: EventKind[[AlarmChange]] = EventKind("alarm changes")
 
 
 def bind_live(db: Session, publish: Publish | None) -> Session:
@@ -217,11 +220,7 @@ def _announce_committed(session: Session) -> None:
                 publish(change.tenant_id, live_update(change))
             except Exception:  # a broken live view must not break the alarm flow
                 log.exception("live publish of an alarm failed")
-        for listener in list(alarm_listeners):
-            try:
-                listener(change)
-            except Exception:  # one listener must not stop the others
-                log.exception("alarm listener failed")
+        ALARM_CHANGES.notify(session, change)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import leitstand.alarms.models  # noqa: F401 - registers the domain's tables
 import leitstand.dataexport.models  # noqa: F401
+import leitstand.heating.models  # noqa: F401
 import leitstand.maintenance.models  # noqa: F401
 import leitstand.notifications.models  # noqa: F401
 import leitstand.support.models  # noqa: F401
@@ -17,6 +18,7 @@ from leitstand.db.base import Base
 from leitstand.commands.models import Command
 from leitstand.devices.models import Device, DeviceBinding, DeviceConnection, DeviceCredential, DeviceShare
 from leitstand.devicetypes.models import DeviceType
+from leitstand.listeners import carry_listeners
 from leitstand.licenses.models import License, LicenseChange
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
@@ -39,5 +41,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     was never imported (a CLI command that imports only the models it names itself).
     Every process makes its sessions here, beside the imports of every model, so none runs
     with half the registry.
+
+    Each factory carries listeners of its own (leitstand.listeners): an app's or a process's
+    components subscribe on the factory they were given, and hear only its sessions.
     """
-    return sessionmaker(engine, expire_on_commit=False)
+    return carry_listeners(sessionmaker(engine, expire_on_commit=False))

@@ -24,15 +24,9 @@ DEMO_REPORT_SECONDS = 10.0
 def start_simulated_fleet(process: Process) -> None:
     """Log the demo's licensed barriers, bollards and thermostats in to this process's broker
     (with fresh credentials, as `leitstand simulate` does) and let them report until the process stops."""
-    from leitstand.db.engine import make_engine
-    from leitstand.db.models import make_session_factory
-
     settings = process.settings  # the broker's address as the embedded broker actually took it
-    engine = make_engine(settings.effective_database_url)
-    try:
-        members = prepare_fleet(make_session_factory(engine), DEMO_FLEET_SIZE)
-    finally:
-        engine.dispose()
+    # The process's factory: its credentials reach the broker-admin component that listens there.
+    members = prepare_fleet(process.factory, DEMO_FLEET_SIZE)
     if not members:
         log.warning("no licensed barriers, bollards or thermostats: no simulated fleet")
         return

@@ -65,6 +65,10 @@ RESIDENTIAL = (
     SiteSeed("Bürohaus Rheinstraße", "Rheinstraße 20", "64283", "Darmstadt", 49.8727, 8.6479),
 )
 
+# The shipped LoRaWAN models (type key, model name): the demo has one of each.
+VENDOR_MODELS = (("milesight_wt101", "WT101"), ("milesight_ws301", "WS301"), ("mclimate_vicki", "Vicki"),
+                 ("micropelt_mlr003", "MLR003"))
+
 
 def _tenant(db: Session, parent: Tenant, name: str, street: str, postal_code: str, city: str) -> Tenant:
     kind = {TenantKind.root: TenantKind.partner, TenantKind.partner: TenantKind.customer}.get(
@@ -110,7 +114,9 @@ class DeviceMaker:
 
     def make(self, tenant: Tenant, site: Site, type_key: str, name: str, labels: list[str]) -> Device:
         number = self.counts[type_key] = self.counts.get(type_key, 0) + 1
-        prefix = {"barrier": "BAR", "bollard": "POL", "thermostat": "THM", "gateway": "GW", "generic_sensor": "SEN"}[type_key]
+        prefix = {"barrier": "BAR", "bollard": "POL", "thermostat": "THM", "gateway": "GW", "generic_sensor": "SEN",
+                  "milesight_wt101": "MWT", "milesight_ws301": "MWS",
+                  "mclimate_vicki": "VIC", "micropelt_mlr003": "MLR"}[type_key]
         device = Device(
             tenant_id=tenant.id, type_key=type_key, serial_number=f"{prefix}-2026-{number:04d}", name=name,
             site_id=site.id, labels=labels, claimed_at=clock.now(),
@@ -157,8 +163,8 @@ def _grant(db: Session, user: User, role: str, *, tenant: Tenant | None = None, 
 
 def seed_demo(db: Session) -> DemoSeed:
     """Fill an initialised, empty installation with the demo fleet; commits, then hands the
-    devices' credentials to `credential_listeners` like a claim does (with Mosquitto, its
-    dynamic security). Returns the logins and which credentials did not reach the broker."""
+    devices' credentials to the `CREDENTIAL_CHANGES` listeners of `db`'s factory like a claim
+    does (with Mosquitto, its dynamic security). Returns the logins and which credentials did not reach the broker."""
     root = root_tenant(db)
     assert root is not None, "initialise the installation first"
     if db.scalar(select(User.id).limit(1)) is not None:
@@ -199,6 +205,12 @@ def seed_demo(db: Session) -> DemoSeed:
                 if room_name == "Wohnen":
                     meeting_rooms.append(room)
                 maker.make(housing, room, "thermostat", f"{seed.name} {floor}.OG {room_name}", ["heizung"])
+        if seed is RESIDENTIAL[0]:
+            # One of each vendor model heating speaks to over LoRaWAN, in a guest flat of its own.
+            ground = _child(db, building, SiteKind.area, "EG")
+            flat = _child(db, ground, SiteKind.room, "EG Gästewohnung")
+            for type_key, model in VENDOR_MODELS:
+                maker.make(housing, flat, type_key, f"{seed.name} Gästewohnung {model}", ["heizung", "lorawan"])
     group = SiteGroup(tenant_id=housing.id, name="Alle Wohnzimmer")
     db.add(group)
     db.flush()
@@ -231,5 +243,5 @@ def seed_demo(db: Session) -> DemoSeed:
     logins.append(DemoLogin(site_tech.email, "operator_technician (one site)", car_parks.name))
     db.commit()
     failures = {serial: "; ".join(failed) for serial, secret in maker.secrets.items()
-                if (failed := announce_credentials(serial, secret))}
+                if (failed := announce_credentials(db, serial, secret))}
     return DemoSeed(logins, len(maker.secrets), failures)

@@ -17,19 +17,19 @@ This module holds the device's side of each step. Claiming and decommissioning a
 the device's licence, which lies on a floor above devices: leitstand.fleet.claiming
 composes the two.
 
-Other parts of the platform learn about credential changes through
-`credential_listeners` (the Mosquitto dynamic-security admin provisions broker users
-with it).
+Other parts of the platform learn about credential changes through the
+`CREDENTIAL_CHANGES` listeners of a session factory (the Mosquitto dynamic-security
+admin, once the runtime's broker-admin component started, provisions broker users
+with them).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,40 +51,34 @@ from leitstand.devices.schemas import ClaimSecret, DeviceImportRow, SerialNumber
 from leitstand.devices.service import claim_secret_matches, set_claim_secret, site_serves_tenant
 from leitstand.devicetypes.models import DeviceType
 from leitstand.i18n import Conflict, NotFound, Refusal, Throttled
+from leitstand.listeners import EventKind
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
 
-log = logging.getLogger(__name__)
 M = TypeVar("M")
 
 # --- credential listeners ----------------------------------------------------------------
 
-CredentialListener = Callable[[str, "str | None"], None]
-
-credential_listeners: list[CredentialListener] = []
-"""Called with (serial, secret) after a device's credentials changed and were committed.
+CREDENTIAL_CHANGES: EventKind[[str, str | None]] = EventKind("device credentials")
+"""Its listeners are called with (serial, secret) after a device's credentials changed and were committed.
 
 secret is the new plain secret (claim, rotation: provision or replace the broker user),
-or None (decommission: remove the user). Append a function to subscribe, e.g. the
-Mosquitto dynamic-security admin at start-up. Listeners run in the request's thread,
+or None (decommission: remove the user). They live on a session factory:
+`CREDENTIAL_CHANGES.listeners(factory).subscribe(f)`, e.g. the Mosquitto dynamic-security
+admin when the runtime's broker-admin component starts. Listeners run in the request's thread,
 after the commit: the database is the truth, and a listener that fails is logged and
 does not undo the change. Only the secret's digest is stored, so a broker that missed a
 new secret cannot be refilled from the database: rotate that device's credentials again.
 """
 
 
-def announce_credentials(serial: str, secret: str | None) -> list[str]:
-    """Tell every listener; returns why each failed one failed (empty: all took it), for
-    callers that report per device (the simulator, the demo)."""
-    failures = []
-    for listener in list(credential_listeners):
-        try:
-            listener(serial, secret)
-        except Exception as error:  # a broken broker sync must not turn a committed claim into an error
-            log.exception("credential listener %r failed for %s", listener, serial)
-            failures.append(str(error) or type(error).__name__)
-    return failures
+def announce_credentials(where: Session | sessionmaker[Session], serial: str, secret: str | None) -> list[str]:
+    """Tell the listeners of `where` (the session that committed the change, or its factory);
+    returns why each failed one failed (empty: all took it), for callers that report per
+    device (the simulator, the demo)."""
+    # A broken broker sync must not turn a committed claim into an error: failures are logged and returned.
+    return [str(error) or type(error).__name__ for error in CREDENTIAL_CHANGES.notify(where, serial, secret)]
 
 
 # --- credentials -----------------------------------------------------------------------

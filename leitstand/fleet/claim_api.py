@@ -100,7 +100,7 @@ def _credentials_changed(request: Request, serial: str, secret: str | None) -> N
     ingestor = getattr(request.app.state, "ingestor", None)
     if ingestor is not None:
         ingestor.directory.forget(serial)
-    announce_credentials(serial, secret)
+    announce_credentials(request.app.state.session_factory, serial, secret)
 
 
 @router.post("/claim", response_model=ClaimResult, status_code=201,

@@ -1,13 +1,15 @@
 """The notifier: alarm changes in, notifications out, without holding up ingest.
 
-The alarms domain calls `notify_alarm(change)` after each committed change (it is
-registered in `leitstand.alarms.service.alarm_listeners`). That call only queues the
-change; a small thread pool routes it and sends. A raised alarm is routed and sent;
+A started notifier listens to the alarm changes of its session factory
+(`leitstand.alarms.service.ALARM_CHANGES`), so it hears the alarms raised in that factory's
+sessions and no other app's; it stops listening when it stops. Hearing a change only
+queues it; a small thread pool routes it and sends. A raised alarm is routed and sent;
 an acknowledged or cleared one settles its pending escalations.
 
 One notifier runs per process that raises alarms (ingest, scheduler, API): started by
-`start_notifier()` from the app factory and from `leitstand.runtime`. The scheduler
-jobs (webhook retries, escalations) use the running notifier's sender.
+`start_notifier()` from the notifier component of `leitstand.runtime` (and from
+`app_without_transports`). The scheduler jobs (webhook retries, escalations) use the
+running notifier's sender.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.alarms.change import AlarmChange
+from leitstand.alarms.service import ALARM_CHANGES
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
 from leitstand.notifications.channels import Channel, RetryPolicy
@@ -55,6 +58,7 @@ class Notifier:
         self._pending: set[Future[Any]] = set()
         self._idle = threading.Condition()
         self._stopped = False
+        self._stop_listening = ALARM_CHANGES.listeners(factory).subscribe(self.submit)
 
     # --- the queue ----------------------------------------------------------------------
 
@@ -74,13 +78,19 @@ class Notifier:
         if not future.cancelled() and future.exception() is not None:
             log.error("notification routing failed", exc_info=future.exception())
 
+    def _retire(self) -> None:
+        """Hear and take no more changes; what is queued still runs."""
+        self._stop_listening()
+        self._stopped = True
+        self._pool.shutdown(wait=False, cancel_futures=False)
+
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until every queued change is handled (tests, benchmarks, shutdown)."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending, timeout=timeout)
 
     def stop(self) -> None:
-        self._stopped = True
+        self._retire()
         self._pool.shutdown(wait=True, cancel_futures=False)
         self.sender.close()
 
@@ -134,26 +144,14 @@ def current_notifier() -> Notifier | None:
     return _current
 
 
-def notify_alarm(change: Any) -> None:
-    """The alarm listener: hand the change to this process's notifier, if one runs."""
-    notifier = _current
-    if notifier is not None:
-        notifier.submit(change)
-
-
 def start_notifier(settings: Settings, factory: sessionmaker[Session], **options: Any) -> Notifier:
-    """Start this process's notifier (replacing an earlier one) and listen to alarm changes."""
+    """Start this process's notifier (replacing an earlier one), listening to the alarm changes of `factory`."""
     global _current
-    from leitstand.alarms.service import alarm_listeners
-
     notifier = Notifier(settings, factory, **options)
     with _lock:
         previous, _current = _current, notifier
-        if notify_alarm not in alarm_listeners:
-            alarm_listeners.append(notify_alarm)
     if previous is not None:
-        previous._stopped = True
-        previous._pool.shutdown(wait=False)
+        previous._retire()
     return notifier
 
 

@@ -1,10 +1,10 @@
 """`leitstand simulate`: a fleet of simulated devices speaking Leitstand's MQTT protocol.
 
 Each simulated device logs in with its own credentials (issued fresh when the fleet
-starts, and handed to the broker the way a claim or rotation does it: through
-`credential_listeners`, so Mosquitto's dynamic security learns them), reports telemetry
-and heartbeats, answers commands, now and then reports an error code, and now and then
-drops off the network for a while.
+starts, and handed to the broker the way a claim or rotation does it: through the session
+factory's `CREDENTIAL_CHANGES` listeners, so Mosquitto's dynamic security learns them),
+reports telemetry and heartbeats, answers commands, now and then reports an error code,
+and now and then drops off the network for a while.
 
 The fleet counts what the broker did, not what it was asked: a publish counts once the
 broker acknowledged it (PUBACK); a refused login, a publish without a connection and a
@@ -59,7 +59,7 @@ def prepare_fleet(factory: sessionmaker[Session], count: int, seed: int = 1) -> 
     """Pick up to `count` licensed barriers, bollards and thermostats and give each new credentials.
 
     The credentials are rotated like an operator's rotation: committed, then announced to
-    `credential_listeners` (the broker's device users). A device whose announcement
+    the `CREDENTIAL_CHANGES` listeners of `factory` (the broker's device users). A device whose announcement
     failed keeps the reason in `setup_failure`; the database already has its new secret,
     so the next run rotates it again.
     """
@@ -84,7 +84,7 @@ def prepare_fleet(factory: sessionmaker[Session], count: int, seed: int = 1) -> 
             members.append(FleetMember(device=simulated, password=secret))
         db.commit()
     for member in members:
-        failures = announce_credentials(member.device.serial, member.password)
+        failures = announce_credentials(factory, member.device.serial, member.password)
         if failures:
             member.setup_failure = f"credentials did not reach the broker: {'; '.join(failures)}"
     return members

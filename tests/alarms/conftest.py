@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from leitstand.alarms.models import Alarm
 from leitstand.alarms.rules import rule_book
-from leitstand.alarms.service import alarm_listeners
 from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind, Reading
 from leitstand.licenses.models import License
@@ -22,11 +21,10 @@ NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rules_and_listeners():  # type: ignore[no-untyped-def]
+def _fresh_rules():  # type: ignore[no-untyped-def]
+    # Listeners need no reset: each test's session factory and app carry their own.
     rule_book.invalidate()
-    before = list(alarm_listeners)
     yield
-    alarm_listeners[:] = before
     rule_book.invalidate()
 
 

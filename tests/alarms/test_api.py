@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leitstand.alarms.service import alarm_listeners, raise_alarm
+from leitstand.alarms.service import ALARM_CHANGES, raise_alarm
 from leitstand.audit.models import AuditEntry
 from sqlalchemy import select
 
@@ -14,11 +14,11 @@ def raise_error(world, ingestor, code="E01"):  # type: ignore[no-untyped-def]
     return open_alarms(world, world.alpha.barrier.id)[-1]
 
 
-def test_acknowledge_comment_assign_and_clear_by_hand(world, ingestor):
+def test_acknowledge_comment_assign_and_clear_by_hand(app, world, ingestor):
     alarm = raise_error(world, ingestor)
     admin = world.as_user("alpha_admin")
     changes = []
-    alarm_listeners.append(changes.append)
+    ALARM_CHANGES.listeners(app.state.session_factory).subscribe(changes.append)
 
     acked = admin.post(f"/api/v1/alarms/{alarm.id}/acknowledge")
     assert acked.status_code == 200, acked.text

@@ -16,7 +16,8 @@ from leitstand.alarms.rules import (
 )
 from leitstand.devicetypes.spec import shipped_types
 
-SHIPPED = ["barrier", "bollard", "thermostat", "gateway", "generic_sensor"]
+SHIPPED = ["barrier", "bollard", "thermostat", "gateway", "generic_sensor", "milesight_wt101", "milesight_ws301",
+           "mclimate_vicki", "micropelt_mlr003"]
 
 
 @pytest.mark.parametrize("type_key", SHIPPED)

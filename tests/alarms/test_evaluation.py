@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from leitstand.alarms.evaluation import evaluate_time_based
 from leitstand.alarms.models import Alarm, AlarmRule
-from leitstand.alarms.service import alarm_listeners, clear_alarm, raise_alarm
+from leitstand.alarms.service import ALARM_CHANGES, clear_alarm, raise_alarm
 from leitstand.clock import clock
 from leitstand.ingest.message import DeviceMessage, MessageKind
 from leitstand.scheduler.loop import Scheduler
@@ -219,10 +219,10 @@ def test_maintenance_due_is_raised_and_cleared_through_the_service(world, system
     assert [a.state for a in alarms_of(world, barrier.id)] == ["cleared", "active"]
 
 
-def test_listeners_are_called_after_commit_only(world, system_db):
+def test_listeners_are_called_after_commit_only(world, session_factory, system_db):
     barrier = world.alpha.barrier
     seen = []
-    alarm_listeners.append(seen.append)
+    ALARM_CHANGES.listeners(session_factory).subscribe(seen.append)
 
     raise_alarm(system_db, device_id=barrier.id, kind="maintenance_due", key="maintenance:9", severity="minor",
                 title="Maintenance due")
@@ -239,10 +239,11 @@ def test_listeners_are_called_after_commit_only(world, system_db):
     assert change.tenant_id == barrier.tenant_id and change.site_id == barrier.site_id
 
 
-def test_listener_gets_received_at_and_steps_from_ingest(world, ingestor):
+def test_listener_gets_received_at_and_steps_from_ingest(world, session_factory, ingestor):
     seen = []
-    alarm_listeners.append(seen.append)
-    alarm_listeners.append(lambda change: 1 / 0)  # a broken listener harms nobody
+    listeners = ALARM_CHANGES.listeners(session_factory)
+    listeners.subscribe(lambda change: 1 / 0)  # a broken listener harms nobody
+    listeners.subscribe(seen.append)
     ingestor.accept([error_event(world.alpha.barrier.serial_number, "E02")])
     [change] = seen
     assert change.received_at == clock.now() and change.steps_de[0].startswith("Linsen")

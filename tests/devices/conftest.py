@@ -11,13 +11,12 @@ from leitstand.tenancy.models import new_path_segment
 
 
 @pytest.fixture
-def heard():  # type: ignore[no-untyped-def]
-    """What the credential listeners were told."""
+def heard(app):  # type: ignore[no-untyped-def]
+    """What the test app's credential listeners were told."""
     calls: list[tuple[str, str | None]] = []
-    listener = lambda serial, secret: calls.append((serial, secret))  # noqa: E731
-    claiming.credential_listeners.append(listener)
-    yield calls
-    claiming.credential_listeners.remove(listener)
+    claiming.CREDENTIAL_CHANGES.listeners(app.state.session_factory).subscribe(
+        lambda serial, secret: calls.append((serial, secret)))
+    return calls
 
 
 def add_depot_fleet(world, *more: Device) -> None:  # type: ignore[no-untyped-def]

@@ -306,17 +306,14 @@ def test_a_malformed_claim_secret_is_a_validation_error(world):
     assert response.status_code == 422
 
 
-def test_a_failing_listener_does_not_undo_the_claim(world):
+def test_a_failing_listener_does_not_undo_the_claim(app, world):
     device = stock_device(world, world.alpha.partner)
 
     def broken(serial: str, secret: str | None) -> None:
         raise RuntimeError("broker down")
 
-    claiming.credential_listeners.append(broken)
-    try:
-        response = world.as_user("alpha_operator").post(CLAIM, json=claim_body(world))
-    finally:
-        claiming.credential_listeners.remove(broken)
+    claiming.CREDENTIAL_CHANGES.listeners(app.state.session_factory).subscribe(broken)
+    response = world.as_user("alpha_operator").post(CLAIM, json=claim_body(world))
 
     assert response.status_code == 201
     assert stored(world, device.id).claimed_at is not None

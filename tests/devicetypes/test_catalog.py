@@ -29,14 +29,20 @@ SOURCE = Path(leitstand.__file__).parent
 MINIMAL = 'key = "{key}"\ncategory = "sensor"\nheartbeat_seconds = 60\nname = {{ en = "X", de = "X" }}\n'
 
 
-def test_every_shipped_type_is_found_through_spec_for_and_speaks_the_native_protocol() -> None:
+# The shipped LoRaWAN models, each with its own codec; every other shipped type speaks the native protocol.
+VENDOR_CODECS = {"milesight_wt101": "milesight-wt101", "milesight_ws301": "milesight-ws301",
+                 "mclimate_vicki": "mclimate-vicki", "micropelt_mlr003": "micropelt-mlr003"}
+
+
+def test_every_shipped_type_is_found_through_spec_for_and_names_a_registered_codec() -> None:
     shipped = sorted(path.stem for path in CATALOG_DIR.glob("*.toml"))
     assert type_keys() == shipped
     for key in shipped:
         spec = spec_for(key)
         assert spec.key == key
-        assert spec.codec == "leitstand-json-v1"
-        assert codec_for(spec).native
+        assert spec.codec == VENDOR_CODECS.get(key, DEFAULT_CODEC_KEY)
+        assert codec_for(spec).key == spec.codec
+        assert codec_for(spec).native is (key not in VENDOR_CODECS)
 
 
 def test_a_type_naming_an_unknown_codec_is_refused_at_load_naming_its_file(tmp_path: Path) -> None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
+from leitstand.config import Settings
 from leitstand.transports.native import topics
 from leitstand.transports.mqtt.dynsec import DynsecError, MosquittoDeviceAdmin
 from tests.transports.mqtt_support import Mosquitto, MqttProbe
@@ -187,3 +189,30 @@ def test_device_may_connect_only_under_its_serial_as_client_id(mosquitto: Mosqui
         hijack = mqtt_probe(mosquitto.tls_port, serial, password, tls_ca=mosquitto.pki.ca_file, client_id=borrowed)
         assert hijack.connect().value == NOT_AUTHORIZED
     device_over_tls(mosquitto, mqtt_probe, serial, password)  # asserts the connection succeeds
+
+
+def test_the_broker_admin_component_provisions_what_its_own_process_announces(
+        mosquitto: Mosquitto, dynsec: MosquittoDeviceAdmin, settings: Settings, session_factory: Any) -> None:
+    from leitstand.devices.claiming import announce_credentials
+    from leitstand.runtime import start
+
+    process, _app = start(mosquitto.settings(settings), "scheduler",
+                          skip=frozenset({"database", "rollups", "notifier", "scheduler"}))
+    ours, theirs = new_serial(), new_serial()
+    try:
+        assert announce_credentials(process.factory, ours, secrets.token_urlsafe(32)) == []
+        announce_credentials(session_factory, theirs, secrets.token_urlsafe(32))  # another app's factory
+        found = dynsec.execute([{"command": "getClient", "username": serial} for serial in (ours, theirs)],
+                               tolerate=["Client not found"])
+        assert [bool(answer.get("error")) for answer in found] == [False, True]
+    finally:
+        process.stop()
+        dynsec.revoke(ours)
+    # Stopped, it no longer listens: a later decommissioning of the device is not its to apply.
+    dynsec.provision(ours, "still-here-secret-0001")
+    try:
+        announce_credentials(process.factory, ours, None)
+        [answer] = dynsec.execute([{"command": "getClient", "username": ours}], tolerate=["Client not found"])
+        assert not answer.get("error")
+    finally:
+        dynsec.revoke(ours)

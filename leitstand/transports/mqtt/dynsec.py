@@ -219,7 +219,7 @@ class MosquittoDeviceAdmin:
         self.execute([{"command": "deleteRole", "rolename": device_role(serial)}], tolerate=["Role not found"])
 
     def apply_credentials(self, serial: str, secret: str | None) -> None:
-        """A `leitstand.devices.claiming.credential_listeners` entry: a new secret (claim,
+        """A listener of `leitstand.devices.claiming.CREDENTIAL_CHANGES`: a new secret (claim,
         rotation) provisions the user or replaces its password, None (decommission) revokes it."""
         if secret is None:
             self.revoke(serial)
