@@ -183,8 +183,24 @@ class Overlay(BaseModel):
     keys: list[str] = Field(min_length=2, max_length=4)
 
 
+# What a radio network reports of each uplink besides its payload, declared once for every
+# type of that radio (`radio = "lorawan"` in a TOML) rather than in each type's file.
+RADIO_TELEMETRY: dict[str, list[dict[str, Any]]] = {
+    "lorawan": [
+        {"key": "rssi", "label": {"en": "Signal strength", "de": "Signalstärke"}, "kind": "gauge", "unit": "dBm",
+         "minimum": -150, "maximum": 0},
+        {"key": "snr", "label": {"en": "Signal-to-noise ratio", "de": "Signal-Rausch-Abstand"}, "kind": "gauge",
+         "unit": "dB", "minimum": -30, "maximum": 30},
+        {"key": "spreading_factor", "label": {"en": "Spreading factor", "de": "Spreizfaktor"}, "kind": "gauge",
+         "minimum": 5, "maximum": 12},
+    ],
+}
+
+
 class DeviceTypeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # The radio its uplinks come through, whose link telemetry it then has (RADIO_TELEMETRY).
+    radio: str | None = Field(default=None, pattern=r"^(lorawan)$")
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
     name: Text
     category: str
@@ -209,6 +225,16 @@ class DeviceTypeSpec(BaseModel):
         except UnknownCodec as error:
             raise ValueError(str(error)) from None
         return key
+
+    @model_validator(mode="before")
+    @classmethod
+    def _radio_telemetry(cls, data: Any) -> Any:
+        """The radio's link keys join the type's own, unless the file declares one itself."""
+        if not isinstance(data, dict) or data.get("radio") not in RADIO_TELEMETRY:
+            return data
+        own = [entry.get("key") for entry in data.get("telemetry", []) if isinstance(entry, dict)]
+        added = [key for key in RADIO_TELEMETRY[data["radio"]] if key["key"] not in own]
+        return {**data, "telemetry": [*data.get("telemetry", []), *added]}
 
     @model_validator(mode="after")
     def _metrics_declared(self) -> DeviceTypeSpec:

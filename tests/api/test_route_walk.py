@@ -121,6 +121,7 @@ class Operation(ApiOperation):
             values["tenant_id"] = org.end_customer.id if org.end_customer else org.customer.id
         values.setdefault("kind", "telemetry")
         values.setdefault("command_id", "0123456789abcdef")
+        values.setdefault("message_path", "uplink")  # a TTS webhook's path of a message type
         return self.path.format(**{name: values[name] for name in self.route.param_convertors})
 
     def body(self, org: Organisation, world: World) -> dict[str, Any] | None:

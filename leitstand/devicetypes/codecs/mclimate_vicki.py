@@ -235,4 +235,4 @@ def encode_downlink(command: CommandRequest) -> bytes:
 
 
 CODEC = Codec(key=KEY, description="MClimate Vicki radiator thermostat (LoRaWAN)",
-              decoder=decode_uplink, encoder=encode_downlink)
+              decoder=decode_uplink, encoder=encode_downlink, downlink_port=DOWNLINK_PORT)

@@ -159,4 +159,4 @@ def encode_downlink(command: CommandRequest) -> bytes:
 
 
 CODEC = Codec(key=KEY, description="Micropelt MLR003 battery-free radiator thermostat (LoRaWAN)",
-              decoder=decode_uplink, encoder=encode_downlink)
+              decoder=decode_uplink, encoder=encode_downlink, downlink_port=DOWNLINK_PORT)

@@ -178,4 +178,4 @@ def encode_downlink(command: CommandRequest) -> bytes:
 
 
 CODEC = Codec(key=KEY, description="Milesight WT101 radiator thermostat (LoRaWAN, fPort 85)",
-              decoder=decode_uplink, encoder=encode_downlink)
+              decoder=decode_uplink, encoder=encode_downlink, downlink_port=DOWNLINK_PORT)

@@ -84,6 +84,7 @@ def test_the_shipped_type_names_this_codec_and_declares_what_it_decodes() -> Non
     spec = spec_for("milesight_ws301")
     assert codec_for(spec) is CODEC
     assert spec.category == "window_sensor"
-    assert set(spec.telemetry_by_key) == {"window_open", "battery"}
+    # What it decodes, and the link telemetry of its radio (the LoRaWAN transport adds those).
+    assert set(spec.telemetry_by_key) == {"window_open", "battery", "rssi", "snr", "spreading_factor"}
     assert {error.code for error in spec.errors} == {"window_open", "uninstalled"}
     assert spec.commands == []
