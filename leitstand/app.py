@@ -37,6 +37,7 @@ from leitstand.devices.models import DEVICES_BLOCK_TENANT_DELETE
 from leitstand.fleet.api import router as devices_router
 from leitstand.commands.confirmation import confirmation_subscriber
 from leitstand.fleet.claim_api import router as onboarding_router
+from leitstand.heating.sending import heating_subscriber
 from leitstand.fleet.connections_api import router as connections_router
 from leitstand.devicetypes.api import router as device_types_router
 from leitstand.licenses.api import router as licenses_router
@@ -159,6 +160,7 @@ def ingestor_for(factory: sessionmaker[Session], *, defer_rollups: bool = False,
     ingestor = Ingestor(factory, ingest_ports(defer_rollups=defer_rollups), **options)
     ingestor.subscribers.append(alarm_subscriber(factory, ingestor.announce))
     ingestor.subscribers.append(confirmation_subscriber(factory, ingestor.announce))
+    ingestor.subscribers.append(heating_subscriber(factory))
     return ingestor
 
 

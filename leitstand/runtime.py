@@ -249,7 +249,7 @@ def start_scheduler(process: Process) -> None:
         from leitstand.state.bridge import PgNotifier
 
         process.publish = PgNotifier(process.engine).publish  # a process without its own live hub
-    scheduler = Scheduler(process.factory, process.publish, settings=process.settings)
+    scheduler = Scheduler(process.factory, process.publish, settings=process.settings, commands=process.commands)
     thread = threading.Thread(target=scheduler.run_forever, name="scheduler", daemon=True)
     thread.start()
     process.stoppers.append(scheduler.stop)
@@ -274,7 +274,7 @@ STARTUP: tuple[Component, ...] = (
     Component("api", frozenset({"all", "api"}), start_api),
     Component("broker-admin", EVERY_ROLE, start_broker_admin),
     Component("rollups", EVERY_ROLE, start_rollup_drainer),
-    Component("transports", frozenset({"all", "ingest", "api"}), start_transports),
+    Component("transports", frozenset({"all", "ingest", "api", "scheduler"}), start_transports),
     Component("notifier", EVERY_ROLE, start_alarm_notifier),
     Component("scheduler", frozenset({"all", "scheduler"}), start_scheduler),
     Component("settle-memory", frozenset({"all", "ingest"}), settle_memory),

@@ -32,6 +32,10 @@ PG_SERVER_URL = os.environ.get("LEITSTAND_TEST_PG_URL", "postgresql://postgres@1
 REQUIRE_SERVICES = os.environ.get("LEITSTAND_REQUIRE_SERVICES") == "1"
 BACKENDS = [b.strip() for b in os.environ.get("LEITSTAND_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 
+# Fixtures of the LoRaWAN tests (a process with the transport, a stand-in network server), shared by
+# tests/transports/lorawan and tests/heating.
+pytest_plugins = ["tests.helpers.lorawan"]
+
 
 # Where a second backend adds nothing but minutes, a test runs on one: browser tests check the
 # page (the queries behind it are tested on both backends), schemathesis checks the schema against

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.tenancy.scope import system_session
+
+if TYPE_CHECKING:
+    from leitstand.commands.router import CommandRouter
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_ID = 0x1E175A4D  # "Leitstand scheduler"
@@ -32,6 +35,8 @@ class JobContext:
 
     publish: Publish
     settings: Settings
+    # The process's command router: jobs that send commands (heating targets) hand them to it.
+    commands: CommandRouter | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,14 @@ def _connection_events(db: Session, context: JobContext) -> int:
     return forgotten
 
 
+def _heating_targets(db: Session, context: JobContext) -> int:
+    from leitstand.heating.sending import send_due_targets
+
+    if context.commands is None:
+        return 0  # a scheduler without transports sends nothing
+    return send_due_targets(db, context.settings, context.commands)
+
+
 def _backup(db: Session, context: JobContext) -> str:
     from leitstand.backups.schedule import run_if_due
 
@@ -164,17 +177,18 @@ JOBS: tuple[Job, ...] = (
     Job("quiet throttle counters", timedelta(minutes=10), _quiet_throttle_counters),
     Job("API token expiry reminders", timedelta(hours=1), _token_expiry_reminders),
     Job("network-server event ids", timedelta(hours=1), _connection_events),
+    Job("heating targets", timedelta(minutes=1), _heating_targets),
 )
 
 
 class Scheduler:
     def __init__(self, factory: sessionmaker[Session], publish: Publish, jobs: tuple[Job, ...] = JOBS,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, commands: CommandRouter | None = None) -> None:
         from leitstand import config
 
         self.factory = factory
         self.publish = publish
-        self.context = JobContext(publish, settings or config.get_settings())
+        self.context = JobContext(publish, settings or config.get_settings(), commands)
         self.jobs = jobs
         self._next_run = {job.name: clock.now() for job in jobs}
         self._stop = threading.Event()

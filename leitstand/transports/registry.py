@@ -26,8 +26,8 @@ class TransportEntry:
     delivers_for: tuple[str, ...] = ()
     # Its routes on the API, served by every API process whether or not the name is enabled.
     api_router: Callable[[], APIRouter] | None = None
-    # The roles whose processes run it (see leitstand.runtime).
-    roles: frozenset[str] = frozenset({"all", "ingest", "api"})
+    # The roles whose processes run it (see leitstand.runtime); the scheduler sends commands too (heating).
+    roles: frozenset[str] = frozenset({"all", "ingest", "api", "scheduler"})
 
 
 def _mqtt(context: TransportContext) -> Transport:
@@ -72,7 +72,7 @@ register(TransportEntry("http", api_router=_http_router))
 # Downlinks leave from every process that sends commands: the API (a user's command) and the
 # scheduler (heating targets); uplinks arrive at its webhooks, served by every API process.
 register(TransportEntry("lorawan", build=_lorawan, delivers_for=("lorawan",), api_router=_lorawan_router,
-                        roles=frozenset({"all", "api", "scheduler"})))
+                        roles=frozenset({"all", "api", "scheduler"})))  # not ingest: uplinks come by webhook
 
 
 def enabled(names: list[str], role: str) -> list[TransportEntry]:

@@ -1,7 +1,7 @@
 """The webhooks a tenant's network servers post their events to.
 
     POST /api/v1/lorawan/{connection_id}/chirpstack?event=up|join|ack|txack|status|log|...
-    POST /api/v1/lorawan/{connection_id}/tts[/{any path}]       (TTS: every message type)
+    POST /api/v1/lorawan/{connection_id}/tts[/{message path}]   (TTS: every message type)
     X-Leitstand-Webhook-Secret: <the connection's webhook secret>
 
 Set up ChirpStack's HTTP integration with the first URL and the header; TTS's webhook with
@@ -194,8 +194,12 @@ async def tts_message(connection_id: ConnectionId, request: Request) -> Any:
     return await _receive(request, connection_id, things_stack.KIND, things_stack.parse_message)
 
 
-@router.post("/{connection_id}/tts/{message_path:path}", status_code=202, response_model=WebhookAck,
-             responses=RESPONSES, openapi_extra=WEBHOOK_BODY, include_in_schema=False)
-async def tts_message_at_path(connection_id: ConnectionId, message_path: str, request: Request) -> Any:
-    """The same, where the webhook names a path per message type (the body says which it is)."""
+MessagePath = Annotated[str, Path(description="The path the webhook names for the message type (any; the body says "
+                                               "which type it is).", max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+@router.post("/{connection_id}/tts/{message_path}", status_code=202, response_model=WebhookAck,
+             responses=RESPONSES, openapi_extra=WEBHOOK_BODY)
+async def tts_message_at_path(connection_id: ConnectionId, message_path: MessagePath, request: Request) -> Any:
+    """The same, where the webhook names a path per message type (`/uplink`, `/join`, ...)."""
     return await _receive(request, connection_id, things_stack.KIND, things_stack.parse_message)
