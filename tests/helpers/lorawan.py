@@ -101,6 +101,7 @@ def operator(lorawan_process: Process, world: World) -> TestClient:
 
 
 def licensed_thermostat(world: World, serial: str) -> int:
+    """A thermostat of the binary test type in Alpha's room, licensed from today; its id."""
     db = world.db
     device = Device(tenant_id=world.alpha.customer.id, type_key="binary_thermostat", serial_number=serial,
                     name="Raum 1.01", site_id=world.alpha.room.id)
@@ -175,3 +176,10 @@ def sent_report(kind: str, at: datetime, downlink: Any, event_id: str) -> tuple[
 def webhook_url(connection: dict[str, Any]) -> str:
     kind = connection["settings"]["network_server"]
     return f"/api/v1/lorawan/{connection['id']}/{kind}"
+
+
+def webhook_client(process: Process, connection: dict[str, Any]) -> tuple[TestClient, str]:
+    """A client that posts as the connection's network server does (with its secret), and the URL."""
+    client = TestClient(process.app, base_url="http://localhost:8000",
+                        headers={SECRET_HEADER: connection["webhook_secret"]})
+    return client, webhook_url(connection)

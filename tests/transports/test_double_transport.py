@@ -12,16 +12,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from leitstand.auth.secrets import SecretBox
-from leitstand.clock import clock
 from leitstand.config import Settings
 from leitstand.devices.bindings import bind_device
 from leitstand.devices.connections import create_connection
 from leitstand.devices.models import Device, DeviceBinding
 from leitstand.ingest.message import CommandOutcome
-from leitstand.licenses.models import License
-from leitstand.licenses.service import term_end
 from leitstand.runtime import Process, start
 from leitstand.tenancy.scope import system_session
+from tests.helpers.lorawan import licensed_thermostat
 from tests.helpers.transports import DoubleHello, DoubleTransport, register_double, unregister_double
 from tests.helpers.world import World
 
@@ -37,13 +35,7 @@ def thermostat_on_the_double(world: World, settings: Settings, binary_thermostat
 
     db = world.db
     sync_shipped_types(db)
-    device = Device(tenant_id=world.alpha.customer.id, type_key="binary_thermostat", serial_number="ALPHA-TH-BIN",
-                    name="Binary thermostat", site_id=world.alpha.room.id)
-    db.add(device)
-    db.flush()
-    today = clock.now().date()
-    db.add(License(device_id=device.id, tenant_id=world.alpha.customer.id, starts_on=today,
-                   ends_on=term_end(today, 12), term_months=12, auto_renew=True))
+    device = db.get(Device, licensed_thermostat(world, "ALPHA-TH-BIN"))
     connection = create_connection(db, SecretBox(settings.resolved_secret_key()), tenant_id=world.alpha.customer.id,
                                    transport="double", name="Test network server", secrets={"api_key": "not shown"})
     db.flush()
@@ -58,7 +50,7 @@ def double_process(settings: Settings, thermostat_on_the_double: Any) -> Iterato
     process = None
     try:
         process, _ = start(settings.model_copy(update={"transports": ["double"]}), "all",
-                           skip=frozenset({"settle-memory"}))
+                           skip=frozenset({"settle-memory", "scheduler"}))  # no heating targets in between
         yield process, process.transports["double"]
     finally:
         if process is not None:

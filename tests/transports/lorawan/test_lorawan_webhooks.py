@@ -17,7 +17,7 @@ from leitstand.runtime import Process
 from leitstand.state.models import DeviceEvent
 from tests.helpers.lorawan import (
     CHIRPSTACK_UP, DEV_EUI, SECRET_HEADER, STATUS_FRAME, TTS_UPLINK, UPLINK_AT, command_status, connect,
-    latest_values, licensed_thermostat, set_target,
+    latest_values, licensed_thermostat, set_target, webhook_client,
 )
 from tests.helpers.network_server import FakeNetworkServer
 from tests.helpers.world import World
@@ -27,9 +27,7 @@ def test_chirpstack_uplink_is_stored_at_its_time_and_a_command_goes_queued_sent_
         lorawan_process: Process, operator: TestClient, world: World, network_server: FakeNetworkServer):
     device_id = licensed_thermostat(world, "ALPHA-LW-CS")
     connection = connect(operator, world, network_server, "chirpstack", device_id)
-    webhook = TestClient(lorawan_process.app, base_url="http://localhost:8000",
-                         headers={SECRET_HEADER: connection["webhook_secret"]})
-    url = f"/api/v1/lorawan/{connection['id']}/chirpstack"
+    webhook, url = webhook_client(lorawan_process, connection)
 
     answer = webhook.post(url, params={"event": "up"}, json=CHIRPSTACK_UP)
     assert answer.status_code == 202, answer.text
@@ -69,9 +67,7 @@ def test_tts_uplink_is_stored_and_a_command_replaces_the_queue_and_is_confirmed(
         lorawan_process: Process, operator: TestClient, world: World, network_server: FakeNetworkServer):
     device_id = licensed_thermostat(world, "ALPHA-LW-TTS")
     connection = connect(operator, world, network_server, "tts", device_id)
-    webhook = TestClient(lorawan_process.app, base_url="http://localhost:8000",
-                         headers={SECRET_HEADER: connection["webhook_secret"]})
-    url = f"/api/v1/lorawan/{connection['id']}/tts"
+    webhook, url = webhook_client(lorawan_process, connection)
 
     assert webhook.post(f"{url}/uplink", json=TTS_UPLINK).status_code == 202
     values = latest_values(operator, device_id)
