@@ -16,7 +16,7 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid_field, not_found
-from leitstand.web.types import UNCHANGED, FilterId, Limit, Name, ObjectId, Offset, Page, PageRequest, Patch
+from leitstand.web.types import UNCHANGED, FilterId, WebUrl, Limit, Name, ObjectId, Offset, Page, PageRequest, Patch
 
 router = APIRouter(tags=["connections"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -41,7 +41,7 @@ Identifier = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
 class LorawanSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     network_server: Literal["chirpstack", "tts"]
-    base_url: AnyHttpUrl = Field(description="The network server's API, e.g. https://eu1.cloud.thethings.network")
+    base_url: WebUrl = Field(description="The network server's API, e.g. https://eu1.cloud.thethings.network")
     application_id: Identifier = ""
     webhook_id: Identifier = Field("", description="TTS: the webhook whose downlink API Leitstand uses.")
     device_id_format: Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.{}-]*\{dev_eui\}[A-Za-z0-9_.{}-]*$")] | None = Field(
@@ -110,7 +110,7 @@ def _present(request_box: Any, connection: DeviceConnection) -> ConnectionPublic
 
 def _settings(settings: LorawanSettings) -> dict[str, Any]:
     values = settings.model_dump(exclude_none=True)
-    values["base_url"] = str(settings.base_url).rstrip("/")
+    values["base_url"] = settings.base_url.rstrip("/")
     return values
 
 

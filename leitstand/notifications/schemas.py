@@ -12,12 +12,11 @@ from leitstand.access.schemas import RoleKey
 from leitstand.devicetypes.spec import Severity
 from leitstand.json_numbers import JsonNumber
 from leitstand.notifications.channels import Channel
-from leitstand.web.types import NO_CONTROL, UNCHANGED, Flag, Input, Label, Name, Patch, Public, RefId
+from leitstand.web.types import HTTP_URL, NO_CONTROL, UNCHANGED, Flag, Input, Label, Name, Patch, Public, RefId, WebUrl
 
 # No whitespace or control characters, C1 and U+FEFF named too: regex engines disagree on what \s holds,
 # and the schema (ECMA) and the server (Rust) must refuse the same URLs.
-HTTP_URL = r"^https?://[^\s\x00-\x1f\x7f-\x9f\ufeff]+$"
-WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000, pattern=HTTP_URL)]
+WebhookUrl = WebUrl
 WebhookSecret = Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=NO_CONTROL)]
 Minutes = Annotated[int, Field(ge=1, le=7 * 24 * 60, description="Escalate if not acknowledged after this long."),
                     JsonNumber]

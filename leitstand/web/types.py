@@ -180,6 +180,11 @@ class Page(BaseModel, Generic[T]):
         return min(self.offset + self.limit, self.total)
 
 
+# An http(s) URL without spaces or control characters (a webhook's, a network server's).
+HTTP_URL = r"^https?://[^\s\x00-\x1f\x7f-\x9f\ufeff]+$"
+WebUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2000, pattern=HTTP_URL)]
+
+
 class Public(BaseModel):
     """Base for response models: read from ORM objects, never from secret columns."""
 
