@@ -57,8 +57,9 @@ def problem_messages() -> list[tuple[str, int, str]]:
     return sorted(found)
 
 
-def _german_catalogue_entries() -> list[tuple[str, str, str]]:
-    """(file, message id, German text) of every translated entry of every German catalogue."""
+def _german_catalogue_entries(with_context: bool = False) -> list[tuple[str, str, str]]:
+    """(file, message id, German text) of every translated entry of every German catalogue; an
+    entry with a context (msgctxt) only `with_context`, its id then "context|message id"."""
     entries = []
     for po_file in sorted((i18n.LOCALE_DIR / "de" / "LC_MESSAGES").glob("*.po")):
         with po_file.open("rb") as source:
@@ -66,6 +67,10 @@ def _german_catalogue_entries() -> list[tuple[str, str, str]]:
                 if not message.id or message.fuzzy:
                     continue
                 message_id = message.id if isinstance(message.id, str) else message.id[0]
+                if message.context:
+                    if not with_context:
+                        continue
+                    message_id = f"{message.context}|{message_id}"
                 text = message.string if isinstance(message.string, str) else message.string[0]
                 if text:
                     entries.append((po_file.name, message_id, text))
@@ -113,7 +118,7 @@ def test_problem_texts_take_their_values_through_placeholders() -> None:
 
 
 def test_every_german_text_keeps_the_placeholders_of_its_message_id() -> None:
-    broken = [(file, message_id, text) for file, message_id, text in _german_catalogue_entries()
+    broken = [(file, message_id, text) for file, message_id, text in _german_catalogue_entries(with_context=True)
               if _placeholders(message_id) != _placeholders(text)]
     assert not broken, "\n".join(f"  {file}: {message_id!r} -> {text!r}" for file, message_id, text in broken)
 
@@ -121,7 +126,7 @@ def test_every_german_text_keeps_the_placeholders_of_its_message_id() -> None:
 def test_a_message_id_has_one_german_text_across_the_catalogues() -> None:
     # The catalogues are merged into one: of two different texts, one would silently win everywhere.
     texts: dict[str, dict[str, str]] = {}
-    for file, message_id, text in _german_catalogue_entries():
+    for file, message_id, text in _german_catalogue_entries(with_context=True):
         texts.setdefault(message_id, {})[file] = text
     clashes = {message_id: by_file for message_id, by_file in texts.items() if len(set(by_file.values())) > 1}
     assert not clashes, "\n".join(f"  {message_id!r}: {by_file}" for message_id, by_file in sorted(clashes.items()))
