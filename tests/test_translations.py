@@ -23,6 +23,7 @@ from leitstand.maintenance import pdf
 from leitstand.notifications import wording
 from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import DeliveryOutcome
+from leitstand.support.tickets import MAILS, STATUS_LABELS
 from leitstand import i18n
 
 PACKAGE = Path(leitstand.__file__).parent
@@ -140,13 +141,19 @@ def test_every_stored_key_a_page_shows_through_gettext_has_a_german_text() -> No
     assert not missing, missing
 
 
-def test_every_mail_has_a_german_and_an_english_subject_and_body() -> None:
-    for template, versions in MESSAGES.items():
-        assert set(versions) == set(i18n.LANGUAGES), template
-        placeholders = {language: _placeholders(subject + body) for language, (subject, body) in versions.items()}
-        for language, (subject, body) in versions.items():
-            assert subject.strip() and body.strip(), (template, language)
-        assert placeholders["de"] == placeholders["en"], template
+def _has_german(message: i18n.Message) -> bool:
+    german = i18n.translations("de")
+    text = german.pgettext(message.context, message.id) if message.context else german.gettext(message.id)
+    return text != message.id or message.id in {message_id for _file, message_id, text in _german_catalogue_entries()
+                                                 if message_id == text}
+
+
+def test_every_mail_has_a_german_subject_and_body() -> None:
+    # The message ids are held in tables, not in literal Message(...) calls the scanner reads.
+    missing = [(kind, text) for table in (MESSAGES, MAILS) for kind, texts in table.items() for text in texts
+               if not text.strip() or not _has_german(i18n.Message(text))]
+    missing += [(status, label) for status, label in STATUS_LABELS.items() if not _has_german(i18n.Message(label))]
+    assert not missing, missing
 
 
 def test_every_pdf_and_notification_text_has_both_languages() -> None:
