@@ -20,7 +20,7 @@ from leitstand.alarms.models import AlarmState
 from leitstand.devicetypes.spec import Severity, shipped_types
 from leitstand.mail.sender import MESSAGES
 from leitstand.maintenance import pdf
-from leitstand.notifications import wording
+from leitstand.notifications.channels import mail as mail_channel
 from leitstand.notifications.channels.delivery import Channel
 from leitstand.notifications.models import DeliveryOutcome
 from leitstand.support.tickets import MAILS, STATUS_LABELS
@@ -156,14 +156,17 @@ def test_every_mail_has_a_german_subject_and_body() -> None:
     assert not missing, missing
 
 
-def test_every_pdf_and_notification_text_has_both_languages() -> None:
+def test_every_pdf_text_has_both_languages() -> None:
     for key, versions in pdf.TEXTS.items():
         assert set(versions) == set(i18n.LANGUAGES) and all(versions.values()), key
         assert _placeholders(versions["de"]) == _placeholders(versions["en"]), key
-    assert set(wording.TEXTS) == set(i18n.LANGUAGES)
-    assert set(wording.TEXTS["de"]) == set(wording.TEXTS["en"])
-    for key in wording.TEXTS["en"]:
-        assert wording.TEXTS["de"][key] and _placeholders(wording.TEXTS["de"][key]) == _placeholders(wording.TEXTS["en"][key]), key
+
+
+def test_every_notification_label_has_a_german_text() -> None:
+    labels = [*(i18n.Message(text) for text in mail_channel.FRAME.values()),
+              *(i18n.Message(text) for text in mail_channel.SEVERITY_LABELS.values())]
+    assert not [label for label in labels if not _has_german(label)]
+    assert set(mail_channel.SEVERITY_LABELS) == set(Severity)
 
 
 def test_every_device_type_text_has_both_languages() -> None:

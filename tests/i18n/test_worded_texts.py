@@ -1,13 +1,20 @@
-"""Issue 16: mails and ticket mails take their words from the catalogues. These are the texts as they
-read while each module still held its own German and English table, word for word: moving a text
-into the catalogues must not change what anyone reads."""
+"""Issue 16: mails, ticket mails and notifications take their words from the catalogues. These are the
+texts as they read while each module still held its own German and English table, word for word:
+moving a text into the catalogues must not change what anyone reads."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from leitstand.alarms.change import AlarmChange
 from leitstand.config import Settings
+from leitstand.devicetypes.spec import Severity
 from leitstand.mail.sender import templated
+from leitstand.notifications.channels.delivery import Notification
+from leitstand.notifications.channels.mail import compose_email
+from leitstand.notifications.wording import alarm_notification, sample_notification
 from leitstand.support.models import Ticket, TicketStatus
 from leitstand.support.tickets import ticket_mail
 
@@ -72,3 +79,56 @@ def test_ticket_mails_read_as_before(template: str, language: str) -> None:
     mail = ticket_mail(SETTINGS, template, language, ticket, author="Bob", body="Zu 100% erledigt.",
                        due="03.02.2026, 12:00")
     assert mail == TICKET_MAILS[(template, language)]
+
+
+RAISED = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)
+ESCALATION = {
+    "de": ("Eskalation: B-1: Schranke klemmt",
+           "Seit 30 Minuten nicht quittiert.\nParkhaus › Einfahrt\nSeit 01.02.2026, 10:30 MEZ\n\n"
+           "Erste Schritte:\n1. Strom prüfen\n2. Neu starten\n3. Anrufen"),
+    "en": ("Escalation: B-1: Boom stuck",
+           "Not acknowledged for 30 minutes.\nParkhaus › Einfahrt\nSince 2026-02-01 10:30 CET\n\n"
+           "First steps:\n1. Check power\n2. Restart\n3. Call"),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_an_escalation_reads_as_before(language: str) -> None:
+    facts = AlarmChange(alarm_id=5, tenant_id=1, site_id=2, device_id=3, device_name="B-1", device_type_key="barrier",
+                        severity="major", state="open", title="Boom stuck", title_de="Schranke klemmt",
+                        steps_en=("Check power", "Restart", "Call", "Wait"),
+                        steps_de=("Strom prüfen", "Neu starten", "Anrufen", "Warten"),
+                        raised_at=RAISED, change="raised", location="Parkhaus › Einfahrt")
+    notification = alarm_notification(facts, language, "http://h/", escalated_after_minutes=30,
+                                      time_zone="Europe/Berlin")
+    assert (notification.title, notification.body) == ESCALATION[language]
+
+
+def test_the_webhook_test_reads_as_before() -> None:
+    notification = sample_notification("http://h/")
+    assert (notification.title, notification.body) == ("Test notification from Leitstand",
+                                                        "If you read this, the webhook works.")
+
+
+NOTIFICATION_MAIL = {
+    "de": ("[Kritisch] Tor klemmt",
+           "Tor klemmt\nSchweregrad: Kritisch\n\nSeit heute\n\nIn Leitstand öffnen: https://h/alarms/5\n\n-- \n"
+           "Sie erhalten diese E-Mail wegen Ihrer Benachrichtigungseinstellungen in Leitstand. "
+           "Ändern können Sie sie im Portal unter „Benachrichtigungen“.\n"),
+    "en": ("[Critical] Tor klemmt",
+           "Tor klemmt\nSeverity: Critical\n\nSeit heute\n\nOpen in Leitstand: https://h/alarms/5\n\n-- \n"
+           "You receive this e-mail because of your notification settings in Leitstand. "
+           "You can change them in the portal under “Notifications”.\n"),
+}
+
+
+@pytest.mark.parametrize("language", ["de", "en"])
+def test_a_notification_mail_reads_as_before(language: str) -> None:
+    notification = Notification(title="Tor klemmt", body="Seit heute", severity=Severity.critical,
+                                url="https://h/alarms/5")
+    message = compose_email(SETTINGS, "a@example.org", notification, language)
+    subject, text = NOTIFICATION_MAIL[language]
+    assert message["Subject"] == subject
+    assert message.get_body(("plain",)).get_content() == text
+    html = message.get_body(("html",)).get_content()
+    assert f"{text.splitlines()[1]}</p>" in html and text.splitlines()[-1] in html
