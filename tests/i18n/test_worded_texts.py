@@ -1,6 +1,6 @@
-"""Issue 16: mails, ticket mails and notifications take their words from the catalogues. These are the
-texts as they read while each module still held its own German and English table, word for word:
-moving a text into the catalogues must not change what anyone reads."""
+"""Issue 16: mails, ticket mails, notifications and the inspection book take their words from the
+catalogues. These are the texts as they read while each module still held its own German and English
+table, word for word: moving a text into the catalogues must not change what anyone reads."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from leitstand.alarms.change import AlarmChange
 from leitstand.config import Settings
 from leitstand.devicetypes.spec import Severity
 from leitstand.mail.sender import templated
+from leitstand.maintenance import pdf
+from leitstand.maintenance.due_alarms import _titles
+from leitstand.maintenance.traffic_light import Light
 from leitstand.notifications.channels.delivery import Notification
 from leitstand.notifications.channels.mail import compose_email
 from leitstand.notifications.wording import alarm_notification, sample_notification
@@ -132,3 +135,28 @@ def test_a_notification_mail_reads_as_before(language: str) -> None:
     assert message.get_body(("plain",)).get_content() == text
     html = message.get_body(("html",)).get_content()
     assert f"{text.splitlines()[1]}</p>" in html and text.splitlines()[-1] in html
+
+
+BOOK_LABELS = {
+    "title": ("Inspection book", "Prüfbuch"), "device": ("Device", "Gerät"), "serial": ("Serial number", "Seriennummer"),
+    "site": ("Site", "Standort"), "address": ("Address", "Anschrift"), "period": ("Period", "Zeitraum"),
+    "created": ("Created", "Erstellt"), "plans": ("Maintenance plans", "Wartungspläne"), "plan": ("Plan", "Plan"),
+    "rule": ("Rule", "Regel"), "due": ("Next due", "Nächste Fälligkeit"), "status": ("Status", "Status"),
+    "entries": ("Inspections", "Prüfungen"), "none": ("No inspections in this period.", "Keine Prüfungen in diesem Zeitraum."),
+    "technician": ("Technician", "Techniker"), "checklist": ("Checklist", "Checkliste"), "findings": ("Findings", "Befund"),
+    "signature": ("Signed by", "Unterschrift"), "attachments": ("Attachments", "Anhänge"),
+    "reading": ("Counter reading", "Zählerstand"), "ok": ("ok", "i. O."), "not_ok": ("not ok", "n. i. O."),
+    "na": ("n/a", "entfällt"), "green": ("up to date", "aktuell"), "yellow": ("due soon", "bald fällig"),
+    "red": ("overdue", "überfällig"), "page": ("Page", "Seite"),
+}
+
+
+def test_the_inspection_book_labels_read_as_before() -> None:
+    assert set(pdf.LABELS) == set(BOOK_LABELS)
+    assert {key: (pdf.text(key, "en"), pdf.text(key, "de")) for key in pdf.LABELS} == BOOK_LABELS
+
+
+def test_maintenance_alarm_titles_read_as_before() -> None:
+    assert _titles("Eigener Plan", Light.red) == ("Maintenance overdue: Eigener Plan", "Wartung überfällig: Eigener Plan")
+    assert _titles("Eigener Plan", Light.yellow) == ("Maintenance due soon: Eigener Plan",
+                                                     "Wartung bald fällig: Eigener Plan")
