@@ -1,6 +1,7 @@
-"""Issue 16: mails, ticket mails, notifications and the inspection book take their words from the
-catalogues. These are the texts as they read while each module still held its own German and English
-table, word for word: moving a text into the catalogues must not change what anyone reads."""
+"""Issue 16: mails, ticket mails, notifications, the inspection book and the alarms worded in code
+take their words from the catalogues. These are the texts as they read while each module still held
+its own German and English table, word for word: moving a text into the catalogues must not change
+what anyone reads."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import UTC, datetime
 import pytest
 
 from leitstand.alarms.change import AlarmChange
+from leitstand.alarms.evaluation import _unknown_code_steps, _unknown_code_title
 from leitstand.config import Settings
 from leitstand.devicetypes.spec import Severity
-from leitstand.mail.sender import templated
 from leitstand.maintenance import pdf
 from leitstand.maintenance.due_alarms import _titles
 from leitstand.maintenance.traffic_light import Light
+from leitstand.mail.sender import templated
 from leitstand.notifications.channels.delivery import Notification
 from leitstand.notifications.channels.mail import compose_email
 from leitstand.notifications.wording import alarm_notification, sample_notification
@@ -160,3 +162,16 @@ def test_maintenance_alarm_titles_read_as_before() -> None:
     assert _titles("Eigener Plan", Light.red) == ("Maintenance overdue: Eigener Plan", "Wartung überfällig: Eigener Plan")
     assert _titles("Eigener Plan", Light.yellow) == ("Maintenance due soon: Eigener Plan",
                                                      "Wartung bald fällig: Eigener Plan")
+
+
+def test_the_unknown_code_alarm_reads_as_before() -> None:
+    assert _unknown_code_title("0x7F", "Schranke B1", "de") == "Ereigniscode 0x7F fehlt im Katalog von Schranke B1"
+    assert _unknown_code_title("0x7F", "Barrier B1", "en") == "Event code 0x7F is not in the catalogue of Barrier B1"
+    assert _unknown_code_steps("0x7F", "Schranke B1", "barrier_b1", "de") == [
+        "Beim Hersteller klären, was Code 0x7F bei Geräten vom Typ Schranke B1 bedeutet.",
+        "Den Code mit Schweregrad, Titel und Schritten in den Katalog des Gerätetyps 'barrier_b1' aufnehmen.",
+        "Diesen Alarm löschen, sobald der Katalog den Code enthält."]
+    assert _unknown_code_steps("0x7F", "Barrier B1", "barrier_b1", "en") == [
+        "Find out from the maker what code 0x7F of Barrier B1 devices means.",
+        "Add it to the catalogue of the device type 'barrier_b1', with severity, title and steps.",
+        "Clear this alarm once the catalogue lists the code."]
