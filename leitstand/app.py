@@ -53,7 +53,7 @@ from leitstand.tenancy.scope import system_session
 from leitstand.transports.registry import api_routers as transport_routers
 from leitstand.users.api import router as users_router
 from leitstand.users.me_api import router as me_router
-from leitstand.users.models import USERS_BLOCK_TENANT_DELETE
+from leitstand.accounts.models import USERS_BLOCK_TENANT_DELETE
 from leitstand.web.apidocs import install_api_docs
 from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission, session_cookie_name
 from leitstand.portal.routes import PortalErrorPages, install_portal

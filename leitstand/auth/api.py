@@ -18,6 +18,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import User
 from leitstand.audit.recorder import Actor, record
 from leitstand.auth import recovery_codes, second_factor, throttle
 from leitstand.auth.known_browsers import note_browser
@@ -29,7 +30,6 @@ from leitstand.config import Settings
 from leitstand.i18n import LANGUAGE_COOKIE
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
                                      notify_new_browser, redeem_link, warn_of_login_attempts)

@@ -15,13 +15,13 @@ import pyotp
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import User
 from leitstand.auth import webauthn_ceremony, yubico_otp
 from leitstand.auth.models import RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.auth.secrets import SecretBox
 from leitstand.i18n import Refusal
 from leitstand.clock import clock
 from leitstand.config import Settings
-from leitstand.users.models import User
 
 TOTP_ISSUER = "Leitstand"
 CEREMONY_SECONDS = 300

@@ -27,6 +27,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.audit.recorder import record
 from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth import throttle
@@ -40,7 +41,6 @@ from leitstand.clock import clock
 from leitstand.db.stored_rows import presentable
 from leitstand.json_numbers import JsonNumber
 from leitstand.permissions import Permission
-from leitstand.users.models import User
 from leitstand.users.service import AccountChange, notify_account_change, set_password
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, AccountArea, account, client_ip, session_ends_at
