@@ -1,6 +1,6 @@
 """Second factors: TOTP apps, WebAuthn security keys and YubiKeys in Yubico OTP mode.
 
-Enrolment and verification live here; the HTTP routes in `auth.api` and
+Enrolment and verification live here; the HTTP routes in `users.login_api` and
 `users.me_api` only translate. WebAuthn ceremonies are stateless on the server:
 the challenge travels to the client sealed (encrypted, authenticated, valid for
 five minutes) and comes back with the signed response.

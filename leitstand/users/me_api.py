@@ -31,8 +31,6 @@ from leitstand.accounts.models import User
 from leitstand.audit.recorder import record
 from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth import throttle
-from leitstand.auth.api import (LOGIN_THROTTLED, TOTP_CODE, WebAuthnAssertion, WebAuthnOptions, count_login_failure,
-                                refused_for_throttle, renew_session, secret_box)
 from leitstand.auth.models import ApiToken, LoginSession, WebAuthnKey, YubiKey
 from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.principal import ACCOUNT_SCOPE, AccountScope
@@ -41,6 +39,8 @@ from leitstand.clock import clock
 from leitstand.db.stored_rows import presentable
 from leitstand.json_numbers import JsonNumber
 from leitstand.permissions import Permission
+from leitstand.users.login_api import (LOGIN_THROTTLED, TOTP_CODE, WebAuthnAssertion, WebAuthnOptions, count_login_failure,
+                                      refused_for_throttle, renew_session, secret_box)
 from leitstand.users.service import AccountChange, notify_account_change, set_password
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, AccountArea, account, client_ip, session_ends_at

@@ -6,6 +6,10 @@ steps completes it under a new cookie and CSRF token (renew_session). Failed pas
 the throttle (leitstand.auth.throttle): per account and client address, per address, and
 per account over all addresses, which slows down the guessers and warns the owner but
 never locks the account.
+
+The routes live with the accounts (they send the accounts' mails and redeem their links,
+leitstand.users.service) on top of the mechanisms of leitstand.auth, which knows no account
+service: the paths (/auth/...), the tag and the operation ids stay those of the sign-in.
 """
 
 from __future__ import annotations
