@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from leitstand.access.rules import path_within
+from leitstand.accounts.models import User
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance import book, queries, service
@@ -40,7 +41,6 @@ from leitstand.permissions import Permission
 from leitstand.sites.locations import location_path, nearest_address
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import User
 from leitstand.web.bodies import only_file, too_large
 from leitstand.web.crud import Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, requires

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import strictly_below
+from leitstand.accounts.models import User
 from leitstand.auth.principal import Principal, load_principal
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -36,7 +37,6 @@ from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketDesk
 from leitstand.support.sla import ClockState, SlaClock, SlaEvent, TicketClass, compute_sla_clock, shipped_policies
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 
 log = logging.getLogger(__name__)
 
