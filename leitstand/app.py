@@ -26,7 +26,6 @@ from leitstand.maintenance.api import router as maintenance_router
 from leitstand.notifications.api import router as notifications_router
 from leitstand.permissions import Permission
 from leitstand.support.api import router as support_router
-from leitstand.auth.api import router as auth_router
 from leitstand.auth.secrets import SecretBox
 from leitstand.config import Settings
 from leitstand.db.models import make_session_factory
@@ -56,8 +55,9 @@ from leitstand.tenancy.deletion import TenantDeleteBlocker
 from leitstand.tenancy.scope import system_session
 from leitstand.transports.registry import api_routers as transport_routers
 from leitstand.users.api import router as users_router
+from leitstand.users.login_api import router as auth_router
 from leitstand.users.me_api import router as me_router
-from leitstand.users.models import USERS_BLOCK_TENANT_DELETE
+from leitstand.accounts.models import USERS_BLOCK_TENANT_DELETE
 from leitstand.web.apidocs import install_api_docs
 from leitstand.web.deps import TOKEN_SCOPE_FOR, AccountArea, route_account_area, route_permission, session_cookie_name
 from leitstand.portal.routes import PortalErrorPages, install_portal

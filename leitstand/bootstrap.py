@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ROLES, ScopeKind
+from leitstand.accounts.models import User
 from leitstand.auth.secrets import SecretBox
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -14,7 +15,6 @@ from leitstand.db import migrate
 from leitstand.devicetypes.service import sync_shipped_types
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from leitstand.users.service import set_password
 
 

@@ -123,7 +123,7 @@ def demo(data_dir: DataDir = None, host: Host = None, port: Port = None, simulat
     from leitstand.demo.fleet import start_simulated_fleet
     from leitstand.demo.seed import DEMO_PASSWORD, seed_demo
     from leitstand.tenancy.scope import system_session
-    from leitstand.users.models import User
+    from leitstand.accounts.models import User
 
     settings = _settings(data_dir, host, port)
     factory = _factory(settings)
@@ -320,7 +320,7 @@ def user_reset_second_factor(
     from leitstand.audit.recorder import Actor, current_actor
     from leitstand.mail.outbox import sender
     from leitstand.tenancy.scope import system_session
-    from leitstand.users.models import User
+    from leitstand.accounts.models import User
     from leitstand.users.service import reset_second_factors
 
     reason = " ".join(reason.split())

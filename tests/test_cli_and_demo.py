@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ROLES
+from leitstand.accounts.models import User
 from leitstand.cli import app as cli_app
 from leitstand.config import Settings
 from leitstand.db.engine import make_engine
@@ -21,7 +22,6 @@ from leitstand.licenses.models import License
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, TenantKind
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 
 # Mainland Germany's bounding box, generously rounded.
 GERMANY_LATITUDE = (47.2, 55.1)

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from leitstand.accounts.models import User
 from leitstand.cli import app as cli_app
 from leitstand.dataexport.export import export_tenant
 from leitstand.dataexport.importer import import_export
 from leitstand.devices.models import Device
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from tests.helpers.world import World
 
 RLO = "\u202e"

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import path_within, within_tenant
+from leitstand.accounts.models import User
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule, AlarmState, TargetKind
 from leitstand.alarms.rules import (
     ConditionKind,
@@ -37,7 +38,6 @@ from leitstand.devicetypes.spec import DeviceTypeSpec, Severity, spec_for, type_
 from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import User
 from leitstand.web.crud import EqualsFilter, Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import Message, conflict, invalid, not_found

@@ -43,6 +43,7 @@ from leitstand.devices.models import Device
 from leitstand.devicetypes.models import UnknownEventCode
 from leitstand.devicetypes.service import UnknownCodeSighting
 from leitstand.devicetypes.spec import DeviceTypeSpec, UnknownDeviceType, spec_for
+from leitstand.i18n import Message
 from leitstand.ingest.events import BatchSubscriber, IngestedBatch, IngestedEvent
 from leitstand.sites.models import Site
 from leitstand.state.models import DeviceState
@@ -258,6 +259,19 @@ def evaluate_batch(factory: sessionmaker[Session], batch: IngestedBatch, publish
 UNKNOWN_CODE_RULE = "catalogue.unknown_code"
 
 
+# The alarm is stored worded in both languages; the type's name is its own, in that language.
+def _unknown_code_title(code: str, type_name: str, language: str) -> str:
+    return Message("Event code %(code)s is not in the catalogue of %(type)s", code=code, type=type_name).in_language(language)
+
+
+def _unknown_code_steps(code: str, type_name: str, type_key: str, language: str) -> list[str]:
+    steps = [Message("Find out from the maker what code %(code)s of %(type)s devices means.", code=code, type=type_name),
+             Message("Add it to the catalogue of the device type %(key)s, with severity, title and steps.",
+                     key=repr(type_key)),
+             Message("Clear this alarm once the catalogue lists the code.")]
+    return [step.in_language(language) for step in steps]
+
+
 def alarm_unknown_codes(db: Session, sightings: Iterable[UnknownCodeSighting], batch: IngestedBatch) -> int:
     """One open warning per device type and code its catalogue lacks, not one per device or
     message: raised on the catalogue's keeper (the counter's tenant) at the device that sent
@@ -275,15 +289,9 @@ def alarm_unknown_codes(db: Session, sightings: Iterable[UnknownCodeSighting], b
         alarm = raise_alarm(
             db, device_id=counter.first_device_id, tenant_id=counter.tenant_id, kind=UNKNOWN_CODE_KIND,
             key=f"{UNKNOWN_CODE_KIND}:{code}", rule_key=UNKNOWN_CODE_RULE, code=code, severity="warning",
-            title=f"Event code {code} is not in the catalogue of {name.en}",
-            title_de=f"Ereigniscode {code} fehlt im Katalog von {name.de}",
-            steps={"en": [f"Find out from the maker what code {code} of {name.en} devices means.",
-                          f"Add it to the catalogue of the device type {type_key!r}, with severity, title and steps.",
-                          "Clear this alarm once the catalogue lists the code."],
-                   "de": [f"Beim Hersteller klären, was Code {code} bei Geräten vom Typ {name.de} bedeutet.",
-                          f"Den Code mit Schweregrad, Titel und Schritten in den Katalog des Gerätetyps"
-                          f" {type_key!r} aufnehmen.",
-                          "Diesen Alarm löschen, sobald der Katalog den Code enthält."]},
+            title=_unknown_code_title(code, name.en, "en"), title_de=_unknown_code_title(code, name.de, "de"),
+            steps={"en": _unknown_code_steps(code, name.en, type_key, "en"),
+                   "de": _unknown_code_steps(code, name.de, type_key, "de")},
             details={"type_key": type_key, "code": code, "count": counter.count,
                      "first_device_id": counter.first_device_id, "first_device": first.serial_number if first else "",
                      "first_seen_at": counter.first_seen_at.isoformat()},

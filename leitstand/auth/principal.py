@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ScopeKind
 from leitstand.access.rules import ResolvedGrant, with_granted
+from leitstand.accounts.models import User
 from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import AccessScope
-from leitstand.users.models import User
 
 
 

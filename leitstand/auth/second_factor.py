@@ -1,6 +1,6 @@
 """Second factors: TOTP apps, WebAuthn security keys and YubiKeys in Yubico OTP mode.
 
-Enrolment and verification live here; the HTTP routes in `auth.api` and
+Enrolment and verification live here; the HTTP routes in `users.login_api` and
 `users.me_api` only translate. WebAuthn ceremonies are stateless on the server:
 the challenge travels to the client sealed (encrypted, authenticated, valid for
 five minutes) and comes back with the signed response.
@@ -15,13 +15,13 @@ import pyotp
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import User
 from leitstand.auth import webauthn_ceremony, yubico_otp
 from leitstand.auth.models import RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.auth.secrets import SecretBox
 from leitstand.i18n import Refusal
 from leitstand.clock import clock
 from leitstand.config import Settings
-from leitstand.users.models import User
 
 TOTP_ISSUER = "Leitstand"
 CEREMONY_SECONDS = 300

@@ -42,6 +42,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand import display_text
+from leitstand.accounts.models import User
 from leitstand.audit.recorder import Actor, record
 from leitstand.config import Settings
 from leitstand.dataexport import bulkload
@@ -57,7 +58,6 @@ from leitstand.telemetry.models import TelemetryRollup
 from leitstand.telemetry.store import Point, write_points
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 
 Progress = Callable[[int, int, str], None]
 BATCH_ROWS = 1000

@@ -12,6 +12,7 @@ import leitstand.notifications.models  # noqa: F401
 import leitstand.support.models  # noqa: F401
 
 from leitstand.access.models import RoleGrant
+from leitstand.accounts.models import EmailToken, User
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken, KnownBrowser, LoginSession, LoginThrottle, RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.db.base import Base
@@ -24,7 +25,6 @@ from leitstand.sites.models import Site, SiteGroup, SiteGroupMember
 from leitstand.state.models import DeviceEvent, DeviceState, IngestRejection
 from leitstand.telemetry.models import TelemetryPoint, TelemetryRollup
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import EmailToken, User
 
 __all__ = [
     "ApiToken", "AuditEntry", "Base", "Command", "Device", "DeviceBinding", "DeviceConnection", "DeviceCredential", "DeviceEvent", "DeviceShare",

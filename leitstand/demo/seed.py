@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ScopeKind
+from leitstand.accounts.models import User
 from leitstand.bootstrap import create_user, root_tenant
 from leitstand.clock import clock
 from leitstand.devices.claiming import announce_credentials, issue_credentials
@@ -24,7 +25,6 @@ from leitstand.licenses.models import License
 from leitstand.licenses.service import record_change, term_end
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
-from leitstand.users.models import User
 
 DEMO_PASSWORD = "leitstand-demo"
 

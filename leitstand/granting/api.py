@@ -10,9 +10,9 @@ from sqlalchemy import select
 from leitstand.access.models import TARGET_COLUMNS, RoleGrant
 from leitstand.access.roles import ROLES, ScopeKind
 from leitstand.access.schemas import GrantCreate, GrantPublic, RolePublic
+from leitstand.accounts.models import User
 from leitstand.granting.service import check_grantable, check_within_grantee, role_named
 from leitstand.permissions import Permission
-from leitstand.users.models import User
 from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access, CurrentPrincipal, requires
 from leitstand.web.errors import conflict

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.access.roles import ROLES, Role, ScopeKind
 from leitstand.access.rules import within_tenant
+from leitstand.accounts.models import User
 from leitstand.devices.models import Device, DeviceShare
 from leitstand.i18n import Forbidden, Message, NotFound, Refusal
 from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 
 
 class Access(Protocol):

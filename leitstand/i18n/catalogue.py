@@ -20,11 +20,13 @@ DEFAULT_LANGUAGE = "de"
 
 
 class _Catalogue(NullTranslations):
-    def __init__(self, messages: dict[str, str], plurals: dict[tuple[str, int], str], plural_rule: object) -> None:
+    def __init__(self, messages: dict[str, str], plurals: dict[tuple[str, int], str], plural_rule: object,
+                 in_context: dict[tuple[str, str], str]) -> None:
         super().__init__()
         self._messages = messages
         self._plurals = plurals
         self._plural_rule = plural_rule
+        self._in_context = in_context
 
     def gettext(self, message: str) -> str:
         return self._messages.get(message) or message
@@ -34,7 +36,8 @@ class _Catalogue(NullTranslations):
         return self._plurals.get((singular, index)) or (singular if n == 1 else plural)
 
     def pgettext(self, context: str, message: str) -> str:
-        return self.gettext(message)
+        # A context only where one place needs another German word; elsewhere the plain text holds.
+        return self._in_context.get((context, message)) or self.gettext(message)
 
     def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
         return self.ngettext(singular, plural, n)
@@ -46,6 +49,7 @@ def translations(language: str) -> NullTranslations:
         return NullTranslations()
     messages: dict[str, str] = {}
     plurals: dict[tuple[str, int], str] = {}
+    in_context: dict[tuple[str, str], str] = {}
     plural_rule: object = None
     for po_file in sorted((LOCALE_DIR / language / "LC_MESSAGES").glob("*.po")):
         with po_file.open("rb") as source:
@@ -54,28 +58,36 @@ def translations(language: str) -> NullTranslations:
         for message in catalog:
             if not message.id or not message.string or message.fuzzy:
                 continue
-            if isinstance(message.id, tuple):
+            if message.context and isinstance(message.id, str):
+                in_context[(message.context, message.id)] = message.string
+            elif isinstance(message.id, tuple):
                 for index, text in enumerate(message.string):
                     if text:
                         plurals[(message.id[0], index)] = text
             else:
                 messages[message.id] = message.string
-    return _Catalogue(messages, plurals, plural_rule)
+    return _Catalogue(messages, plurals, plural_rule, in_context)
 
 
 class Message:
     """An English message id with the values of its placeholders (`%(name)s`), put into words
     once the reader's language is known: a problem is raised long before its answer is written.
-    A value that is a Message itself (a thing's name) is translated too."""
+    A value that is a Message itself (a thing's name) is translated too.
 
-    __slots__ = ("id", "values")
+    `context` (the catalogue's msgctxt) picks the German text of one place where the same
+    English word reads differently there, such as the inspection book's "Address" (Anschrift);
+    so no placeholder may be called `context`."""
 
-    def __init__(self, id: str, **values: object) -> None:  # noqa: A002 - gettext's own word
+    __slots__ = ("context", "id", "values")
+
+    def __init__(self, id: str, /, *, context: str | None = None, **values: object) -> None:  # noqa: A002 - gettext's own word
         self.id = id
+        self.context = context
         self.values = values
 
     def in_language(self, language: str) -> str:
-        text = translations(language).gettext(self.id)
+        catalogue = translations(language)
+        text = catalogue.pgettext(self.context, self.id) if self.context else catalogue.gettext(self.id)
         if not self.values:
             return text
         return text % {name: value.in_language(language) if isinstance(value, Message) else value
@@ -85,7 +97,8 @@ class Message:
         return self.in_language("en")
 
     def __repr__(self) -> str:
-        return f"Message({self.id!r}, **{self.values!r})"
+        context = f", context={self.context!r}" if self.context else ""
+        return f"Message({self.id!r}{context}, **{self.values!r})"
 
 
 def in_language(text: object, language: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from leitstand.access.rules import path_within
+from leitstand.accounts.models import User
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance import book, queries, service
@@ -40,13 +41,12 @@ from leitstand.permissions import Permission
 from leitstand.sites.locations import location_path, nearest_address
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import User
 from leitstand.web.bodies import only_file, too_large
-from leitstand.web.crud import Resource, get_visible, resource_routes
+from leitstand.web.crud import Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, requires
 from leitstand.web.downloads import content_disposition
 from leitstand.web.errors import Message, Problem, invalid, invalid_combination, not_found, problem_content
-from leitstand.web.types import ContractDate, FilterId, Limit, ObjectId, Offset, Page
+from leitstand.web.types import ContractDate, FilterId, Limit, ObjectId, Offset, Page, PageRequest
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
 Reader = Annotated[Access, requires(Permission.maintenance_read)]
@@ -157,8 +157,8 @@ def board(
 ) -> Page[BoardDevice]:
     """Devices with plans, worst light first, then by next due date: the maintenance board."""
     site = get_visible(access.db, Site, site_id, "site") if site_id is not None else None
-    items, total = queries.board(access.db, site=site, type_key=type_key, light=light, limit=limit, offset=offset)
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return read_page(access.db, queries.board_query(access.db, site=site, type_key=type_key, light=light),
+                     PageRequest(limit, offset), queries.board_device)
 
 
 # --- the inspection book -------------------------------------------------------------------

@@ -20,7 +20,7 @@ from leitstand.alarms.service import clear_alarm, raise_alarm
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.maintenance.traffic_light import Light, active_plans, counter_keys, counter_reading, light_of_plan, plans
-from leitstand.i18n import translations
+from leitstand.i18n import Message
 
 ALARM_KIND = "maintenance_due"
 SEVERITY = {Light.yellow: "warning", Light.red: "major"}
@@ -37,10 +37,12 @@ class SyncReport:
 
 
 def _titles(name: str, light: Light) -> tuple[str, str]:
-    german = translations("de").gettext(name)  # a shipped plan's name has a German text
+    """The alarm's English and German title. A shipped plan's name has a German text too."""
     if light == Light.red:
-        return f"Maintenance overdue: {name}", f"Wartung überfällig: {german}"
-    return f"Maintenance due soon: {name}", f"Wartung bald fällig: {german}"
+        title = Message("Maintenance overdue: %(name)s", name=Message(name))
+    else:
+        title = Message("Maintenance due soon: %(name)s", name=Message(name))
+    return title.in_language("en"), title.in_language("de")
 
 
 def sync_due_alarms(db: Session, device_id: int | None = None, today: date | None = None) -> SyncReport:

@@ -17,43 +17,47 @@ from fpdf.enums import XPos, YPos
 from leitstand.formats import format_day, format_moment, format_number
 from leitstand.maintenance.models import InspectionAttachment, InspectionEntry, MaintenancePlan
 from leitstand.maintenance.traffic_light import Light
-from leitstand.i18n import translations
+from leitstand.i18n import Message, translations
 
-TEXTS = {
-    "title": {"en": "Inspection book", "de": "Prüfbuch"},
-    "device": {"en": "Device", "de": "Gerät"},
-    "serial": {"en": "Serial number", "de": "Seriennummer"},
-    "site": {"en": "Site", "de": "Standort"},
-    "address": {"en": "Address", "de": "Anschrift"},
-    "period": {"en": "Period", "de": "Zeitraum"},
-    "created": {"en": "Created", "de": "Erstellt"},
-    "plans": {"en": "Maintenance plans", "de": "Wartungspläne"},
-    "plan": {"en": "Plan", "de": "Plan"},
-    "rule": {"en": "Rule", "de": "Regel"},
-    "due": {"en": "Next due", "de": "Nächste Fälligkeit"},
-    "status": {"en": "Status", "de": "Status"},
-    "entries": {"en": "Inspections", "de": "Prüfungen"},
-    "none": {"en": "No inspections in this period.", "de": "Keine Prüfungen in diesem Zeitraum."},
-    "technician": {"en": "Technician", "de": "Techniker"},
-    "checklist": {"en": "Checklist", "de": "Checkliste"},
-    "findings": {"en": "Findings", "de": "Befund"},
-    "signature": {"en": "Signed by", "de": "Unterschrift"},
-    "attachments": {"en": "Attachments", "de": "Anhänge"},
-    "reading": {"en": "Counter reading", "de": "Zählerstand"},
-    "every_months": {"en": "every {n} months", "de": "alle {n} Monate"},
-    "every_count": {"en": "every {n} {key}", "de": "alle {n} {key}"},
-    "ok": {"en": "ok", "de": "i. O."},
-    "not_ok": {"en": "not ok", "de": "n. i. O."},
-    "na": {"en": "n/a", "de": "entfällt"},
-    "green": {"en": "up to date", "de": "aktuell"},
-    "yellow": {"en": "due soon", "de": "bald fällig"},
-    "red": {"en": "overdue", "de": "überfällig"},
-    "page": {"en": "Page", "de": "Seite"},
+# Where the book's German is not the portal's word for the same English ("Anschrift", not
+# "Adresse"), its catalogue entry carries this context.
+BOOK = "inspection book"
+
+# The book's words by their place: message ids, German in locale/de/LC_MESSAGES/maintenance.po.
+# A checklist result ("ok", "not_ok", "na") and a traffic light ("green", ...) are places too.
+LABELS = {
+    "title": Message("Inspection book"),
+    "device": Message("Device"),
+    "serial": Message("Serial number"),
+    "site": Message("Site"),
+    "address": Message("Address", context=BOOK),
+    "period": Message("Period"),
+    "created": Message("Created", context=BOOK),
+    "plans": Message("Maintenance plans"),
+    "plan": Message("Plan"),
+    "rule": Message("Rule"),
+    "due": Message("Next due"),
+    "status": Message("Status"),
+    "entries": Message("Inspections"),
+    "none": Message("No inspections in this period."),
+    "technician": Message("Technician"),
+    "checklist": Message("Checklist"),
+    "findings": Message("Findings"),
+    "signature": Message("Signed by"),
+    "attachments": Message("Attachments"),
+    "reading": Message("Counter reading"),
+    "ok": Message("ok"),
+    "not_ok": Message("not ok"),
+    "na": Message("n/a"),
+    "green": Message("up to date"),
+    "yellow": Message("due soon", context=BOOK),
+    "red": Message("overdue"),
+    "page": Message("Page"),
 }
 
 
 def text(key: str, language: str) -> str:
-    return TEXTS[key].get(language) or TEXTS[key]["en"]
+    return LABELS[key].in_language(language)
 
 
 def _printable(value: str) -> str:
@@ -132,11 +136,11 @@ def render_book(contents: BookContents, language: str) -> bytes:
             row = table.row()
             row.cell(_printable(shipped(plan.name)))
             if plan.kind == "interval":
-                row.cell(_printable(text("every_months", language).format(n=plan.interval_months)))
+                row.cell(_printable(Message("every %(n)s months", n=plan.interval_months).in_language(language)))
                 row.cell(_day(plan.due_on, language))
             else:
-                row.cell(_printable(text("every_count", language).format(n=_number(plan.counter_every, language),
-                                                                      key=plan.counter_key)))
+                row.cell(_printable(Message("every %(n)s %(key)s", n=_number(plan.counter_every, language),
+                                            key=plan.counter_key).in_language(language)))
                 row.cell(_number(plan.due_count, language))
             row.cell(t(light.name) if light is not None else "-")
 
@@ -166,7 +170,7 @@ def render_book(contents: BookContents, language: str) -> bytes:
                     row = table.row()
                     row.cell(_printable(shipped(str(check.get("item", "")))))
                     result = str(check.get("result", ""))
-                    row.cell(t(result) if result in TEXTS else _printable(result))
+                    row.cell(t(result) if result in LABELS else _printable(result))
                     row.cell(_printable(str(check.get("note", ""))))
         if entry.findings:
             pdf.set_font("Helvetica", "B", 9)

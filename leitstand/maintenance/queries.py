@@ -69,21 +69,22 @@ def board_statement(db: Session, site: Site | None = None, type_key: str | None 
     return lights
 
 
-def board(db: Session, site: Site | None = None, type_key: str | None = None, light: Light | None = None,
-          limit: int = 100, offset: int = 0) -> tuple[list[BoardDevice], int]:
+def board_device(row: Any) -> BoardDevice:
+    """A row of `board_query` in its public form."""
+    return BoardDevice(device_id=row.device_id, name=row.name, type_key=row.type_key, site_id=row.site_id,
+                       light=Light(row.light).name, next_due_on=row.next_due_on)
+
+
+def board_query(db: Session, site: Site | None = None, type_key: str | None = None,
+                light: Light | None = None) -> Select[Any]:
+    """The board, for the API and the portal to read pages of (presented by `board_device`): worst
+    light first, then by next due date (none last), name and, to keep pages stable, the device id."""
     rows = board_statement(db, site, type_key).subquery()
     statement = select(rows)
     if light is not None:
         statement = statement.where(rows.c.light == light.value)
-    total = int(db.scalar(select(func.count()).select_from(statement.subquery())) or 0)
-    ordered = statement.order_by(rows.c.light.desc(), rows.c.next_due_on.is_(None), rows.c.next_due_on,
-                                 rows.c.name, rows.c.device_id).limit(limit).offset(offset)
-    items = [
-        BoardDevice(device_id=row.device_id, name=row.name, type_key=row.type_key, site_id=row.site_id,
-                    light=Light(row.light).name, next_due_on=row.next_due_on)
-        for row in db.execute(ordered)
-    ]
-    return items, total
+    return statement.order_by(rows.c.light.desc(), rows.c.next_due_on.is_(None), rows.c.next_due_on,
+                              rows.c.name, rows.c.device_id)
 
 
 def summary(db: Session) -> dict[str, int]:

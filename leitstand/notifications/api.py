@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import within_tenant
+from leitstand.accounts.models import User
 from leitstand.db.stored_rows import presentable
 from leitstand.notifications.channels import Channel
 from leitstand.notifications.dispatch import current_notifier
@@ -39,7 +40,6 @@ from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from leitstand.web.crud import EqualsFilter, Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, AccountArea, account, requires
 from leitstand.web.errors import conflict, invalid, not_found

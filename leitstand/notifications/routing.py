@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.rules import below_site, path_within
+from leitstand.accounts.models import User
 from leitstand.alarms.change import AlarmChange
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm
 from leitstand.auth.principal import load_principal
@@ -31,7 +32,6 @@ from leitstand.notifications.models import PushSubscription, RoutingRule, SiteMu
 from leitstand.permissions import Permission
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant, path_prefixes
-from leitstand.users.models import User
 
 
 @dataclass(frozen=True)

@@ -11,37 +11,28 @@ from typing import Any
 from leitstand.alarms.change import AlarmChange
 from leitstand.devicetypes.spec import Severity
 from leitstand.formats import format_moment
+from leitstand.i18n import LANGUAGES, Message
 from leitstand.notifications.channels import Notification
 
 # Steps in a push or mail body: the first few are what someone on the way needs; the
 # alarm page has all of them.
 MAX_STEPS = 3
 
-TEXTS = {
-    "de": {"since": "Seit {time}", "steps": "Erste Schritte:", "escalated": "Eskalation",
-           "unacknowledged": "Seit {minutes} Minuten nicht quittiert.", "test": "Test-Benachrichtigung von Leitstand",
-           "test_body": "Wenn Sie dies lesen, kommt der Webhook an."},
-    "en": {"since": "Since {time}", "steps": "First steps:", "escalated": "Escalation",
-           "unacknowledged": "Not acknowledged for {minutes} minutes.", "test": "Test notification from Leitstand",
-           "test_body": "If you read this, the webhook works."},
-}
-
-
 def alarm_notification(facts: AlarmChange, language: str, public_url: str, *,
                        escalated_after_minutes: int | None = None, time_zone: str = "UTC") -> Notification:
-    language = language if language in TEXTS else "en"
-    texts = TEXTS[language]
+    language = language if language in LANGUAGES else "en"
     title = (facts.title_de if language == "de" and facts.title_de else facts.title) or facts.title_de
     steps = facts.steps_de if language == "de" and facts.steps_de else facts.steps_en
     heading = f"{facts.device_name}: {title}"
-    lines = [texts["since"].format(time=format_moment(facts.raised_at, time_zone, language))]
+    lines = [Message("Since %(time)s", time=format_moment(facts.raised_at, time_zone, language)).in_language(language)]
     if facts.location:
         lines.insert(0, facts.location)
     if escalated_after_minutes is not None:
-        heading = f"{texts['escalated']}: {heading}"
-        lines.insert(0, texts["unacknowledged"].format(minutes=escalated_after_minutes))
+        heading = f"{Message('Escalation').in_language(language)}: {heading}"
+        lines.insert(0, Message("Not acknowledged for %(minutes)s minutes.",
+                                minutes=escalated_after_minutes).in_language(language))
     if steps:
-        lines += ["", texts["steps"], *(f"{number}. {step}" for number, step in enumerate(steps[:MAX_STEPS], 1))]
+        lines += ["", Message("First steps:").in_language(language), *(f"{number}. {step}" for number, step in enumerate(steps[:MAX_STEPS], 1))]
     return Notification(
         title=heading, body="\n".join(lines), severity=Severity(facts.severity),
         url=f"{public_url.rstrip('/')}/alarms/{facts.alarm_id}", tag=f"alarm-{facts.alarm_id}",
@@ -52,9 +43,9 @@ def alarm_notification(facts: AlarmChange, language: str, public_url: str, *,
     )
 
 
-def sample_notification(public_url: str) -> Notification:
-    texts = TEXTS["en"]
-    return Notification(title=texts["test"], body=texts["test_body"], severity=Severity.warning,
+def sample_notification(public_url: str, language: str = "en") -> Notification:
+    return Notification(title=Message("Test notification from Leitstand").in_language(language),
+                        body=Message("If you read this, the webhook works.").in_language(language), severity=Severity.warning,
                         url=public_url.rstrip("/") + "/notifications", tag="leitstand-test", data={"test": True})
 
 

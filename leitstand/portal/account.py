@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
 from leitstand.auth.principal import ACCOUNT_SCOPE, Principal
@@ -26,7 +27,6 @@ from leitstand.portal.devices import _language, moment_formatter
 from leitstand.portal.devices_queries import tenant_zone
 from leitstand.portal.pages import page_principal, render
 from leitstand.users.me_api import open_sessions
-from leitstand.users.models import User
 from leitstand.web.deps import Access, _self_service
 
 router = APIRouter()

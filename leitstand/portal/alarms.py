@@ -28,6 +28,7 @@ from sqlalchemy import case, func, select
 from starlette.datastructures import FormData
 
 from leitstand import i18n
+from leitstand.accounts.models import User
 from leitstand.alarms.api import ALARM_RULES, add_alarm_rule, alarms_query
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmState, TargetKind
 from leitstand.alarms.preview import firing_times
@@ -46,7 +47,6 @@ from leitstand.portal.pages import form_page, page, page_language, posted_form, 
 from leitstand.sites.locations import location_path, location_paths
 from leitstand.sites.models import Site
 from leitstand.telemetry.queries import iter_raw_points
-from leitstand.users.models import User
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
 from leitstand.web.errors import Problem, invalid

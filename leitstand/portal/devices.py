@@ -38,13 +38,14 @@ from leitstand.sites.models import Site
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
 from leitstand.web.errors import invalid, not_found
-from leitstand.web.types import NO_CONTROL, ObjectId
+from leitstand.web.types import NO_CONTROL, ObjectId, PageRequest
 
 router = APIRouter()
 Reader = Annotated[Access, page(Permission.device_read)]
 
 TYPE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 MAX_WINDOW = timedelta(days=3 * 366)
+MAX_OFFSET = 10_000_000  # as the API's Offset
 DEFAULT_WINDOW = timedelta(hours=24)
 
 
@@ -78,13 +79,22 @@ def _filter_from(request: Request) -> q.DeviceFilter:
     type_key = params.get("type", "")
     site = params.get("site", "")
     state = params.get("state", "")
-    page_number = params.get("page", "1")
     return q.DeviceFilter(
         q=text,
         type_key=type_key if TYPE_KEY.match(type_key) else "",
         site_id=int(site) if site.isdigit() and 0 < int(site) < 2**31 else None,
         connectivity=q.Connectivity(state) if state in q.Connectivity.__members__ else None,
-        page=int(page_number) if page_number.isdigit() and 0 < int(page_number) < 1_000_000 else 1,
+    )
+
+
+def _paging_from(request: Request) -> PageRequest:
+    """The page of the list the URL asks for: its `offset`, or the `page` number of an older
+    link; a value that makes no sense is the first page."""
+    params = request.query_params
+    offset, page_number = params.get("offset", ""), params.get("page", "")
+    return PageRequest.numbered(
+        q.PAGE_SIZE, int(offset) if offset.isdigit() and int(offset) <= MAX_OFFSET else 0,
+        int(page_number) if page_number.isdigit() and 0 < int(page_number) <= MAX_OFFSET // q.PAGE_SIZE else None,
     )
 
 
@@ -131,7 +141,7 @@ def device_list(request: Request, access: Reader) -> HTMLResponse:
         "sort": sort,
         "sort_parameters": sort.hidden_fields(),
         "export_href": export_link(request, "/devices/export.csv"),
-        "result": q.list_devices(access.db, wanted, sort),
+        "result": q.list_devices(access.db, wanted, _paging_from(request), sort),
         "type_names": _type_names(access, language),
         "time_zone": (viewer_zone := _viewer_zone(access)),
         "moment": moment_formatter(viewer_zone, language),
@@ -139,7 +149,7 @@ def device_list(request: Request, access: Reader) -> HTMLResponse:
     if request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "device-table":
         response = render(request, "devices/_table.html", context)
         # The address bar shows the filter without empty fields, so it can be shared or bookmarked.
-        query = wanted.query_string(page=context["result"].page, **sort.hidden_fields())
+        query = wanted.query_string(offset=context["result"].offset, **sort.hidden_fields())
         response.headers["HX-Push-Url"] = "/devices" + (f"?{query}" if query else "")
     else:
         context["sites"] = q.site_choices(access.db)

@@ -35,6 +35,8 @@ from leitstand.telemetry.models import TelemetryPoint
 from leitstand.telemetry.queries import Interval
 from leitstand.telemetry.store import zone
 from leitstand.tenancy.models import Tenant
+from leitstand.web.crud import read_page
+from leitstand.web.types import Page, PageRequest
 
 PAGE_SIZE = 50
 MAX_SITE_CHOICES = 1000
@@ -90,16 +92,16 @@ class DeviceFilter:
     type_key: str = ""
     site_id: int | None = None
     connectivity: Connectivity | None = None
-    page: int = 1
 
     def query_string(self, **changes: Any) -> str:
-        """The filter as URL parameters, with some changed (e.g. the page)."""
+        """The filter as URL parameters, with others added (the pager's `offset`, the order)."""
         from urllib.parse import urlencode
 
         values = {"q": self.q, "type": self.type_key, "site": self.site_id or "",
-                  "state": self.connectivity.value if self.connectivity else "", "page": self.page}
-        values.update(changes)
-        return urlencode({key: value for key, value in values.items() if value not in ("", None, 1)})
+                  "state": self.connectivity.value if self.connectivity else "", **changes}
+        if values.get("offset") == 0:
+            del values["offset"]  # the first page needs no parameter
+        return urlencode({key: value for key, value in values.items() if value not in ("", None)})
 
     def matching_devices(self, db: Session) -> device_queries.DeviceFilter:
         """The shared device filter (leitstand.devices.queries) for this one. An unknown site
@@ -122,14 +124,6 @@ class DeviceRow:
     online: bool | None  # None: never heard from
     last_seen_at: datetime | None
     problem: bool  # an open alarm: "error reported"
-
-
-@dataclass
-class DeviceList:
-    rows: list[DeviceRow]
-    total: int
-    page: int
-    pages: int
 
 
 def _filtered(db: Session, wanted: DeviceFilter) -> Select[Any]:
@@ -160,15 +154,11 @@ def _rows(found: Any) -> list[DeviceRow]:
             for id_, serial, name, type_key, site_id, site_name, online, last_seen, problem in found]
 
 
-def list_devices(db: Session, wanted: DeviceFilter, sort: Sort | None = None, page_size: int = PAGE_SIZE) -> DeviceList:
-    statement = _filtered(db, wanted)
-    total = db.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    pages = max(1, -(-total // page_size))
-    page = min(max(1, wanted.page), pages)
-    ordered = (sort or DEVICE_SORT.default_sort()).apply(statement)
-    rows = db.execute(ordered.limit(page_size).offset((page - 1) * page_size)).all()
-    return DeviceList(rows=_with_location_paths(db, _with_carried_uplinks(db, _rows(rows))), total=total, page=page,
-                      pages=pages)
+def list_devices(db: Session, wanted: DeviceFilter, paging: PageRequest, sort: Sort | None = None) -> Page[DeviceRow]:
+    """The rows of one page of the list, in the chosen order, with how many the filter selects."""
+    found = read_page(db, (sort or DEVICE_SORT.default_sort()).apply(_filtered(db, wanted)), paging)
+    rows = _with_location_paths(db, _with_carried_uplinks(db, _rows(found.items)))
+    return Page(items=rows, total=found.total, limit=found.limit, offset=found.offset)
 
 
 def all_devices(db: Session, wanted: DeviceFilter, sort: Sort) -> list[DeviceRow]:

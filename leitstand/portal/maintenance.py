@@ -27,9 +27,9 @@ from leitstand.portal.devices import _language, day_formatter, moment_formatter
 from leitstand.portal.pages import page, render
 from leitstand.sites.locations import location_path, location_paths
 from leitstand.sites.models import Site
-from leitstand.web.crud import get_visible
+from leitstand.web.crud import get_visible, read_page
 from leitstand.web.deps import Access
-from leitstand.web.types import ObjectId
+from leitstand.web.types import ObjectId, PageRequest
 
 router = APIRouter()
 Viewer = Annotated[Access, page(Permission.maintenance_read)]
@@ -62,8 +62,9 @@ def maintenance_board(
     formatters = _formatters(request, access)
     groups = []
     for light in LIGHT_ORDER:
-        items, total = queries.board(db, site=chosen_site, type_key=type_key, light=light, limit=BOARD_LIMIT)
-        groups.append({"light": light.name, "items": items, "total": total})
+        found = read_page(db, queries.board_query(db, site=chosen_site, type_key=type_key, light=light),
+                          PageRequest(BOARD_LIMIT), queries.board_device)
+        groups.append({"light": light.name, "items": found.items, "total": found.total})
     specs = devices_queries.type_specs(db)
     sites = list(db.scalars(select(Site).where(Site.kind == "site").order_by(Site.name)))
     site_names = location_paths(db, {item.site_id for group in groups for item in group["items"]})

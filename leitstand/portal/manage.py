@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from leitstand import formats, i18n
 from leitstand.access.roles import ScopeKind
+from leitstand.accounts.models import User
 from leitstand.audit.api import Token as AuditToken
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.clock import clock
@@ -33,7 +34,6 @@ from leitstand.devices.models import Device
 from leitstand.licenses.models import License
 from leitstand.licenses.service import renewed_end
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import User
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
 from leitstand.web.types import MAX_ID, ObjectId, Offset, PageRequest, SearchText

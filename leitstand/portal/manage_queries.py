@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import PLATFORM_ROLE, ROLES, Role, ScopeKind
 from leitstand.access.rules import path_within
+from leitstand.accounts.models import User
 from leitstand.audit.api import AuditFilters
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken
@@ -31,7 +32,6 @@ from leitstand.permissions import Permission
 from leitstand.portal.listing import Sort, Sortable
 from leitstand.sites.models import Site
 from leitstand.tenancy.models import ALLOWED_CHILD_KIND, Tenant, TenantKind
-from leitstand.users.models import User
 from leitstand.web.crud import contains, read_page
 from leitstand.web.deps import Access
 from leitstand.web.types import Page, PageRequest

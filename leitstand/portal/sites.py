@@ -27,6 +27,7 @@ from leitstand.sites.models import Site
 from leitstand.tenancy.models import Tenant
 from leitstand.web.deps import Access
 from leitstand.web.errors import not_found
+from leitstand.web.types import Offset, PageRequest
 
 router = APIRouter()
 Viewer = Annotated[Access, page(Permission.site_read)]
@@ -41,28 +42,30 @@ def _filter(text: str, health: str, group: str) -> q.SiteFilter:
     )
 
 
-def _list_context(request: Request, access: Access, chosen: q.SiteFilter, page_number: int) -> dict[str, Any]:
+def _list_context(request: Request, access: Access, chosen: q.SiteFilter, paging: PageRequest) -> dict[str, Any]:
     sort = q.SITE_SORT.chosen(request)
     with ExitStack() as stack:
         devices_db = q.session_for(access, Permission.device_read, stack)
-        summaries = q.filtered_top_sites(access.db, devices_db, chosen, sort)
-    pages = max(1, -(-len(summaries) // q.PAGE_SIZE))
-    page_number = min(max(1, page_number), pages)
-    start = (page_number - 1) * q.PAGE_SIZE
+        found = q.top_sites_page(access.db, devices_db, chosen, paging, sort)
     return {
-        "rows": (rows := summaries[start:start + q.PAGE_SIZE]),
-        "locations": location_paths(access.db, [row.site.id for row in rows]), "total": len(summaries), "page_number": page_number,
-        "pages": pages, "chosen": chosen, "show_devices": devices_db is not None,
+        "rows": found.items, "paging": found,
+        "locations": location_paths(access.db, [row.site.id for row in found.items]), "total": found.total,
+        "chosen": chosen, "show_devices": devices_db is not None,
         "sort": sort, "export_href": export_link(request, "/sites/export.csv"),
     }
+
+
+# The list's page: `offset` as every list's pager sends it; `page` (a number) as older links did.
+PageNumber = Annotated[int | None, Query(alias="page", ge=1, le=10_000_000 // q.PAGE_SIZE)]  # as far as Offset goes
 
 
 @router.get("/sites", response_class=HTMLResponse)
 def sites_page(
     request: Request, access: Viewer, text: Annotated[SearchText, Query(alias="q")] = "",
-    health: str = "", group: str = "", page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    health: str = "", group: str = "", offset: Offset = 0, page_number: PageNumber = None,
 ) -> HTMLResponse:
-    context = _list_context(request, access, _filter(text, health, group), page_number)
+    context = _list_context(request, access, _filter(text, health, group),
+                            PageRequest.numbered(q.PAGE_SIZE, offset, page_number))
     context["groups"] = q.site_groups(access.db)
     context["healths"] = list(q.Health)
     return render(request, "sites/index.html", context)
@@ -71,10 +74,11 @@ def sites_page(
 @router.get("/sites/list", response_class=HTMLResponse)
 def sites_list(
     request: Request, access: Viewer, text: Annotated[SearchText, Query(alias="q")] = "",
-    health: str = "", group: str = "", page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    health: str = "", group: str = "", offset: Offset = 0, page_number: PageNumber = None,
 ) -> HTMLResponse:
     """The list's rows and pager alone, for the live search."""
-    return render(request, "sites/_list.html", _list_context(request, access, _filter(text, health, group), page_number))
+    return render(request, "sites/_list.html", _list_context(
+        request, access, _filter(text, health, group), PageRequest.numbered(q.PAGE_SIZE, offset, page_number)))
 
 
 @router.get("/sites/export.csv")

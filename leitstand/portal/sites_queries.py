@@ -29,7 +29,7 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from leitstand import formats
-from leitstand.access.rules import below_site, path_within
+from leitstand.access.rules import path_within
 from leitstand.alarms.models import UNKNOWN_CODE_KIND, Alarm, AlarmState
 from leitstand.clock import clock
 from leitstand.devices.models import Device
@@ -42,7 +42,9 @@ from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.state.models import DeviceEvent, DeviceState
 from leitstand.telemetry import queries as telemetry
 from leitstand.tenancy.models import path_prefixes
+from leitstand.web.crud import read_page
 from leitstand.web.deps import Access
+from leitstand.web.types import Page, PageRequest
 
 PROBLEM_WINDOW = timedelta(hours=24)
 # States and events as plain tables, for the aggregates: reached only through the devices they
@@ -235,10 +237,11 @@ _ADDRESS = func.lower(func.coalesce(Site.street, "") + " " + func.coalesce(Site.
 SITE_SORT = Sortable({"name": func.lower(Site.name), "address": _ADDRESS}, default="name", tiebreak=Site.id)
 
 
-def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: SiteFilter,
-                       sort: Sort | None = None) -> list[SiteSummary]:
-    """Top sites matching the search text (name, street, postal code, city), the health and
-    the site group (a site is in a group when one of its rooms or areas is), in the chosen order."""
+def top_sites_query(site_db: Session, device_db: Session | None, chosen: SiteFilter,
+                    sort: Sort | None = None) -> Select[Any]:
+    """Top sites matching the search text (name, street, postal code, city), the site group (a
+    site is in a group when one of its rooms or areas is) and the health, in the chosen order:
+    for the list to read a page of (`top_sites_page`) or all of them (`filtered_top_sites`)."""
     statement = (sort or SITE_SORT.default_sort()).apply(top_sites_statement())
     if chosen.text:
         needle = chosen.text.strip()
@@ -246,18 +249,47 @@ def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: Site
             Site.name.icontains(needle, autoescape=True), Site.street.icontains(needle, autoescape=True),
             Site.city.icontains(needle, autoescape=True), Site.postal_code.icontains(needle, autoescape=True),
         ))
-    tops = list(site_db.scalars(statement))
     if chosen.group_id is not None:
         member_paths = site_db.scalars(
             select(Site.path).join(SiteGroupMember, SiteGroupMember.site_id == Site.id)
             .where(SiteGroupMember.group_id == chosen.group_id)
         ).all()
-        in_group = {site.path for site in tops if any(below_site(path, site.path) for path in member_paths)}
-        tops = [site for site in tops if site.path in in_group]
-    summaries = summarise_top_sites(site_db, device_db, tops)
+        # A site holds a member when its path is one of the member's prefixes (or the member's own).
+        statement = statement.where(Site.path.in_({prefix for path in member_paths for prefix in path_prefixes(path)}))
     if chosen.health is not None:
-        summaries = [summary for summary in summaries if summary.health == chosen.health]
-    return summaries
+        statement = statement.where(Site.id.in_(_top_sites_of_health(site_db, device_db, statement, chosen.health)))
+    return statement
+
+
+def _top_sites_of_health(site_db: Session, device_db: Session | None, statement: Select[Any],
+                         health: Health) -> list[int]:
+    """The ids of the statement's sites whose devices, rolled up, have `health`. The roll-up runs
+    over (id, path) pairs, as `summarise_top_sites` does; no site is loaded for it."""
+    tops = {path: site_id for site_id, path in site_db.execute(statement.with_only_columns(Site.id, Site.path))}
+    counts = {path: StateCounts() for path in tops}
+    if device_db is not None and counts:
+        site_paths = {site_id: path for site_id, path in site_db.execute(select(Site.id, Site.path))}
+        for site_id, site_counts in device_counts_by_site(device_db).items():
+            path = site_paths.get(site_id)
+            top_counts = top_site_of(path, counts) if path else None
+            if top_counts is not None:
+                top_counts.add(site_counts)
+    return [tops[path] for path, top_counts in counts.items() if top_counts.health == health]
+
+
+def top_sites_page(site_db: Session, device_db: Session | None, chosen: SiteFilter, paging: PageRequest,
+                   sort: Sort | None = None) -> Page[SiteSummary]:
+    """One page of the list: its sites read with LIMIT in their order, summarised, and how many match."""
+    found = read_page(site_db, top_sites_query(site_db, device_db, chosen, sort), paging)
+    return Page(items=summarise_top_sites(site_db, device_db, found.items), total=found.total,
+                limit=found.limit, offset=found.offset)
+
+
+def filtered_top_sites(site_db: Session, device_db: Session | None, chosen: SiteFilter,
+                       sort: Sort | None = None) -> list[SiteSummary]:
+    """Every top site the filter selects, summarised, in the chosen order: the map and the export."""
+    tops = list(site_db.scalars(top_sites_query(site_db, device_db, chosen, sort)))
+    return summarise_top_sites(site_db, device_db, tops)
 
 
 def site_groups(db: Session) -> list[SiteGroup]:

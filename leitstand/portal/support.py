@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import User
 from leitstand.devices.models import Device
 from leitstand import i18n
 from leitstand.permissions import Permission
@@ -33,7 +34,6 @@ from leitstand.support.api import ticket_statement
 from leitstand.support.models import SupportAccessCode, Ticket, TicketComment, TicketDesk, TicketStatus
 from leitstand.support.sla import ClockState, TicketClass
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import User
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access
 from leitstand.web.types import ObjectId

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import User
 from leitstand.clock import clock
 from leitstand.devices.models import Device
 from leitstand.permissions import Permission
@@ -34,7 +35,6 @@ from leitstand.support.schemas import (
 from leitstand.support.sla import ClockState, SlaClock, TicketClass
 from leitstand.tenancy.models import Tenant, TenantKind
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from leitstand.web.crud import contains, get_visible, read_page
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, forbidden, invalid, not_found

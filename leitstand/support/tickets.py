@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leitstand.access.rules import strictly_below
+from leitstand.accounts.models import User
 from leitstand.auth.principal import Principal, load_principal
 from leitstand.clock import clock
 from leitstand.config import Settings
@@ -36,7 +37,6 @@ from leitstand.support.models import FINISHED, Ticket, TicketComment, TicketDesk
 from leitstand.support.sla import ClockState, SlaClock, SlaEvent, TicketClass, compute_sla_clock, shipped_policies
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 
 log = logging.getLogger(__name__)
 
@@ -241,29 +241,29 @@ def add_comment(db: Session, ticket: Ticket, body: str, internal: bool, actor: P
 
 # --- mails -----------------------------------------------------------------------
 
-MAILS: dict[str, dict[str, tuple[str, str]]] = {
-    "status": {
-        "de": ("[Ticket #{id}] Status: {status}", "Das Ticket #{id} „{title}“ hat jetzt den Status {status}.\n\n{link}\n"),
-        "en": ("[Ticket #{id}] Status: {status}", "Ticket #{id} \"{title}\" is now {status}.\n\n{link}\n"),
-    },
-    "comment": {
-        "de": ("[Ticket #{id}] Neuer Kommentar", "{author} schreibt zu Ticket #{id} „{title}“:\n\n{body}\n\n{link}\n"),
-        "en": ("[Ticket #{id}] New comment", "{author} wrote on ticket #{id} \"{title}\":\n\n{body}\n\n{link}\n"),
-    },
-    "sla_warning": {
-        "de": ("[Ticket #{id}] Reaktionszeit läuft ab: {due}",
-               "Die Reaktionszeit für Ticket #{id} „{title}“ (Klasse {ticket_class}) endet am {due}.\n\n{link}\n"),
-        "en": ("[Ticket #{id}] Response time running out: {due}",
-               "The response time for ticket #{id} \"{title}\" (class {ticket_class}) ends at {due}.\n\n{link}\n"),
-    },
+# Each ticket mail by its kind: the English subject and body are the message ids; their German
+# texts are in locale/de/LC_MESSAGES/support.po.
+MAILS: dict[str, tuple[str, str]] = {
+    "status": ("[Ticket #%(id)s] Status: %(status)s", "Ticket #%(id)s \"%(title)s\" is now %(status)s.\n\n%(link)s\n"),
+    "comment": ("[Ticket #%(id)s] New comment",
+                "%(author)s wrote on ticket #%(id)s \"%(title)s\":\n\n%(body)s\n\n%(link)s\n"),
+    "sla_warning": ("[Ticket #%(id)s] Response time running out: %(due)s",
+                    "The response time for ticket #%(id)s \"%(title)s\" (class %(ticket_class)s) ends at %(due)s.\n\n"
+                    "%(link)s\n"),
 }
 
-STATUS_LABELS = {
-    "de": {"open": "offen", "waiting_for_customer": "wartet auf Kunde", "answered": "beantwortet",
-           "resolved": "gelöst", "closed": "geschlossen"},
-    "en": {"open": "open", "waiting_for_customer": "waiting for customer", "answered": "answered",
-           "resolved": "resolved", "closed": "closed"},
-}
+# A status as the mails name it, by the stored status (the message id is the English word).
+STATUS_LABELS = {"open": "open", "waiting_for_customer": "waiting for customer", "answered": "answered",
+                 "resolved": "resolved", "closed": "closed"}
+
+
+def ticket_mail(settings: Settings, template: str, language: str, ticket: Ticket, **values: Any) -> tuple[str, str]:
+    """The subject and body of a ticket mail in `language` (English if there is none of it)."""
+    subject, body = MAILS[template]
+    status = Message(STATUS_LABELS[ticket.status]) if ticket.status in STATUS_LABELS else ticket.status
+    text = dict(id=ticket.id, title=ticket.title, status=status, ticket_class=ticket.ticket_class,
+                link=f"{settings.public_url.rstrip('/')}/tickets/{ticket.id}", **values)
+    return Message(subject, **text).in_language(language), Message(body, **text).in_language(language)
 
 
 def mail_users(system_db: Session, settings: Settings, user_ids: Iterable[int | None], template: str,
@@ -276,13 +276,8 @@ def mail_users(system_db: Session, settings: Settings, user_ids: Iterable[int | 
         user = system_db.get(User, user_id)
         if user is None or not user.is_active:
             continue
-        language = user.language if user.language in MAILS[template] else "en"
-        subject, body = MAILS[template][language]
-        status = STATUS_LABELS[language].get(ticket.status, ticket.status)
-        text = dict(id=ticket.id, title=ticket.title, status=status, ticket_class=ticket.ticket_class,
-                    link=f"{settings.public_url.rstrip('/')}/tickets/{ticket.id}", **values)
         try:
-            send_mail(settings, user.email, subject.format(**text), body.format(**text))
+            send_mail(settings, user.email, *ticket_mail(settings, template, user.language, ticket, **values))
             sent.append(user.email)
         except MailError:
             log.warning("ticket %s: %s mail to user %s not sent", ticket.id, template, user_id)

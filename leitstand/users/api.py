@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.permissions import Permission
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import User
 from leitstand.users.schemas import UserCreate, UserCreated, UserPublic, UserUpdate
 from leitstand.users.service import LinkPurpose, issue_link
 from leitstand.web.crud import apply_changes, contains, get_visible, read_page

@@ -27,11 +27,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.audit.recorder import record
 from leitstand.auth import recovery_codes, second_factor
 from leitstand.auth import throttle
-from leitstand.auth.api import (LOGIN_THROTTLED, TOTP_CODE, WebAuthnAssertion, WebAuthnOptions, count_login_failure,
-                                refused_for_throttle, renew_session, secret_box)
 from leitstand.auth.models import ApiToken, LoginSession, WebAuthnKey, YubiKey
 from leitstand.auth.password_policy import PasswordRefused
 from leitstand.auth.principal import ACCOUNT_SCOPE, AccountScope
@@ -40,7 +39,8 @@ from leitstand.clock import clock
 from leitstand.db.stored_rows import presentable
 from leitstand.json_numbers import JsonNumber
 from leitstand.permissions import Permission
-from leitstand.users.models import User
+from leitstand.users.login_api import (LOGIN_THROTTLED, TOTP_CODE, WebAuthnAssertion, WebAuthnOptions, count_login_failure,
+                                      refused_for_throttle, renew_session, secret_box)
 from leitstand.users.service import AccountChange, notify_account_change, set_password
 from leitstand.web.crud import get_visible
 from leitstand.web.deps import Access, AccountArea, account, client_ip, session_ends_at

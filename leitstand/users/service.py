@@ -9,6 +9,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import EmailToken, User
 from leitstand.audit.recorder import Actor, record
 from leitstand.auth.models import ApiToken, LoginSession
 from leitstand.auth.password_policy import check_new_password
@@ -21,7 +22,6 @@ from leitstand.i18n import Message, Refusal
 from leitstand.mail.outbox import send_after_commit
 from leitstand.mail.sender import MailError, send_templated
 from leitstand.tenancy.models import Tenant
-from leitstand.users.models import EmailToken, User
 
 
 class LinkPurpose(StrEnum):

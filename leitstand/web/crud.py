@@ -39,14 +39,19 @@ def read_page(db: Session, statement: Select[Any], request: PageRequest,
               present: Callable[[Any], S] | None = None) -> Page[Any]:
     """The rows of `request` from a query, with the query's total: every list's one paging idiom.
 
-    `present` turns each row into its public form, and a row it refuses is left out (see
-    `leitstand.db.stored_rows.presentable`). Without it the page holds the rows themselves, for a portal page to
-    compose its own rows from. `total` stays the number of rows in the database, so that
-    offsets keep counting rows: a page with a refused row holds fewer items than `limit`
-    although more follow, and the next page still starts at `offset + limit`.
+    The statement's order decides which rows a page holds, so it must end in a unique column
+    (the id) for the pages to neither repeat nor skip a row. A statement of one entity or
+    column gives those (`select(Site)`), one of several gives result rows (`select(Device.id,
+    Site.name)`). `present` turns each row into its public form, and a row it refuses is left
+    out (see `leitstand.db.stored_rows.presentable`). Without it the page holds the rows
+    themselves, for a portal page to compose its own rows from. `total` stays the number of
+    rows in the database, so that offsets keep counting rows: a page with a refused row holds
+    fewer items than `limit` although more follow, and the next page still starts at
+    `offset + limit`.
     """
     total = db.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
-    rows = db.scalars(statement.limit(request.limit).offset(request.offset)).all()
+    found = db.execute(statement.limit(request.limit).offset(request.offset))
+    rows = found.scalars().all() if len(statement.column_descriptions) == 1 else found.all()
     items = presentable(rows, present) if present is not None else list(rows)
     return Page(items=items, total=total, limit=request.limit, offset=request.offset)
 

@@ -24,6 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.accounts.models import User
 from leitstand.audit.recorder import Actor, current_actor
 from leitstand.auth.models import ApiToken, LoginSession
 from leitstand.auth.principal import ACCOUNT_SCOPE, Principal, load_principal
@@ -34,7 +35,6 @@ from leitstand.permissions import Permission
 from leitstand.support.access import record_support_views
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import AccessScope, bind_scope, system_session
-from leitstand.users.models import User
 from leitstand.web.errors import Message, Problem
 
 SESSION_COOKIE = "leitstand_session"

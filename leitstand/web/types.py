@@ -147,6 +147,14 @@ class PageRequest:
     limit: int
     offset: int = 0
 
+    @classmethod
+    def numbered(cls, limit: int, offset: int, page_number: int | None) -> PageRequest:
+        """A portal page's rows from its `offset`, or from the page number of an older link
+        (`?page=3`), which is still followed: bookmarks outlive the pager that made them."""
+        if page_number is not None and offset == 0:
+            offset = (page_number - 1) * limit
+        return cls(limit, offset)
+
 
 class Page(BaseModel, Generic[T]):
     """One page of a list: its items, and where they lie among all `total` rows.
@@ -178,6 +186,16 @@ class Page(BaseModel, Generic[T]):
     @property
     def last(self) -> int:
         return min(self.offset + self.limit, self.total)
+
+    @property
+    def number(self) -> int:
+        """The page's number (from 1), for a pager that says "page 2 of 5"."""
+        return self.offset // self.limit + 1
+
+    @property
+    def pages(self) -> int:
+        """How many pages of `limit` rows the list fills; one when it is empty."""
+        return max(1, -(-self.total // self.limit))
 
 
 # An http(s) URL without spaces or control characters (a webhook's, a network server's).

@@ -11,10 +11,10 @@ import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.audit.models import AuditEntry
 from leitstand.auth.models import ApiToken, YubiKey
 from leitstand.clock import clock
-from leitstand.users.models import User
 from leitstand.web.deps import CSRF_HEADER
 from tests.helpers.mail import text_of
 from tests.helpers.soft_authenticator import SoftAuthenticator

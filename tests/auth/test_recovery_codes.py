@@ -10,12 +10,12 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.audit.models import AuditEntry
 from leitstand.audit.recorder import Actor
 from leitstand.auth import recovery_codes
 from leitstand.auth.models import LoginSession, RecoveryCode, WebAuthnKey, YubiKey
 from leitstand.clock import clock
-from leitstand.users.models import User
 from leitstand.users.service import reset_second_factors
 from leitstand.web.deps import CSRF_HEADER, SESSION_COOKIE
 from tests.auth.test_second_factor_api import (READER, assert_problem, browser, enrol_totp, enrol_yubikey, signed_in,

@@ -6,8 +6,8 @@ import base64
 
 from argon2 import Type, extract_parameters
 
+from leitstand.accounts.models import User
 from leitstand.auth.secrets import PASSWORD_HASHING, hash_password
-from leitstand.users.models import User
 
 
 def salt_of(password_hash: str) -> bytes:

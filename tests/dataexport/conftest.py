@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from leitstand.accounts.models import User
 from leitstand.alarms.models import Alarm, AlarmComment, AlarmRule
 from leitstand.bootstrap import ensure_essentials, root_tenant
 from leitstand.clock import clock
@@ -32,7 +33,6 @@ from leitstand.support.models import SupportAccessCode, Ticket, TicketComment, T
 from leitstand.telemetry.store import Point, forget_known_partitions, write_points
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from tests.conftest import PG_SERVER_URL, service_unavailable
 from tests.helpers.world import _organisation
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from leitstand.accounts.models import User
 from leitstand.dataexport.export import export_tenant
 from leitstand.dataexport.importer import import_export
 from leitstand.maintenance import book
 from leitstand.maintenance.models import InspectionAttachment
 from leitstand.telemetry.models import TelemetryRollup
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from tests.dataexport.conftest import PDF, Instance, seed_tenant
 
 

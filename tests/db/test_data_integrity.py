@@ -137,7 +137,7 @@ def _request_models_and_tables() -> list[tuple[type, type]]:
     from leitstand.support.schemas import SupportAccessCreate, TicketCreate
     from leitstand.tenancy.schemas import TenantCreate, TenantUpdate
     from leitstand.users.me_api import MeUpdate, TokenCreate, WebAuthnEnrol, YubiKeyEnrol
-    from leitstand.users.models import User
+    from leitstand.accounts.models import User
     from leitstand.users.schemas import UserCreate, UserUpdate
 
     return [

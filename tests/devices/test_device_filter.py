@@ -9,7 +9,7 @@ import pytest
 
 from leitstand.devices.models import Device
 from leitstand.devices.queries import NO_SITE, DeviceFilter, matching
-from tests.devices.conftest import add_depot_fleet
+from tests.helpers.fleet import add_depot_fleet
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from leitstand.access.models import RoleGrant
 from leitstand.access.roles import ScopeKind
+from leitstand.accounts.models import User
 from leitstand.auth.models import ApiToken, WebAuthnKey, YubiKey
 from leitstand.auth.principal import ACCOUNT_SCOPE
 from leitstand.auth.secrets import new_token, token_digest
@@ -40,7 +41,6 @@ from leitstand.licenses.service import record_change, term_end
 from leitstand.permissions import Permission
 from leitstand.sites.models import Site, SiteGroup, SiteGroupMember, SiteKind
 from leitstand.tenancy.models import Tenant, TenantKind, new_path_segment
-from leitstand.users.models import User
 
 PASSWORD = "correct horse battery"
 ALPHA_MARK = "ALPHA-7Q"

@@ -90,6 +90,8 @@ def test_the_board_lists_devices_worst_first_with_filters(world: World) -> None:
     assert api.get("/api/v1/maintenance/devices", params={"type_key": "thermostat"}).json()["total"] == 1
     assert api.get("/api/v1/maintenance/devices", params={"light": 2}).json()["total"] == 1
     assert api.get("/api/v1/maintenance/devices", params={"site_id": world.beta.site.id}).status_code == 404
+    second = api.get("/api/v1/maintenance/devices", params={"limit": 1, "offset": 1}).json()
+    assert second == {"items": [board["items"][1]], "total": 2, "limit": 1, "offset": 1}
 
 
 @pytest.mark.parametrize(("name", "content"), [("report.pdf", PDF), ("photo.png", PNG), ("photo.jpg", JPEG),

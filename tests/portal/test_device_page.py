@@ -10,9 +10,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
+from leitstand.accounts.models import User
 from leitstand.ingest.message import ReadingStatus
 from leitstand.telemetry.store import Point, write_points
-from leitstand.users.models import User
 from tests.portal.devices_support import SimulatorSender
 from tests.helpers.world import World
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import struct
 import zlib
 
@@ -120,7 +121,43 @@ def test_the_list_pages(world: World):
     first, second = api.get("/sites").text, api.get("/sites/list?page=2").text
 
     assert "Alpha Filiale 00" in first and "Page 1 of 2" in first and "Alpha Filiale 29" not in first
-    assert "Alpha Filiale 29" in second and "Page 2 of 2" in second
+    assert "Alpha Filiale 29" in second and "Page 2 of 2" in second  # `page`: the links of the pager before
+
+
+def listed_site_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'data-site-id="(\d+)"', html)]
+
+
+def test_the_pager_links_by_offset_and_the_second_page_holds_the_rest_in_a_stable_order(world: World):
+    # Thirty sites of one name: only the id keeps their order from one page to the next.
+    added = sorted(add_site(world, "Alpha Filiale", "Hamburg", None).id for _ in range(30))
+    api = world.as_user("alpha_admin")
+
+    first = api.get("/sites/list?q=Filiale").text
+    second = api.get("/sites/list?q=Filiale&offset=25").text
+
+    assert listed_site_ids(first) == added[:25] and "offset=25" in first
+    assert listed_site_ids(second) == added[25:] and "offset=0" in second and "Page 2 of 2" in second
+    assert "30 sites" in second
+
+
+def test_a_page_of_the_list_is_read_in_sql_with_the_filters_total(world: World):
+    from leitstand.devices.models import Device
+    from leitstand.portal.sites_queries import Health, SiteFilter, top_sites_page
+    from leitstand.web.types import PageRequest
+
+    empty = sorted(add_site(world, "Alpha Filiale", "Hamburg", None).id for _ in range(30))
+    with_device = add_site(world, "Alpha Filiale", "Hamburg", None)
+    world.db.add(Device(tenant_id=world.alpha.customer.id, type_key="barrier", serial_number="ALPHA-FIL-0001",
+                        name="Alpha Filialschranke", site_id=with_device.id))  # never heard from: offline
+    world.db.commit()
+
+    page = top_sites_page(world.db, world.db, SiteFilter(text="Filiale", health=Health.empty), PageRequest(25, 25))
+    offline = top_sites_page(world.db, world.db, SiteFilter(text="Filiale", health=Health.offline), PageRequest(25))
+
+    assert [summary.site.id for summary in page.items] == empty[25:] and page.total == 30
+    assert [summary.site.id for summary in offline.items] == [with_device.id] and offline.total == 1
+    assert offline.items[0].counts.total == 1
 
 
 # --- in a browser ---------------------------------------------------------------------------

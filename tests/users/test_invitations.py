@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from leitstand.accounts.models import User
 from leitstand.clock import clock
-from leitstand.users.models import User
 from leitstand.runtime import app_without_transports
 from tests.helpers.world import PASSWORD, ApiClient
 

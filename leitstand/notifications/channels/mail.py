@@ -14,31 +14,27 @@ from email.utils import formatdate, make_msgid
 from jinja2 import Environment
 
 from leitstand.config import Settings
+from leitstand.i18n import LANGUAGES, Message
 from leitstand.mail.sender import deliver
 from leitstand.devicetypes.spec import Severity
 from leitstand.notifications.channels.delivery import Channel, DeliveryResult, Notification, Outcome, Stopwatch
 
-SEVERITY_LABELS = {
-    "de": {Severity.critical: "Kritisch", Severity.major: "Schwer", Severity.minor: "Gering",
-           Severity.warning: "Warnung"},
-    "en": {Severity.critical: "Critical", Severity.major: "Major", Severity.minor: "Minor",
-           Severity.warning: "Warning"},
+# The severity as the mail names it (message ids; German in locale/de/LC_MESSAGES/notifications.po).
+SEVERITY_LABELS = {Severity.critical: "Critical", Severity.major: "Major", Severity.minor: "Minor",
+                   Severity.warning: "Warning"}
+
+# The frame's texts by their place in the mail.
+FRAME = {
+    "severity": "Severity",
+    "open": "Open in Leitstand",
+    "why": "You receive this e-mail because of your notification settings in Leitstand. "
+           "You can change them in the portal under “Notifications”.",
 }
 
-FRAME = {
-    "de": {
-        "severity": "Schweregrad",
-        "open": "In Leitstand öffnen",
-        "why": "Sie erhalten diese E-Mail wegen Ihrer Benachrichtigungseinstellungen in Leitstand. "
-               "Ändern können Sie sie im Portal unter „Benachrichtigungen“.",
-    },
-    "en": {
-        "severity": "Severity",
-        "open": "Open in Leitstand",
-        "why": "You receive this e-mail because of your notification settings in Leitstand. "
-               "You can change them in the portal under “Notifications”.",
-    },
-}
+
+def _frame(language: str) -> dict[str, str]:
+    return {place: Message(text).in_language(language) for place, text in FRAME.items()}
+
 
 # The bar above the message: red for critical down to blue for a warning.
 SEVERITY_COLOURS = {Severity.critical: "#b91c1c", Severity.major: "#c2410c", Severity.minor: "#a16207",
@@ -71,9 +67,9 @@ def _text_body(frame: dict[str, str], severity: str, notification: Notification,
 
 
 def compose_email(settings: Settings, to: str, notification: Notification, language: str) -> EmailMessage:
-    language = language if language in FRAME else "en"
-    frame = FRAME[language]
-    severity = SEVERITY_LABELS[language][notification.severity]
+    language = language if language in LANGUAGES else "en"
+    frame = _frame(language)
+    severity = Message(SEVERITY_LABELS[notification.severity]).in_language(language)
     # Only web links: anything else (javascript:, data:) has no business in a button.
     url = notification.url if notification.url.startswith(("https://", "http://")) else ""
     values = {"language": language, "frame": frame, "severity": severity, "title": notification.title,

@@ -10,7 +10,7 @@ from leitstand.devices.service import claim_secret_matches
 from leitstand.licenses.models import License
 from leitstand.sites.models import Site, SiteKind
 from leitstand.tenancy.models import Tenant, new_path_segment
-from tests.devices.conftest import add_depot_fleet
+from tests.helpers.fleet import add_depot_fleet
 from tests.helpers.world import BETA_MARK
 
 DEVICES = "/api/v1/devices"

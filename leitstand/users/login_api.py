@@ -6,6 +6,10 @@ steps completes it under a new cookie and CSRF token (renew_session). Failed pas
 the throttle (leitstand.auth.throttle): per account and client address, per address, and
 per account over all addresses, which slows down the guessers and warns the owner but
 never locks the account.
+
+The routes live with the accounts (they send the accounts' mails and redeem their links,
+leitstand.users.service) on top of the mechanisms of leitstand.auth, which knows no account
+service: the paths (/auth/...), the tag and the operation ids stay those of the sign-in.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leitstand.accounts.models import User
 from leitstand.audit.recorder import Actor, record
 from leitstand.auth import recovery_codes, second_factor, throttle
 from leitstand.auth.known_browsers import note_browser
@@ -29,7 +34,6 @@ from leitstand.config import Settings
 from leitstand.i18n import LANGUAGE_COOKIE
 from leitstand.tenancy.models import Tenant
 from leitstand.tenancy.scope import system_session
-from leitstand.users.models import User
 from leitstand.users.schemas import PasswordResetRequest, TokenRedemption
 from leitstand.users.service import (AccountChange, LinkPurpose, LinkRefused, issue_password_reset, notify_account_change,
                                      notify_new_browser, redeem_link, warn_of_login_attempts)

@@ -1,4 +1,7 @@
-"""Users: people who log in. Each belongs to exactly one tenant."""
+"""The account row: people who log in, each of exactly one tenant, and their e-mail links.
+
+Below the sign-in (leitstand.auth: it checks the password and second factors kept here) and the
+accounts' routes and service (leitstand.users: they invite, change and list them), so both stand on it."""
 
 from __future__ import annotations
 
