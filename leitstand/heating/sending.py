@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from leitstand.alarms.service import clear_alarm, open_alarm, raise_alarm
@@ -31,8 +31,10 @@ from leitstand.commands.service import CommandRefused, dispatch, request_command
 from leitstand.commands.states import FINAL_STATUSES, CommandStatus
 from leitstand.config import Settings
 from leitstand.devices.models import Device
+from leitstand.db.base import one_of
 from leitstand.devicetypes.spec import spec_for
 from leitstand.heating import service
+from leitstand.heating.models import ThermostatHeatingState
 from leitstand.ingest.events import BatchSubscriber, IngestedBatch
 from leitstand.ingest.message import NETWORK_JOINED
 from leitstand.tenancy.scope import system_session
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 SET_TARGET = "set_target_temperature"
 MANUAL_CHANGE = "manual_change"  # the event a thermostat's codec reports for a change made at the device
 UNCONFIRMED_ALARM = "heating-target-unconfirmed"
+# A reported target this close to the one sent confirms it: whole-degree models round 19.5 to 20.
+CONFIRMING_DIFFERENCE = 0.5
 
 
 def _due(planned: service.PlannedSend, at: datetime) -> bool:
@@ -103,7 +107,7 @@ def send_due_targets(db: Session, settings: Settings, router: CommandRouter, at:
 
 def _alarm_unconfirmed(db: Session, settings: Settings, at: datetime) -> None:
     late = set(service.unconfirmed_targets(db, at, settings))
-    for state in db.scalars(select(service.ThermostatHeatingState)):
+    for state in db.scalars(select(ThermostatHeatingState)):
         alarm = open_alarm(db, state.device_id, UNCONFIRMED_ALARM)
         if state.device_id in late and alarm is None:
             raise_alarm(db, device_id=state.device_id, kind="heating", key=UNCONFIRMED_ALARM, severity="minor",
@@ -120,7 +124,11 @@ def heating_subscriber(factory: sessionmaker[Session]) -> BatchSubscriber:
 
 
 def note_reports(factory: sessionmaker[Session], batch: IngestedBatch) -> int:
-    """What the batch's thermostats reported that the engine must know of; returns how many notes."""
+    """What the batch's thermostats reported that the engine must know of; returns how many notes.
+
+    This runs for every committed batch: a batch of reported targets costs one query, for the
+    thermostats with a target sent and not yet confirmed (none, for a fleet heating does not steer).
+    """
     joins = {event.device_id: event.at for event in batch.events if event.code == NETWORK_JOINED}
     changes = {event.device_id: (event.at, (event.data or {}).get("celsius")) for event in batch.events
                if event.code == MANUAL_CHANGE and isinstance((event.data or {}).get("celsius"), int | float)}
@@ -130,7 +138,7 @@ def note_reports(factory: sessionmaker[Session], batch: IngestedBatch) -> int:
         return 0
     notes = 0
     with system_session(factory, reason="heating: what the thermostats reported") as db:
-        for device_id in sorted({*joins, *changes, *targets}):
+        for device_id in sorted({*joins, *changes}):
             device = db.get(Device, device_id)
             if device is None:
                 continue
@@ -141,12 +149,18 @@ def note_reports(factory: sessionmaker[Session], batch: IngestedBatch) -> int:
                 at, celsius = changes[device_id]
                 service.record_device_change(db, device, float(celsius), at)
                 notes += 1
-            state = service.state_of(db, device)
-            if device_id in targets and state is not None and state.last_sent_celsius is not None:
-                at, reported = targets[device_id]
-                if (isinstance(reported, int | float) and abs(reported - state.last_sent_celsius) <= 0.5
-                        and state.last_sent_at is not None and at >= state.last_sent_at):
-                    service.record_confirmed(db, device, at)
+        if targets:
+            awaiting = db.scalars(select(ThermostatHeatingState).where(
+                one_of(ThermostatHeatingState.device_id, sorted(targets), db.get_bind().dialect.name),
+                ThermostatHeatingState.last_sent_at.is_not(None),
+                or_(ThermostatHeatingState.confirmed_at.is_(None),
+                    ThermostatHeatingState.confirmed_at < ThermostatHeatingState.last_sent_at)))
+            for state in awaiting:
+                at, reported = targets[state.device_id]
+                if (isinstance(reported, int | float) and state.last_sent_celsius is not None
+                        and abs(reported - state.last_sent_celsius) <= CONFIRMING_DIFFERENCE
+                        and at >= state.last_sent_at):
+                    state.confirmed_at = at
                     notes += 1
         db.commit()
     return notes

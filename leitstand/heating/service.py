@@ -307,6 +307,9 @@ def thermostats(db: Session) -> list[Device]:
 def targets_to_send(db: Session, at: datetime, settings: Settings) -> list[PlannedSend]:
     """For a scheduler job: every thermostat whose target must go out now, with why.
 
+    Only thermostats heating is set up for are steered: a plan of their building (its default
+    plan is made when heating first shows the building), an assignment or a mode that reaches them.
+
     Only a changed effective target, or the current one after a (re)join, is listed. A send the
     daily budget holds back is not listed; its value is kept as the thermostat's latest deferred
     target (flagged), overwriting an older one, and the next run that has budget lists the value
@@ -316,7 +319,12 @@ def targets_to_send(db: Session, at: datetime, settings: Settings) -> list[Plann
     planned = []
     spread = timedelta(seconds=settings.heating_spread_seconds)
     for device in thermostats(db):
-        target = effective_target(db, device, at, settings)
+        inputs = inputs_for(db, device, settings, with_default=False)
+        if not (inputs.assignments or inputs.fallback_plan_id or inputs.room_mode or inputs.thermostat_mode):
+            # Heating is not set up for it yet (no plan, assignment or mode reaches it): a platform
+            # that gains the heating engine does not start steering every thermostat it has.
+            continue
+        target = engine.effective_target(inputs, at)
         state = state_of(db, device)
         last_sent = state.last_sent_celsius if state is not None else None
         rejoined = state is not None and state.rejoined_at is not None

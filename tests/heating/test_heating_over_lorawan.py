@@ -92,3 +92,21 @@ def test_a_plan_queues_its_target_on_the_network_server_and_the_next_uplink_conf
     frame = (base64.b64decode(latest.body["queueItem"]["data"]) if kind == "chirpstack"
              else base64.b64decode(latest.body["downlinks"][0]["frm_payload"]))
     assert frame == bytes.fromhex("5122")
+
+
+def test_the_job_steers_only_thermostats_heating_is_set_up_for(world: World, settings: Any) -> None:
+    """A platform that gains the heating engine does not start sending targets to every thermostat
+    it has: Alpha's thermostat gets one once a plan is assigned to its building, not before."""
+    from leitstand.heating.service import targets_to_send
+
+    clock.freeze(MONDAY_0610)
+    assert [send.device_id for send in targets_to_send(world.db, MONDAY_0610, settings)] == []
+    api = world.as_user("alpha_admin")
+    plan = api.post("/api/v1/heating/plans", json={
+        "name": "Werktag", "site_id": world.alpha.building.id, "targets": hours(21, 17),
+        "min_celsius": 5, "max_celsius": 30, "overrule_minutes": 120}).json()
+    assert api.post("/api/v1/heating/assignments", json={
+        "plan_id": plan["id"], "level": "building", "target_id": world.alpha.building.id,
+        "weekdays": list(range(7))}).status_code == 201
+    planned = targets_to_send(world.db, MONDAY_0610, settings)
+    assert [(send.device_id, send.celsius) for send in planned] == [(world.alpha.thermostat.id, 21)]
