@@ -181,7 +181,7 @@ def test_the_demo_serves_is_simulated_and_exports_and_imports_a_tenant(fresh: Ca
         assert "; 0 failures." in simulated
     finally:
         running.stop()
-    assert "58 of 58 demo devices have credentials" in " ".join("".join(running.seen).split())
+    assert "62 of 62 demo devices have credentials" in " ".join("".join(running.seen).split())
 
     assert "Created user ops@example.com" in demo.run(  # a grant's device and site tables must be loaded
         "user", "create", "ops@example.com", "--name", "Operations", "--password", "a long enough secret")

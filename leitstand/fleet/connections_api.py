@@ -29,7 +29,7 @@ from leitstand.tenancy.models import Tenant
 from leitstand.web.crud import Resource, get_visible, read_page, resource_routes
 from leitstand.web.deps import Access, requires
 from leitstand.web.errors import conflict, invalid_field, not_found
-from leitstand.web.types import UNCHANGED, FilterId, WebUrl, Limit, Name, ObjectId, Offset, Page, PageRequest, Patch
+from leitstand.web.types import UNCHANGED, FilterId, Flag, Input, RefId, WebUrl, Limit, Name, ObjectId, Offset, Page, PageRequest, Patch
 
 router = APIRouter(tags=["connections"])
 Reader = Annotated[Access, requires(Permission.device_read)]
@@ -38,20 +38,18 @@ Writer = Annotated[Access, requires(Permission.device_write)]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[A-Za-z0-9_.@-]*$")]
 
 
-class LorawanSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LorawanSettings(Input):
     network_server: Literal["chirpstack", "tts"]
     base_url: WebUrl = Field(description="The network server's API, e.g. https://eu1.cloud.thethings.network")
     application_id: Identifier = ""
     webhook_id: Identifier = Field("", description="TTS: the webhook whose downlink API Leitstand uses.")
     device_id_format: Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_.{}-]*\{dev_eui\}[A-Za-z0-9_.{}-]*$")] | None = Field(
         None, description="TTS: its device ids from the DevEUI (default `eui-{dev_eui}`).")
-    confirmed: bool = Field(False, description="Send downlinks as confirmed (the device acknowledges each).")
+    confirmed: Flag = Field(False, description="Send downlinks as confirmed (the device acknowledges each).")
 
 
-class ConnectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tenant_id: int = Field(ge=1)
+class ConnectionCreate(Input):
+    tenant_id: RefId
     name: Name
     transport: Literal["lorawan"] = "lorawan"
     settings: LorawanSettings
@@ -63,7 +61,7 @@ class ConnectionUpdate(Patch):
     name: Name = UNCHANGED
     settings: LorawanSettings = UNCHANGED
     api_key: Annotated[str, StringConstraints(min_length=1, max_length=500)] = UNCHANGED
-    rotate_webhook_secret: bool = False
+    rotate_webhook_secret: Flag = False
 
 
 class ConnectionPublic(BaseModel):
@@ -80,9 +78,8 @@ class ConnectionWithSecret(ConnectionPublic):
     webhook_secret: str = Field(description="Shown once: the network server sends it in X-Leitstand-Webhook-Secret.")
 
 
-class BindingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    connection_id: int = Field(ge=1)
+class BindingCreate(Input):
+    connection_id: RefId
     external_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] = Field(
         description="How the connection names the device: a LoRaWAN DevEUI (16 hex digits).")
 

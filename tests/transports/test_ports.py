@@ -69,7 +69,9 @@ def test_an_unknown_transport_name_in_the_settings_is_refused_with_the_known_one
     with pytest.raises(ValueError, match=r"unknown transport\(s\) lorawn; known: .*mqtt"):
         registry.enabled(["mqtt", "lorawn"], "all")
     assert [entry.name for entry in registry.enabled(["mqtt", "http"], "all")] == ["mqtt"]  # http is routes only
-    assert registry.enabled(["mqtt"], "scheduler") == []
+    # The scheduler sends commands too (heating targets); LoRaWAN uplinks come by webhook, not to ingest.
+    assert [entry.name for entry in registry.enabled(["mqtt", "lorawan"], "scheduler")] == ["mqtt", "lorawan"]
+    assert [entry.name for entry in registry.enabled(["mqtt", "lorawan"], "ingest")] == ["mqtt"]
 
 
 def test_the_router_hands_a_command_to_the_transport_of_its_binding_or_says_why_not() -> None:
