@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from leitstand.devicetypes.codecs import CodecError, UplinkContext, codec_for
 from leitstand.devicetypes.spec import DeviceTypeSpec
 from leitstand.ingest.message import CommandRequest, MessageKind, Reading
+from tests.helpers.codecs import command
 
 AT = datetime(2026, 12, 3, 7, 30, tzinfo=UTC)
 STATUS = UplinkContext(received_at=AT, port=1)
@@ -102,8 +103,7 @@ def test_no_payload_crashes_the_codec(payload: bytes, port: int | None) -> None:
 
 
 def _command(name: str, **parameters: object) -> CommandRequest:
-    return CommandRequest(serial="THB-0001", command_id="c-1", name=name, parameters=parameters,
-                          expires_at=AT + timedelta(hours=1))
+    return command(name, serial="THB-0001", **parameters)
 
 
 def test_a_target_temperature_encodes_as_its_downlink(binary_thermostat: DeviceTypeSpec) -> None:
