@@ -36,6 +36,12 @@ def bind_device(db: Session, device: Device, connection: DeviceConnection, exter
     return binding
 
 
+def bound_type_key(db: Session, connection_id: int, external_id: str) -> str | None:
+    """The type of the device bound as `external_id` on the connection, or None if none is."""
+    return db.scalar(select(Device.type_key).join(DeviceBinding, DeviceBinding.device_id == Device.id)
+                     .where(DeviceBinding.connection_id == connection_id, DeviceBinding.external_id == external_id))
+
+
 def add_missing_native_bindings(connection: Connection) -> int:
     """Give every device without a native binding its own (for devices inserted in bulk,
     past the ORM flush that writes it). Returns how many were added."""

@@ -33,7 +33,7 @@ from leitstand.config import Settings
 from leitstand.devices.models import Device
 from leitstand.db.base import one_of
 from leitstand.devicetypes.spec import spec_for
-from leitstand.heating import service
+from leitstand.heating import engine, service
 from leitstand.heating.models import ThermostatHeatingState
 from leitstand.ingest.events import BatchSubscriber, IngestedBatch
 from leitstand.ingest.message import NETWORK_JOINED
@@ -106,15 +106,16 @@ def send_due_targets(db: Session, settings: Settings, router: CommandRouter, at:
 
 
 def _alarm_unconfirmed(db: Session, settings: Settings, at: datetime) -> None:
-    late = set(service.unconfirmed_targets(db, at, settings))
+    timeout = timedelta(minutes=settings.heating_confirm_minutes)
     for state in db.scalars(select(ThermostatHeatingState)):
+        late = engine.unconfirmed(state.last_sent_at, state.confirmed_at, at, timeout)
         alarm = open_alarm(db, state.device_id, UNCONFIRMED_ALARM)
-        if state.device_id in late and alarm is None:
+        if late and alarm is None:
             raise_alarm(db, device_id=state.device_id, kind="heating", key=UNCONFIRMED_ALARM, severity="minor",
                         title=f"Target {state.last_sent_celsius:g} °C not confirmed by the thermostat",
                         title_de=f"Solltemperatur {state.last_sent_celsius:g} °C vom Thermostat nicht bestätigt",
                         details={"celsius": state.last_sent_celsius, "sent_at": str(state.last_sent_at)})
-        elif state.device_id not in late and alarm is not None:
+        elif not late and alarm is not None:
             clear_alarm(db, device_id=state.device_id, key=UNCONFIRMED_ALARM)
 
 

@@ -32,7 +32,8 @@ from sqlalchemy.exc import IntegrityError
 
 from leitstand.clock import clock
 from leitstand.devices.connections import open_secrets
-from leitstand.devices.models import ConnectionEvent, Device, DeviceBinding, DeviceConnection
+from leitstand.devices.bindings import bound_type_key
+from leitstand.devices.models import ConnectionEvent, DeviceConnection
 from leitstand.devicetypes.spec import DeviceTypeSpec, UnknownDeviceType, spec_for
 from leitstand.i18n import Message
 from leitstand.ingest.message import BindingKey, IngestReport, RejectReason
@@ -99,8 +100,7 @@ def _authenticate(factory: Any, box: Any, connection_id: int, network_server: st
 
 def _spec_of(factory: Any, connection_id: int, dev_eui: str) -> DeviceTypeSpec | None:
     with system_session(factory, reason="LoRaWAN webhook: the device's type") as db:
-        type_key = db.scalar(select(Device.type_key).join(DeviceBinding, DeviceBinding.device_id == Device.id)
-                             .where(DeviceBinding.connection_id == connection_id, DeviceBinding.external_id == dev_eui))
+        type_key = bound_type_key(db, connection_id, dev_eui)
     if type_key is None:
         return None
     try:

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from leitstand.auth.secrets import SecretBox
 from leitstand.devices.connections import open_secrets
-from leitstand.devices.models import Device, DeviceBinding, DeviceConnection
+from leitstand.devices.bindings import bound_type_key
+from leitstand.devices.models import DeviceConnection
 from leitstand.devicetypes.codecs import CodecError, codec_for
 from leitstand.devicetypes.spec import spec_for
 from leitstand.ingest.message import CommandRequest
@@ -113,9 +113,7 @@ class LorawanTransport:
             if connection is None or connection.transport != LORAWAN:
                 raise DeliveryFailed(f"no LoRaWAN connection {connection_id}")
             server = NetworkServer.of(connection, open_secrets(connection, self.secret_box))
-            type_key = db.scalar(select(Device.type_key).join(DeviceBinding, DeviceBinding.device_id == Device.id)
-                                 .where(DeviceBinding.connection_id == connection_id,
-                                        DeviceBinding.external_id == dev_eui))
+            type_key = bound_type_key(db, connection_id, dev_eui)
         if type_key is None:
             raise DeliveryFailed(f"no device is bound as {dev_eui} on connection {connection_id}")
         return server, type_key
